@@ -1,0 +1,166 @@
+"""Puts the parts together and runs them on one event loop.
+
+watch (nodes, pods) -> cluster cache + queue -> scheduling cycle -> binder,
+with reporting, housekeeping, HTTP endpoints and (optionally) leader election
+beside them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from scheduler.api.client import ApiClient
+from scheduler.api.connection import Connection
+from scheduler.api.events import Reporter, pod_ref
+from scheduler.api.watch import Reflector
+from scheduler.binder.binder import Binder
+from scheduler.cache.cluster_cache import ClusterCache
+from scheduler.config import Settings
+from scheduler.core.event_handlers import NodeEvents, PodEvents
+from scheduler.core.scheduler import Scheduler
+from scheduler.framework.cycle import Profile
+from scheduler.metrics import Metrics
+from scheduler.model.objects import Node, Pod
+from scheduler.queue.scheduling_queue import SchedulingQueue
+
+log = structlog.get_logger(__name__)
+
+HOUSEKEEPING_SECONDS = 1.0
+
+
+@dataclass
+class App:
+    settings: Settings
+    connection: Connection
+    client: ApiClient = field(init=False)
+    metrics: Metrics = field(init=False)
+    cache: ClusterCache = field(init=False)
+    queue: SchedulingQueue = field(init=False)
+    reporter: Reporter = field(init=False)
+    scheduler: Scheduler = field(init=False)
+    reflectors: list[Reflector[Any]] = field(init=False)
+    leading: bool = False
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.client = ApiClient(
+            self.connection, qps=s.kube_api_qps, burst=s.kube_api_burst,
+            user_agent=f"{s.scheduler_name}/workload-scheduler",
+        )
+        self.metrics = Metrics(profile=s.scheduler_name)
+        self.cache = ClusterCache()
+        self.queue = SchedulingQueue(gate=scheduling_gates, on_incoming=self._count_incoming)
+        self.metrics.watch_queue(self.queue.counts)
+        self.reporter = Reporter(self.client, s.scheduler_name, f"{s.scheduler_name}-{socket.gethostname()}")
+        self.scheduler = Scheduler(
+            name=s.scheduler_name,
+            cache=self.cache,
+            queue=self.queue,
+            profile=Profile.default(s.scoring_strategy),
+            binder=Binder(self.client),
+            reporter=self.reporter,
+            metrics=self.metrics,
+            parallel_binds=s.parallel_binds,
+        )
+        pods = PodEvents(s.scheduler_name, self.cache, self.queue, self._invalid_pod,
+                         self.reporter.forget)
+        on_error = lambda path: self.metrics.watch_errors.labels(path).inc()  # noqa: E731
+        self.reflectors = [
+            Reflector(self.client, "/api/v1/nodes", Node, NodeEvents(self.cache, self.queue),
+                      on_error=on_error),
+            Reflector(
+                self.client,
+                "/api/v1/pods",
+                Pod,
+                pods,
+                params={"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"},
+                on_error=on_error,
+            ),
+        ]
+
+    def synced(self) -> bool:
+        return all(r.synced.is_set() for r in self.reflectors)
+
+    def ready(self) -> bool:
+        return self.synced()
+
+    async def run(self, *, until: asyncio.Event | None = None,
+                  elect: Callable[[Callable[[], Awaitable[None]]], Awaitable[None]] | None = None,
+                  serve_http: bool = True) -> None:
+        """Run until cancelled or ``until`` is set."""
+        from scheduler.server import serve
+
+        self.client.open()
+        runners = []
+        if serve_http:
+            runners = await serve(self.settings.health_bind_address,
+                                  self.settings.metrics_bind_address,
+                                  self.metrics.registry, self.ready)
+        log.info("starting", scheduler_name=self.settings.scheduler_name,
+                 server=self.connection.server, credentials=self.connection.source)
+        tasks = [asyncio.create_task(r.run(), name=f"watch {r.path}") for r in self.reflectors]
+        tasks.append(asyncio.create_task(self.reporter.run(), name="reporter"))
+        tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        if elect is None:
+            tasks.append(asyncio.create_task(self._schedule(), name="scheduling"))
+        else:
+            tasks.append(asyncio.create_task(elect(self._schedule), name="leader-election"))
+        if until is not None:
+            tasks.append(asyncio.create_task(until.wait(), name="until"))
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task.get_name() != "until" and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+        finally:
+            for task in tasks:
+                task.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.gather(*tasks, return_exceptions=True)
+            await self.scheduler.drain()
+            for runner in runners:
+                await runner.cleanup()
+            await self.client.close()
+            log.info("stopped")
+
+    async def _schedule(self) -> None:
+        await asyncio.gather(*(r.synced.wait() for r in self.reflectors))
+        self.leading = True
+        log.info("caches synced, scheduling", nodes=len(self.cache.nodes()),
+                 pending=len(self.queue))
+        await self.scheduler.run()
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+            if self.cache.expire_assumed():
+                self.queue.move_all("AssumedPodExpired")
+            self.queue.flush_unschedulable()
+            self.metrics.cache_size.labels("nodes").set(len(self.cache.nodes()))
+            self.metrics.cache_size.labels("pods").set(self.cache.pod_count)
+            self.metrics.cache_size.labels("assumed_pods").set(self.cache.assumed_count)
+
+    def _count_incoming(self, queue: str, event: str) -> None:
+        self.metrics.queue_incoming.labels(queue, event).inc()
+
+    def _invalid_pod(self, pod: Pod, message: str) -> None:
+        log.warning("invalid pod", pod=pod.key, error=message)
+        if pod.spec.scheduler_name == self.settings.scheduler_name and not pod.spec.node_name:
+            meta = pod.metadata
+            self.reporter.pod_unschedulable(pod_ref(meta.namespace, meta.name, meta.uid),
+                                            message, reason="InvalidPod")
+
+
+def scheduling_gates(pod_info: Any) -> str | None:
+    gates = pod_info.pod.spec.scheduling_gates
+    if gates:
+        names = ", ".join(str(g.get("name", "?")) for g in gates)
+        return f"waiting for scheduling gates: {names}"
+    return None

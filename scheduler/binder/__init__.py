@@ -1,0 +1,1 @@
+"""Binding pods to nodes through the ``pods/binding`` subresource."""

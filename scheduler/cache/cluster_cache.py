@@ -1,0 +1,190 @@
+"""Nodes and the pods that use them, kept in step by watch events and by us.
+
+A pod we have chosen a node for is *assumed* on it at once, before the bind
+request leaves, so the next scheduling decision already sees the capacity
+taken. The watch later confirms it (the pod arrives with ``spec.nodeName``);
+if the bind fails the assumption is forgotten, and if confirmation never comes
+it expires.
+
+There is no separate snapshot: a scheduling cycle runs without awaiting, so on
+our single event loop nothing can change the cache in the middle of one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import structlog
+
+from scheduler.framework.nodeinfo import add_pod, make_node_info, remove_pod, update_node
+from scheduler.framework.types import NodeInfo, PodInfo
+from scheduler.model.objects import Node, ObjectMeta
+
+log = structlog.get_logger(__name__)
+
+ASSUMED_TTL_SECONDS = 30.0
+"""How long a bound pod may stay assumed without the watch confirming it."""
+
+
+@dataclass(slots=True)
+class _Placement:
+    node_name: str
+    assumed: bool
+    expires_at: float | None = None  # set once the bind succeeded
+
+
+class ClusterCache:
+    def __init__(self) -> None:
+        self._nodes: dict[str, NodeInfo] = {}
+        self._present: dict[str, NodeInfo] = {}
+        """Nodes that exist as API objects (the rest only hold pods we saw first)."""
+        self._placements: dict[str, _Placement] = {}
+        self._node_list: list[NodeInfo] | None = None
+        self.generation = 0
+        """Bumped on every change, so callers can tell whether anything moved."""
+
+    # -- reading -------------------------------------------------------------
+
+    def nodes(self) -> list[NodeInfo]:
+        """Every node that exists, in a stable order (reused until nodes come or go)."""
+        if self._node_list is None:
+            self._node_list = sorted(self._present.values(), key=lambda n: n.name)
+        return self._node_list
+
+    def node(self, name: str) -> NodeInfo | None:
+        return self._present.get(name)
+
+    def node_of(self, uid: str) -> str | None:
+        placement = self._placements.get(uid)
+        return placement.node_name if placement else None
+
+    def is_assumed(self, uid: str) -> bool:
+        placement = self._placements.get(uid)
+        return placement is not None and placement.assumed
+
+    @property
+    def pod_count(self) -> int:
+        return len(self._placements)
+
+    @property
+    def assumed_count(self) -> int:
+        return sum(1 for p in self._placements.values() if p.assumed)
+
+    # -- nodes ---------------------------------------------------------------
+
+    def set_node(self, node: Node) -> bool:
+        """Add or update a node; True when something scheduling reads has changed."""
+        self.generation += 1
+        name = node.metadata.name
+        info = self._nodes.get(name)
+        if info is None:
+            info = make_node_info(node)
+            self._nodes[name] = info
+        elif name in self._present:
+            changed = _schedulable_view(info.node) != _schedulable_view(node)
+            update_node(info, node)
+            return changed
+        else:
+            update_node(info, node)
+        self._present[name] = info
+        self._node_list = None
+        return True
+
+    def delete_node(self, name: str) -> None:
+        self.generation += 1
+        info = self._present.pop(name, None)
+        if info is None:
+            return
+        self._node_list = None
+        if not info.pods:
+            del self._nodes[name]
+
+    # -- pods ----------------------------------------------------------------
+
+    def assume(self, pod: PodInfo, node_name: str) -> None:
+        """Count ``pod`` on ``node_name`` before the bind is sent."""
+        if pod.uid in self._placements:
+            raise ValueError(f"pod {pod.key} is already placed on {self.node_of(pod.uid)}")
+        self._add(pod, node_name, assumed=True)
+
+    def finish_binding(self, uid: str) -> None:
+        """The bind succeeded: start the clock on the watch confirming it."""
+        placement = self._placements.get(uid)
+        if placement is not None and placement.assumed:
+            placement.expires_at = time.monotonic() + ASSUMED_TTL_SECONDS
+
+    def forget(self, uid: str) -> None:
+        """Drop an assumption (the bind failed); a confirmed pod is left alone."""
+        placement = self._placements.get(uid)
+        if placement is not None and placement.assumed:
+            self._remove(uid)
+
+    def set_assigned_pod(self, pod: PodInfo, node_name: str) -> None:
+        """The watch reports ``pod`` on ``node_name``: confirm, move or add it."""
+        placement = self._placements.get(pod.uid)
+        if placement is not None:
+            if placement.node_name == node_name and not placement.assumed:
+                return
+            if placement.node_name == node_name:
+                placement.assumed = False
+                placement.expires_at = None
+                return
+            log.warning(
+                "pod landed elsewhere than assumed",
+                pod=pod.key,
+                assumed=placement.node_name,
+                actual=node_name,
+            )
+            self._remove(pod.uid)
+        self._add(pod, node_name, assumed=False)
+
+    def remove_pod(self, uid: str) -> bool:
+        """The pod is gone or finished; True when it held capacity here."""
+        if uid not in self._placements:
+            return False
+        self._remove(uid)
+        return True
+
+    def expire_assumed(self, now: float | None = None) -> list[str]:
+        """Forget bound-but-unconfirmed pods whose time is up; their uids."""
+        now = time.monotonic() if now is None else now
+        expired = [
+            uid
+            for uid, p in self._placements.items()
+            if p.assumed and p.expires_at is not None and p.expires_at <= now
+        ]
+        for uid in expired:
+            log.warning("assumed pod expired without confirmation", uid=uid)
+            self._remove(uid)
+        return expired
+
+    def _add(self, pod: PodInfo, node_name: str, *, assumed: bool) -> None:
+        self.generation += 1
+        info = self._nodes.get(node_name)
+        if info is None:
+            # The pod's node has not been seen yet: hold its usage until it is.
+            info = make_node_info(Node(metadata=ObjectMeta(name=node_name)))
+            self._nodes[node_name] = info
+        add_pod(info, pod)
+        self._placements[pod.uid] = _Placement(node_name, assumed)
+
+    def _remove(self, uid: str) -> None:
+        self.generation += 1
+        placement = self._placements.pop(uid)
+        info = self._nodes.get(placement.node_name)
+        if info is None:
+            return
+        remove_pod(info, uid)
+        if not info.pods and placement.node_name not in self._present:
+            del self._nodes[placement.node_name]
+
+
+def _schedulable_view(node: Node) -> tuple[object, ...]:
+    """What filters and scores read of a node; heartbeats that change nothing else are ignored."""
+    return (
+        node.metadata.labels,
+        node.spec.unschedulable,
+        node.spec.taints,
+        node.status.allocatable,
+    )

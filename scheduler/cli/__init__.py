@@ -1,0 +1,1 @@
+"""The ``workload-scheduler`` command: run, dev-cluster, demo."""

@@ -1,0 +1,144 @@
+"""``workload-scheduler``: the scheduler, the local dev cluster and the demo.
+
+    workload-scheduler run [--kubeconfig F] [--scheduler-name N] ...
+    workload-scheduler dev-cluster up|down --state-dir DIR
+    workload-scheduler demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+import structlog
+
+from scheduler import __version__
+from scheduler.config import ConfigError, Settings, load_settings
+
+DEFAULT_STATE_DIR = Path(".dev-cluster")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workload-scheduler",
+        description="A workload-aware (gang) secondary scheduler for Kubernetes.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the scheduler against a cluster")
+    defaults = Settings()
+    run.add_argument("--config", help="YAML file whose keys mirror these flags (snake_case)")
+    run.add_argument("--kubeconfig", help="else in-cluster, else $KUBECONFIG or ~/.kube/config")
+    run.add_argument("--scheduler-name", help=f"pods' spec.schedulerName we serve "
+                     f"(default {defaults.scheduler_name})")
+    run.add_argument("--metrics-bind-address",
+                     help=f"HOST:PORT for /metrics (default {defaults.metrics_bind_address})")
+    run.add_argument("--health-bind-address",
+                     help=f"HOST:PORT for /healthz, /readyz (default {defaults.health_bind_address})")
+    run.add_argument("--log-format", choices=["json", "console"])
+    run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    run.add_argument("--scoring-strategy", choices=["LeastAllocated", "MostAllocated"],
+                     help="spread pods out (default) or pack them (bin packing)")
+    run.add_argument("--leader-elect", action="store_true", default=None,
+                     help="only schedule while holding the Lease")
+    run.add_argument("--leader-elect-namespace")
+    run.add_argument("--leader-elect-lease-name")
+    run.add_argument("--kube-api-qps", type=float)
+    run.add_argument("--kube-api-burst", type=int)
+    run.add_argument("--parallel-binds", type=int, help="bind requests in flight at once")
+
+    dev = sub.add_parser("dev-cluster", help="a local etcd + kube-apiserver for tests and demos")
+    dev_sub = dev.add_subparsers(dest="action", required=True)
+    up = dev_sub.add_parser("up", help="build (first time) and start the control plane")
+    up.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    up.add_argument("--version", dest="release", default="1.35",
+                    help="Kubernetes minor version to run (see hack/controlplane)")
+    up.add_argument("--with-kube-scheduler", action="store_true",
+                    help="also run the real kube-scheduler of the same version")
+    down = dev_sub.add_parser("down", help="stop it; nothing is left running")
+    down.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+
+    demo = sub.add_parser("demo", help="schedule the examples on a cluster and show the result")
+    demo.add_argument("--kubeconfig", help="use this cluster (default: start the dev cluster)")
+    demo.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    demo.add_argument("--keep", action="store_true", help="leave the dev cluster running")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        return _run(args)
+    if args.command == "dev-cluster":
+        return _dev_cluster(args)
+    from scheduler.cli.demo import run_demo
+
+    return run_demo(kubeconfig=args.kubeconfig, state_dir=args.state_dir, keep=args.keep)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from scheduler import logs
+    from scheduler.api.connection import ConnectionError_, load_connection
+    from scheduler.app import App
+    from scheduler.leader import identity, run_for_leadership
+
+    overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
+    try:
+        settings = load_settings(args.config, overrides)
+    except ConfigError as exc:
+        print(f"workload-scheduler: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_format, settings.log_level)
+    log = structlog.get_logger("workload-scheduler")
+    try:
+        connection = load_connection(settings.kubeconfig)
+    except (ConnectionError_, Exception) as exc:
+        log.error("cannot connect", error=str(exc))
+        return 1
+
+    async def main_async() -> int:
+        app = App(settings, connection)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        lost = asyncio.Event()
+        elect = None
+        if settings.leader_elect:
+            ident = identity()
+
+            async def on_stopped() -> None:
+                log.error("leadership lost, exiting", identity=ident)
+                lost.set()
+                stop.set()
+
+            def elect(schedule):  # type: ignore[no-untyped-def]
+                return run_for_leadership(settings, ident, schedule, on_stopped)
+
+        await app.run(until=stop, elect=elect)
+        return 1 if lost.is_set() else 0
+
+    return asyncio.run(main_async())
+
+
+def _dev_cluster(args: argparse.Namespace) -> int:
+    from scheduler.devcluster.controlplane import down, up
+
+    if args.action == "up":
+        info = up(args.state_dir, release=args.release,
+                  with_kube_scheduler=args.with_kube_scheduler, progress=print)
+        print(f"control plane ready: {info.server}")
+        print(f"  export KUBECONFIG={info.kubeconfig}")
+        print(f"  stop it with: workload-scheduler dev-cluster down --state-dir {args.state_dir}")
+        return 0
+    down(args.state_dir)
+    print("control plane stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

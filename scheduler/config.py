@@ -1,0 +1,96 @@
+"""Settings: defaults, then a YAML file (``--config``), then command-line flags.
+
+The YAML keys are the flag names in snake_case, e.g.::
+
+    scheduler_name: workload-scheduler
+    scoring_strategy: MostAllocated
+    leader_elect: true
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SCORING_STRATEGIES = ("LeastAllocated", "MostAllocated")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(slots=True)
+class Settings:
+    kubeconfig: str | None = None
+    scheduler_name: str = "workload-scheduler"
+    metrics_bind_address: str = "0.0.0.0:8080"
+    health_bind_address: str = "0.0.0.0:8081"
+    log_format: str = "console"
+    log_level: str = "info"
+    scoring_strategy: str = "LeastAllocated"
+    leader_elect: bool = False
+    leader_elect_namespace: str = "kube-system"
+    leader_elect_lease_name: str = "workload-scheduler"
+    leader_elect_lease_duration: float = 15.0
+    leader_elect_renew_deadline: float = 10.0
+    leader_elect_retry_period: float = 2.0
+    kube_api_qps: float = 1000.0
+    kube_api_burst: int = 1000
+    parallel_binds: int = 64
+    gang_timeout_seconds: float = 300.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if self.scoring_strategy not in SCORING_STRATEGIES:
+            raise ConfigError(
+                f"scoring_strategy must be one of {', '.join(SCORING_STRATEGIES)}, "
+                f"not {self.scoring_strategy!r}"
+            )
+        if self.log_format not in ("json", "console"):
+            raise ConfigError(f"log_format must be json or console, not {self.log_format!r}")
+        for name in ("metrics_bind_address", "health_bind_address"):
+            split_address(getattr(self, name), name)
+        if self.parallel_binds < 1:
+            raise ConfigError("parallel_binds must be at least 1")
+
+
+def load_settings(path: str | None, overrides: dict[str, Any]) -> Settings:
+    settings = Settings()
+    if path:
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"config {path} must be a mapping of setting names to values")
+        _apply(settings, {k.replace("-", "_"): v for k, v in data.items()}, source=path)
+    _apply(settings, {k: v for k, v in overrides.items() if v is not None}, source="flags")
+    settings.validate()
+    return settings
+
+
+def _apply(settings: Settings, values: dict[str, Any], source: str) -> None:
+    known = {f.name: f for f in dataclasses.fields(settings) if f.name != "extra"}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"{source}: unknown setting {key!r}")
+        current = getattr(settings, key)
+        if current is not None and not isinstance(value, type(current)):
+            if isinstance(current, float) and isinstance(value, int):
+                value = float(value)
+            else:
+                raise ConfigError(
+                    f"{source}: {key} must be {type(current).__name__}, not {value!r}"
+                )
+        setattr(settings, key, value)
+
+
+def split_address(address: str, what: str = "address") -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"{what} must be HOST:PORT, not {address!r}")
+    return host or "0.0.0.0", int(port)

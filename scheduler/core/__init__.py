@@ -1,0 +1,1 @@
+"""The scheduler proper: watch events in, scheduling cycles, binding cycles out."""

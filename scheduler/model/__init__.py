@@ -1,0 +1,6 @@
+"""Typed, lean views of the API objects the scheduler reads.
+
+Watch events and lists are decoded straight from raw JSON into these msgspec
+structs: only the fields scheduling needs are kept, so a pod costs a few
+kilobytes and microseconds instead of a client model object per event.
+"""
