@@ -154,7 +154,8 @@ class Reporter:
             {
                 "apiVersion": "events.k8s.io/v1",
                 "kind": "Event",
-                "metadata": {"generateName": f"{ref.name}.", "namespace": ref.namespace},
+                # client-go's naming: the object's name and a unique suffix.
+                "metadata": {"name": f"{ref.name}.{time.time_ns():x}", "namespace": ref.namespace},
                 "eventTime": now_micro(),
                 "reportingController": self.controller,
                 "reportingInstance": self.instance,

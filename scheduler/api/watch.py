@@ -81,11 +81,14 @@ class Reflector(Generic[T]):
         self.resource_version = ""
         self._on_error = on_error
 
-        class _List(msgspec.Struct):
-            metadata: ListMeta = msgspec.field(default_factory=ListMeta)
-            items: list[item_type] = []  # type: ignore[valid-type]
-
-        self._list_decoder = msgspec.json.Decoder(_List)
+        list_type = msgspec.defstruct(
+            f"{item_type.__name__}List",
+            [
+                ("metadata", ListMeta, msgspec.field(default_factory=ListMeta)),
+                ("items", list[item_type], msgspec.field(default_factory=list)),  # type: ignore[valid-type]
+            ],
+        )
+        self._list_decoder = msgspec.json.Decoder(list_type)
         self._item_decoder = msgspec.json.Decoder(item_type)
         self._event_decoder = msgspec.json.Decoder(_Event)
         self._meta_decoder = msgspec.json.Decoder(_Object)

@@ -102,7 +102,7 @@ class PodEvents:
         queued = self.queue.get(uid)
         info = _reuse(queued.info, pod) if queued else self._info(pod)
         if info is not None:
-            self.queue.add(info)
+            self.queue.add(info, changed=queued is None or info is not queued.info)
 
     def _delete(self, uid: str) -> None:
         self._assigned.pop(uid, None)

@@ -1,0 +1,1 @@
+"""The scheduling queue: which pod is tried next, and when a failed one comes back."""
