@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,11 +19,18 @@ import structlog
 from scheduler.api.client import ApiClient
 from scheduler.api.connection import Connection
 from scheduler.api.events import Reporter, pod_ref
+from scheduler.api.sources.discovery import SCHEDULING_GROUP, discover
+from scheduler.api.sources.policies import podgroup_object, workload_object
+from scheduler.api.sources.shapes import PodGroup, Workload
 from scheduler.api.watch import Reflector
 from scheduler.binder.binder import Binder
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.config import Settings
 from scheduler.core.event_handlers import NodeEvents, PodEvents
+from scheduler.core.group_events import GroupObjectEvents
+from scheduler.framework.types import PodInfo
+from scheduler.gang.model import CRD_GROUP, CRD_VERSION, CRD_WORKLOAD, PODGROUP, WORKLOAD
+from scheduler.gang.registry import GangRegistry
 from scheduler.core.scheduler import Scheduler
 from scheduler.framework.cycle import Profile
 from scheduler.metrics import Metrics
@@ -56,7 +63,8 @@ class App:
         )
         self.metrics = Metrics(profile=s.scheduler_name)
         self.cache = ClusterCache()
-        self.queue = SchedulingQueue(gate=scheduling_gates, on_incoming=self._count_incoming)
+        self.gangs = GangRegistry()
+        self.queue = SchedulingQueue(gate=self._gate, on_incoming=self._count_incoming)
         self.metrics.watch_queue(self.queue.counts)
         self.reporter = Reporter(self.client, s.scheduler_name, f"{s.scheduler_name}-{socket.gethostname()}")
         self.scheduler = Scheduler(
@@ -67,10 +75,13 @@ class App:
             binder=Binder(self.client),
             reporter=self.reporter,
             metrics=self.metrics,
+            gangs=self.gangs,
+            gang_timeout=s.gang_timeout_seconds,
             parallel_binds=s.parallel_binds,
         )
-        pods = PodEvents(s.scheduler_name, self.cache, self.queue, self._invalid_pod,
-                         self.reporter.forget)
+        self.pod_events = PodEvents(s.scheduler_name, self.cache, self.queue, self._invalid_pod,
+                                    self.reporter.forget, self.gangs)
+        pods = self.pod_events
         on_error = lambda path: self.metrics.watch_errors.labels(path).inc()  # noqa: E731
         self.reflectors = [
             Reflector(self.client, "/api/v1/nodes", Node, NodeEvents(self.cache, self.queue),
@@ -85,6 +96,42 @@ class App:
             ),
         ]
 
+    async def _add_group_sources(self) -> None:
+        """Watch whichever pod-group APIs the cluster serves (found by discovery)."""
+        served = await discover(self.client)
+        log.info("pod-group APIs", served=served.describe())
+        kinds = []
+        on_error = lambda path: self.metrics.watch_errors.labels(path).inc()  # noqa: E731
+        regate = self.pod_events.regate
+        if served.native_workloads:
+            kinds.append(WORKLOAD)
+            self.reflectors.append(Reflector(
+                self.client, f"/apis/{SCHEDULING_GROUP}/v1alpha1/workloads", Workload,
+                GroupObjectEvents(WORKLOAD, self.gangs, lambda w: workload_object(
+                    w, kind=WORKLOAD, api_version=f"{SCHEDULING_GROUP}/v1alpha1"), regate),
+                on_error=on_error))
+        if served.podgroup_version:
+            kinds.append(PODGROUP)
+            version = f"{SCHEDULING_GROUP}/{served.podgroup_version}"
+            self.reflectors.append(Reflector(
+                self.client, f"/apis/{version}/podgroups", PodGroup,
+                GroupObjectEvents(PODGROUP, self.gangs, lambda g: podgroup_object(
+                    g, api_version=version, resource=f"/apis/{version}"), regate),
+                on_error=on_error))
+        if served.crd_workloads:
+            kinds.append(CRD_WORKLOAD)
+            version = f"{CRD_GROUP}/{CRD_VERSION}"
+            self.reflectors.append(Reflector(
+                self.client, f"/apis/{version}/workloads", Workload,
+                GroupObjectEvents(CRD_WORKLOAD, self.gangs, lambda w: workload_object(
+                    w, kind=CRD_WORKLOAD, api_version=version, resource=f"/apis/{version}"),
+                    regate),
+                on_error=on_error))
+        self.gangs.served = set(kinds)
+
+    def _gate(self, info: PodInfo) -> str | None:
+        return scheduling_gates(info) or self.gangs.gate(info)
+
     def synced(self) -> bool:
         return all(r.synced.is_set() for r in self.reflectors)
 
@@ -92,12 +139,14 @@ class App:
         return self.synced()
 
     async def run(self, *, until: asyncio.Event | None = None,
-                  elect: Callable[[Callable[[], Awaitable[None]]], Awaitable[None]] | None = None,
+                  elect: Callable[[Callable[[], Coroutine[Any, Any, None]]],
+                                  Coroutine[Any, Any, None]] | None = None,
                   serve_http: bool = True) -> None:
         """Run until cancelled or ``until`` is set."""
         from scheduler.server import serve
 
         self.client.open()
+        await self._add_group_sources()
         runners = []
         if serve_http:
             runners = await serve(self.settings.health_bind_address,
@@ -113,7 +162,7 @@ class App:
         else:
             tasks.append(asyncio.create_task(elect(self._schedule), name="leader-election"))
         if until is not None:
-            tasks.append(asyncio.create_task(until.wait(), name="until"))
+            tasks.append(asyncio.create_task(_wait(until), name="until"))
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -156,6 +205,10 @@ class App:
             meta = pod.metadata
             self.reporter.pod_unschedulable(pod_ref(meta.namespace, meta.name, meta.uid),
                                             message, reason="InvalidPod")
+
+
+async def _wait(event: asyncio.Event) -> None:
+    await event.wait()
 
 
 def scheduling_gates(pod_info: Any) -> str | None:

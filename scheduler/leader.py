@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import structlog
 
@@ -26,8 +27,8 @@ def identity() -> str:
 async def run_for_leadership(
     settings: Settings,
     ident: str,
-    on_started_leading: Callable[[], Awaitable[None]],
-    on_stopped_leading: Callable[[], Awaitable[None]],
+    on_started_leading: Callable[[], Coroutine[Any, Any, None]],
+    on_stopped_leading: Callable[[], Coroutine[Any, Any, None]],
 ) -> None:
     from kubernetes.aio import client, config
     from kubernetes.aio.leaderelection import electionconfig, leaderelection

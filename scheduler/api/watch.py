@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 import structlog
@@ -20,18 +20,17 @@ from scheduler.api.client import ApiClient, ApiError
 from scheduler.model.objects import ListMeta
 
 T = TypeVar("T")
-T_contra = TypeVar("T_contra", contravariant=True)
 
 log = structlog.get_logger(__name__)
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 
 
-class WatchHandler(Protocol[T_contra]):
-    def replace(self, items: list[T_contra]) -> None:
+class WatchHandler(Protocol[T]):
+    def replace(self, items: list[T]) -> None:
         """The full current set after a (re)list: add, update and drop accordingly."""
 
-    def apply(self, event_type: str, obj: T_contra) -> None:
+    def apply(self, event_type: str, obj: T) -> None:
         """One ADDED, MODIFIED or DELETED event."""
 
 
@@ -88,7 +87,7 @@ class Reflector(Generic[T]):
                 ("items", list[item_type], msgspec.field(default_factory=list)),  # type: ignore[valid-type]
             ],
         )
-        self._list_decoder = msgspec.json.Decoder(list_type)
+        self._list_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(list_type)
         self._item_decoder = msgspec.json.Decoder(item_type)
         self._event_decoder = msgspec.json.Decoder(_Event)
         self._meta_decoder = msgspec.json.Decoder(_Object)

@@ -87,12 +87,12 @@ async def _demo(kubeconfig: str) -> int:
     print()
     print(f"{'POD':<16} {'NODE':<10} WHY")
     for pod in pods:
-        node = pod.spec.node_name or "-"
+        where = pod.spec.node_name or "-"
         why = ""
         for cond in pod.status.conditions:
             if cond.type == "PodScheduled" and cond.status == "False":
                 why = cond.message
-        print(f"{pod.metadata.name:<16} {node:<10} {why}")
+        print(f"{pod.metadata.name:<16} {where:<10} {why}")
     return 0
 
 

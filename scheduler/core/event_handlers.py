@@ -16,6 +16,8 @@ from scheduler.api.watch import DELETED
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.framework.podinfo import InvalidPodError, make_pod_info
 from scheduler.framework.types import PodInfo
+from scheduler.gang.model import GroupKey
+from scheduler.gang.registry import GangRegistry
 from scheduler.model.objects import Node, Pod
 from scheduler.queue.scheduling_queue import SchedulingQueue
 
@@ -53,12 +55,14 @@ class PodEvents:
         queue: SchedulingQueue,
         on_invalid: Callable[[Pod, str], None],
         on_gone: Callable[[str], None],
+        gangs: GangRegistry | None = None,
     ) -> None:
         self.scheduler_name = scheduler_name
         self.cache = cache
         self.queue = queue
         self._on_invalid = on_invalid
         self._on_gone = on_gone
+        self.gangs = gangs or GangRegistry()
         self._assigned: dict[str, PodInfo] = {}
 
     def replace(self, items: list[Pod]) -> None:
@@ -76,10 +80,19 @@ class PodEvents:
         if event_type == DELETED:
             self._delete(uid)
             return
+        # Membership first: a new member must count before its own gate is checked.
+        group = self.gangs.observe_pod(pod, pod.spec.node_name)
         if pod.spec.node_name:
             self._assigned_pod(pod)
         elif pod.spec.scheduler_name == self.scheduler_name:
             self._pending_pod(pod)
+        if group is not None:
+            self.regate([group])
+
+    def regate(self, groups: list[GroupKey]) -> None:
+        """Members of these groups may pass (or fail) their gate now."""
+        for group in groups:
+            self.queue.regate(self.gangs.members(group))
 
     def _assigned_pod(self, pod: Pod) -> None:
         uid = pod.metadata.uid
@@ -110,6 +123,9 @@ class PodEvents:
             self.queue.move_all("AssignedPodDelete")
         self.queue.delete(uid)
         self._on_gone(uid)
+        group = self.gangs.forget_pod(uid)
+        if group is not None:
+            self.regate([group])
 
     def _info(self, pod: Pod) -> PodInfo | None:
         try:

@@ -20,7 +20,11 @@ from scheduler.binder.binder import Binder, BindOutcome
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.framework.cycle import Profile, pick_node
 from scheduler.framework.diagnosis import unschedulable_message
-from scheduler.framework.types import PodInfo
+from scheduler.framework.types import NodeInfo, PodInfo
+from scheduler.gang import messages
+from scheduler.gang.model import GroupKey, GroupPolicy
+from scheduler.gang.placement import domains, place_gang, running_domain
+from scheduler.gang.registry import GangRegistry
 from scheduler.metrics import Metrics
 from scheduler.metrics.registry import ERROR, SCHEDULED, UNSCHEDULABLE
 from scheduler.queue.scheduling_queue import QueuedPod, SchedulingQueue
@@ -47,6 +51,8 @@ class Scheduler:
         binder: Binder,
         reporter: Reporter,
         metrics: Metrics,
+        gangs: GangRegistry | None = None,
+        gang_timeout: float = 300.0,
         parallel_binds: int = 64,
         seed: int | None = None,
     ) -> None:
@@ -57,6 +63,8 @@ class Scheduler:
         self.binder = binder
         self.reporter = reporter
         self.metrics = metrics
+        self.gangs = gangs or GangRegistry()
+        self.gang_timeout = gang_timeout
         self.rng = random.Random(seed)
         self._bind_slots = asyncio.Semaphore(parallel_binds)
         self._binding: set[asyncio.Task[None]] = set()
@@ -82,7 +90,19 @@ class Scheduler:
         if self._already_handled(pod):
             self.queue.done(pod.uid)
             return
+        group = self.gangs.key_of(pod.uid)
+        policy = self.gangs.policy(group) if group is not None else None
+        if isinstance(policy, str):  # the group object vanished since the pod was admitted
+            self.queue.requeue_gated(qp, policy)
+            return
         nodes = self.cache.nodes()
+        if group is not None and policy is not None and policy.gang:
+            need, running_nodes = self._gang_need(group, policy)
+            if need > 0:
+                self.schedule_gang(qp, group, policy, need, running_nodes)
+                return
+            # The gang already runs: this member joins it, inside its domain.
+            nodes = self._gang_nodes(policy, running_nodes)
         node, fit = pick_node(self.profile, pod, nodes, self.rng)
         self.metrics.algorithm_duration.observe(time.perf_counter() - started)
         if node is None:
@@ -94,6 +114,138 @@ class Scheduler:
             return
         self.cache.assume(pod, node.name)
         self.start_binding(Placement(qp, node.name, started))
+
+    # -- gangs ------------------------------------------------------------------------
+
+    def _gang_need(self, group: GroupKey, policy: GroupPolicy) -> tuple[int, list[str]]:
+        """How many more members must be placed together, and where members run now."""
+        running = []
+        for uid, node in self.gangs.members(group).items():
+            node = node or self.cache.node_of(uid) or ""
+            if node:
+                running.append(node)
+        return policy.min_count - len(running), running
+
+    def _gang_nodes(self, policy: GroupPolicy, running_nodes: list[str]) -> list[NodeInfo]:
+        if policy.topology_key is None:
+            return self.cache.nodes()
+        domain = running_domain(self.cache, running_nodes, policy.topology_key)
+        if domain is None:
+            return self.cache.nodes()
+        return domains(self.cache.nodes(), policy.topology_key).get(domain, [])
+
+    def schedule_gang(
+        self, qp: QueuedPod, group: GroupKey, policy: GroupPolicy, need: int,
+        running_nodes: list[str],
+    ) -> None:
+        """Place ``need`` or more members at once against this view of the cluster, or none."""
+        started = time.perf_counter()
+        pending = [u for u, node in self.gangs.members(group).items()
+                   if not node and u != qp.uid and self.cache.node_of(u) is None]
+        batch = [qp, *self.queue.pop_ready(pending)]
+        pods = [m.info for m in batch]
+        if len(pods) < need:
+            message = (f"waiting for gang {group}: {len(pods)} of {need} more members are "
+                       f"pending for this scheduler")
+            for member in batch:
+                self.queue.requeue_gated(member, message)
+            return
+        domain = None
+        if policy.topology_key and running_nodes:
+            domain = running_domain(self.cache, running_nodes, policy.topology_key)
+        attempt = place_gang(self.cache, self.profile, pods, need, self.rng,
+                             topology_key=policy.topology_key, domain=domain)
+        self.metrics.algorithm_duration.observe(time.perf_counter() - started)
+        if not attempt.ok(need):
+            message = messages.cannot_place(group, pods, need, attempt, policy.topology_key)
+            log.info("gang cannot be placed", gang=str(group), reason=message)
+            self.metrics.podgroup_attempts.labels(UNSCHEDULABLE, self.metrics.profile).inc()
+            for member in batch:
+                self.metrics.attempt(UNSCHEDULABLE, time.perf_counter() - started)
+                self.reporter.pod_unschedulable(_ref(member.info), message)
+                self.queue.requeue_unschedulable(member)
+            self._report_group(group, "FailedScheduling", message, warning=True)
+            return
+        self.metrics.podgroup_attempts.labels(SCHEDULED, self.metrics.profile).inc()
+        placed = {pod.uid for pod, _ in attempt.placed}
+        by_uid = {m.uid: m for m in batch}
+        for pod in attempt.unplaced:
+            # An extra member beyond minCount with no room now: it may join later.
+            extra = by_uid[pod.uid]
+            self.reporter.pod_unschedulable(
+                _ref(pod), f"gang {group} is placed; no room for this extra member yet")
+            self.queue.requeue_unschedulable(extra)
+        timeout = policy.timeout_seconds or self.gang_timeout
+        log.info("gang placed", gang=str(group), pods=len(placed), domain=attempt.domain)
+        self._report_group(
+            group, "GangAdmitted",
+            f"gang {group}: {len(placed)} pods placed"
+            + (f" in {policy.topology_key}={attempt.domain}" if attempt.domain else "")
+            + f"; binding, deadline {timeout:.0f}s",
+        )
+        deadline = time.monotonic() + timeout
+        placements = [Placement(by_uid[pod.uid], node, started) for pod, node in attempt.placed]
+        task = asyncio.create_task(self._bind_gang(group, placements, deadline, policy))
+        self._binding.add(task)
+        task.add_done_callback(self._binding.discard)
+
+    async def _bind_gang(self, group: GroupKey, placements: list[Placement], deadline: float,
+                         policy: GroupPolicy) -> None:
+        started = time.monotonic()
+        results = await asyncio.gather(*(self._bind_member(p, deadline, policy, group)
+                                         for p in placements))
+        bound = sum(results)
+        if bound == len(placements):
+            self.metrics.gang_admission.observe(time.monotonic() - started)
+            self._report_group(group, "Scheduled", f"gang {group}: all {bound} pods bound")
+            return
+        self.metrics.gang_timeouts.inc()
+        message = (f"gang {group}: only {bound} of {len(placements)} pods bound before the "
+                   f"deadline; the rest were released and will be retried")
+        log.warning("gang binding incomplete", gang=str(group), bound=bound,
+                    placed=len(placements))
+        self._report_group(group, "GangTimeout", message, warning=True)
+
+    async def _bind_member(self, placement: Placement, deadline: float, policy: GroupPolicy,
+                           group: GroupKey) -> bool:
+        """Bind one member; if the bind fails, repair it on another node until the deadline."""
+        qp, pod = placement.pod, placement.pod.info
+        node_name = placement.node_name
+        while True:
+            async with self._bind_slots:
+                outcome, detail = await self.binder.bind(pod.pod, node_name)
+            if outcome is BindOutcome.BOUND:
+                self.bound(Placement(qp, node_name, placement.started))
+                return True
+            self.cache.forget(pod.uid)
+            self.metrics.bind_errors.labels(outcome.value).inc()
+            if outcome is not BindOutcome.RETRY:
+                self.queue.done(pod.uid)
+                return outcome is BindOutcome.ALREADY_ASSIGNED
+            log.warning("gang member bind failed, repairing", pod=pod.key, node=node_name,
+                        error=detail)
+            while True:
+                if time.monotonic() >= deadline:
+                    self.reporter.pod_unschedulable(
+                        _ref(pod), f"gang {group}: binding failed until the deadline: {detail}",
+                        reason="SchedulerError")
+                    self.queue.requeue_backoff(qp)
+                    self.queue.move_all("AssumedPodForgotten")
+                    return False
+                _, running = self._gang_need(group, policy)
+                node, _ = pick_node(self.profile, pod, self._gang_nodes(policy, running),
+                                    self.rng)
+                if node is not None:
+                    break
+                await asyncio.sleep(1.0)
+            node_name = node.name
+            self.cache.assume(pod, node_name)
+
+    def _report_group(self, group: GroupKey, reason: str, message: str,
+                      warning: bool = False) -> None:
+        obj = self.gangs.objects.get(group.obj)
+        if obj is not None:
+            self.reporter.event(obj.ref, reason, message, warning=warning)
 
     def _already_handled(self, pod: PodInfo) -> bool:
         """Bound or assumed meanwhile, or on its way out: never place it (again)."""

@@ -114,6 +114,32 @@ class Metrics:
             registry=r,
         )
 
+        self.podgroup_attempts = Counter(
+            "scheduler_podgroup_schedule_attempts",
+            "Number of attempts to schedule pod groups (gangs), by the result.",
+            ["result", "profile"],
+            registry=r,
+        )
+        self.gang_admission = Histogram(
+            "workload_scheduler_gang_admission_duration_seconds",
+            "From a gang's placement to its last member bound.",
+            buckets=_exp(0.01, 2, 16),
+            registry=r,
+        )
+        self.gang_timeouts = Counter(
+            "workload_scheduler_gang_timeouts",
+            "Gangs not fully bound within their timeout.",
+            registry=r,
+        )
+
+    def watch_gangs(self, waiting: Callable[[], int]) -> None:
+        gauge = Gauge(
+            "workload_scheduler_gangs_waiting",
+            "Gangs with members waiting: gated for quorum or not placeable yet.",
+            registry=self.registry,
+        )
+        gauge.set_function(waiting)
+
     def watch_queue(self, counts: Callable[[], dict[str, int]]) -> None:
         self.registry.register(_PendingPods(counts))
 

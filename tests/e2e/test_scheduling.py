@@ -7,6 +7,7 @@ from typing import Any
 
 from kubernetes.client.rest import ApiException
 
+from scheduler.model.quantity import to_int
 from tests.e2e.k8s import (
     failed_scheduling_message,
     placements,
@@ -132,10 +133,10 @@ def test_no_node_is_overcommitted_with_500_pods_on_20_nodes(
             continue
         req = pod.spec.containers[0].resources.requests
         u = used[pod.spec.node_name]
-        u[0] += int(req["cpu"].rstrip("m"))
-        u[1] += int(req["memory"].rstrip("Mi")) * 2**20
+        u[0] += to_int("cpu", req["cpu"])
+        u[1] += to_int("memory", req["memory"])
         u[2] += 1
-        u[3] += int(req.get("nvidia.com/gpu", 0))
+        u[3] += to_int("nvidia.com/gpu", req.get("nvidia.com/gpu", "0"))
     for name, limits in nodes.items():
         assert all(x <= cap for x, cap in zip(used[name], limits, strict=True)), (name, used[name])
     assert sum(u[2] for u in used.values()) > 250  # most pods found a place

@@ -1,0 +1,103 @@
+"""Workload and PodGroup objects -> ``GroupObject``, with validation and clear messages.
+
+The API server validates native objects, but our CRD's schema is only as strict
+as OpenAPI allows, and API versions drift: every rule the scheduler relies on
+is checked again here, and a broken object becomes a message its pods carry
+instead of an exception.
+"""
+
+from __future__ import annotations
+
+import re
+
+from scheduler.api.events import ObjectRef
+from scheduler.api.sources.shapes import PodGroup, PodGroupEntry, SchedulingPolicy, Workload
+from scheduler.gang.model import (
+    GANG_TIMEOUT_ANNOTATION,
+    MAX_POD_GROUPS,
+    GroupObject,
+    GroupPolicy,
+    ObjectKey,
+)
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+class PolicyError(ValueError):
+    pass
+
+
+def workload_object(
+    wl: Workload, *, kind: str, api_version: str, resource: str = ""
+) -> GroupObject:
+    meta = wl.metadata
+    key = ObjectKey(kind, meta.namespace, meta.name)
+    ref = ObjectRef(api_version, "Workload", meta.namespace, meta.name, meta.uid)
+    entries = wl.spec.pod_groups or wl.spec.pod_group_templates
+    try:
+        timeout = _timeout(meta.annotations)
+        if not entries:
+            raise PolicyError("spec.podGroups must have at least one item")
+        if len(entries) > MAX_POD_GROUPS:
+            raise PolicyError(f"spec.podGroups has {len(entries)} items, at most {MAX_POD_GROUPS}")
+        policies: dict[str, GroupPolicy] = {}
+        for i, entry in enumerate(entries):
+            where = f"spec.podGroups[{i}]"
+            if not _DNS_LABEL.match(entry.name):
+                raise PolicyError(f"{where}.name {entry.name!r} is not a DNS label")
+            if entry.name in policies:
+                raise PolicyError(f"{where}.name {entry.name!r} is duplicated")
+            policies[entry.name] = _policy(entry, where, timeout)
+    except PolicyError as exc:
+        return GroupObject(key, ref, {}, invalid=f"invalid Workload {meta.namespace}/{meta.name}: "
+                           f"{exc}", api_version=api_version, resource=resource)
+    return GroupObject(key, ref, policies, api_version=api_version, resource=resource)
+
+
+def podgroup_object(pg: PodGroup, *, api_version: str, resource: str) -> GroupObject:
+    meta = pg.metadata
+    key = ObjectKey("PodGroup", meta.namespace, meta.name)
+    ref = ObjectRef(api_version, "PodGroup", meta.namespace, meta.name, meta.uid)
+    entry = PodGroupEntry(
+        name="",
+        scheduling_policy=pg.spec.scheduling_policy,
+        scheduling_constraints=pg.spec.scheduling_constraints,
+    )
+    try:
+        policy = _policy(entry, "spec", _timeout(meta.annotations))
+    except PolicyError as exc:
+        return GroupObject(key, ref, {}, invalid=f"invalid PodGroup {meta.namespace}/{meta.name}: "
+                           f"{exc}", api_version=api_version, resource=resource)
+    return GroupObject(key, ref, {"": policy}, api_version=api_version, resource=resource)
+
+
+def _policy(entry: PodGroupEntry, where: str, timeout: float | None) -> GroupPolicy:
+    policy: SchedulingPolicy | None = entry.scheduling_policy or entry.policy
+    field = f"{where}.{'schedulingPolicy' if entry.scheduling_policy else 'policy'}"
+    if policy is None or (policy.basic is None) == (policy.gang is None):
+        raise PolicyError(f"{field}: exactly one of `basic`, `gang` is required")
+    topology = None
+    constraints = entry.scheduling_constraints
+    if constraints and constraints.topology:
+        topology = constraints.topology[0].key or None
+    if policy.gang is None:
+        return GroupPolicy(gang=False, topology_key=topology, timeout_seconds=timeout)
+    min_count = policy.gang.min_count
+    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
+        raise PolicyError(f"{field}.gang.minCount must be a whole number >= 1, not {min_count!r}")
+    return GroupPolicy(gang=True, min_count=min_count, topology_key=topology,
+                       timeout_seconds=timeout)
+
+
+def _timeout(annotations: dict[str, str]) -> float | None:
+    raw = annotations.get(GANG_TIMEOUT_ANNOTATION)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise PolicyError(f"annotation {GANG_TIMEOUT_ANNOTATION} must be a positive number of "
+                          f"seconds, not {raw!r}")
+    return value

@@ -1,0 +1,294 @@
+"""Build (once) and cache the control-plane binaries from the pinned Go module.
+
+The binaries come from source because the dev cluster must run without Docker or release
+downloads: only the Go module proxy is reachable.  A cold build compiles a few thousand
+packages, so the result is cached per Kubernetes version and the build reports progress.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from scheduler.devcluster.releases import DEFAULT_RELEASE, Release, get_release
+
+Progress = Callable[[str], None]
+
+BINARIES = ("etcd", "kube-apiserver", "kube-scheduler")
+"""Executables :func:`ensure_binaries` guarantees in the directory it returns."""
+
+_PACKAGES = (
+    "k8s.io/kubernetes/cmd/kube-apiserver",
+    "k8s.io/kubernetes/cmd/kube-scheduler",
+    "go.etcd.io/etcd/server/v3",
+)
+# With ``-o DIR/`` Go names each binary after its package's last element, which for etcd is
+# "server"; it is renamed after the build.
+_BUILT_NAMES = {"server": "etcd"}
+_VERSION_PKG = "k8s.io/component-base/version"
+_PROGRESS_EVERY_S = 10.0
+_ERROR_TAIL_LINES = 40
+_GO_FALLBACKS = (Path("/usr/local/go/bin/go"),)
+
+
+class BuildError(RuntimeError):
+    """Building the control-plane binaries failed."""
+
+
+class GoNotFoundError(BuildError):
+    """No Go toolchain is available to build the binaries."""
+
+
+def cache_root() -> Path:
+    """``$WORKLOAD_SCHEDULER_CACHE``, else ``${XDG_CACHE_HOME:-~/.cache}/workload-scheduler``."""
+    override = os.environ.get("WORKLOAD_SCHEDULER_CACHE")
+    if override:
+        return Path(override).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "workload-scheduler"
+
+
+def binaries_dir(release: Release | str = DEFAULT_RELEASE) -> Path:
+    """Where the binaries of ``release`` live once built (they may not exist yet)."""
+    return cache_root() / f"k8s-{get_release(release).kubernetes}"
+
+
+def ensure_binaries(
+    release: Release | str = DEFAULT_RELEASE,
+    *,
+    progress: Progress | None = None,
+    repo_root: Path | None = None,
+) -> Path:
+    """Return the directory holding ``etcd``, ``kube-apiserver`` and ``kube-scheduler``.
+
+    Builds them with Go on the first call for a version; later calls return at once.  A file
+    lock makes concurrent callers (a test run and the demo, say) wait for one build instead of
+    running two.
+    """
+    rel = get_release(release)
+    target = binaries_dir(rel)
+    if _is_complete(target):
+        return target
+    report = progress or _silent
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _build_lock(target.parent / f"{target.name}.lock", report):
+        # Another caller may have finished the build while this one waited for the lock.
+        if not _is_complete(target):
+            _build(rel, target, report, repo_root or find_repo_root())
+    return target
+
+
+def find_repo_root(start: Path | None = None) -> Path:
+    """The nearest ancestor of ``start`` (default: this file) holding ``hack/controlplane``."""
+    here = (start or Path(__file__)).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "hack" / "controlplane").is_dir():
+            return candidate
+    raise BuildError(
+        f"cannot find the repository root (a directory with hack/controlplane) above {here}; "
+        "the control plane is built from the Go modules there"
+    )
+
+
+def find_go() -> Path:
+    """The ``go`` executable: from PATH, else the standard install location."""
+    found = shutil.which("go")
+    if found:
+        return Path(found)
+    for fallback in _GO_FALLBACKS:
+        if os.access(fallback, os.X_OK):
+            return fallback
+    raise GoNotFoundError(
+        "the Go toolchain ('go') is not on PATH, and it is needed once to build kube-apiserver, "
+        "kube-scheduler and etcd from source. Install Go >= 1.25 from https://go.dev/dl/ "
+        "(e.g. unpack go*.linux-amd64.tar.gz into /usr/local and add /usr/local/go/bin to "
+        "PATH), or point WORKLOAD_SCHEDULER_CACHE at a directory that already holds "
+        f"k8s-<version>/{{{','.join(BINARIES)}}}."
+    )
+
+
+def _silent(_message: str) -> None:
+    pass
+
+
+def _is_complete(directory: Path) -> bool:
+    return all(os.access(directory / name, os.X_OK) for name in BINARIES)
+
+
+@contextlib.contextmanager
+def _build_lock(lock_path: Path, report: Progress) -> Iterator[None]:
+    with lock_path.open("a") as handle:
+        _acquire(handle.fileno(), lock_path, report)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _acquire(fd: int, lock_path: Path, report: Progress) -> None:
+    """Take the lock, telling the user every so often while another build holds it."""
+    started = time.monotonic()
+    next_report = started
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            now = time.monotonic()
+            if now >= next_report:
+                report(
+                    f"another process is building the control plane (lock {lock_path}); "
+                    f"waiting for it, {now - started:.0f}s so far"
+                )
+                next_report = now + _PROGRESS_EVERY_S
+            time.sleep(1.0)
+
+
+def _build(release: Release, target: Path, report: Progress, repo_root: Path) -> None:
+    module_dir = repo_root / release.module_dir
+    if not (module_dir / "go.mod").is_file():
+        raise BuildError(f"no Go module for Kubernetes {release.kubernetes} at {module_dir}")
+    go = find_go()
+    report(
+        f"building control plane {release.kubernetes} (kube-apiserver, kube-scheduler, "
+        f"etcd {release.etcd}) from {module_dir}. The first build compiles thousands of Go "
+        f"packages and takes a long time on {os.cpu_count()} cores (tens of minutes); it is "
+        f"done once, binaries are cached in {target}."
+    )
+    # Build next to the cache dir so the final rename stays on one filesystem (atomic), and a
+    # crash never leaves a half-filled target that looks complete.
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.build-", dir=target.parent))
+    try:
+        command = _build_command(go, release, staging)
+        _run_go_build(command, module_dir, release.kubernetes, report)
+        for built, final in _BUILT_NAMES.items():
+            (staging / built).rename(staging / final)
+        staging.chmod(0o755)  # mkdtemp makes it 0700; the binaries are not secret
+        if target.exists():  # an incomplete leftover, e.g. a binary deleted by hand
+            shutil.rmtree(target)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _build_command(go: Path, release: Release, out_dir: Path) -> list[str]:
+    major, minor = release.minor.split(".")
+    # kube-apiserver reports gitVersion in /version; without it a source build says v0.0.0.
+    ldflags = " ".join(
+        [
+            "-s -w",
+            f"-X {_VERSION_PKG}.gitVersion={release.kubernetes}",
+            f"-X {_VERSION_PKG}.gitMajor={major}",
+            f"-X {_VERSION_PKG}.gitMinor={minor}",
+        ]
+    )
+    # One invocation for all three lets Go compile their shared dependencies once, in parallel.
+    return [
+        str(go), "build", "-v", "-trimpath", "-ldflags", ldflags,
+        "-o", f"{out_dir}{os.sep}", *_PACKAGES,
+    ]  # fmt: skip
+
+
+class _BuildOutput:
+    """Collects ``go build -v`` output on a reader thread: a package count and a tail."""
+
+    def __init__(self) -> None:
+        self.packages = 0
+        self.last_package = ""
+        self.tail: deque[str] = deque(maxlen=_ERROR_TAIL_LINES)
+        self._lock = threading.Lock()
+
+    def consume(self, stream: Iterator[str]) -> None:
+        for raw in stream:
+            line = raw.rstrip()
+            with self._lock:
+                self.tail.append(line)
+                # -v prints one bare import path per compiled package; errors have spaces.
+                if line and " " not in line and not line.startswith("#"):
+                    self.packages += 1
+                    self.last_package = line
+
+    def snapshot(self) -> tuple[int, str]:
+        with self._lock:
+            return self.packages, self.last_package
+
+
+def _run_go_build(command: list[str], module_dir: Path, version: str, report: Progress) -> None:
+    started = time.monotonic()
+    output = _BuildOutput()
+    with subprocess.Popen(
+        command,
+        cwd=module_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+    ) as proc:
+        assert proc.stdout is not None  # guaranteed by stdout=PIPE
+        reader = threading.Thread(target=output.consume, args=(proc.stdout,), daemon=True)
+        reader.start()
+        try:
+            _report_until_exit(proc, output, version, started, report)
+        except BaseException:
+            # Interrupted (Ctrl-C, test timeout): do not leave a compiler running.
+            proc.kill()
+            raise
+        finally:
+            reader.join(timeout=5)
+    elapsed = time.monotonic() - started
+    if proc.returncode != 0:
+        tail = "\n".join(output.tail)
+        raise BuildError(
+            f"`go build` of the control plane failed (exit {proc.returncode}) after "
+            f"{elapsed:.0f}s in {module_dir} ({command[0]}); last output:\n{tail}"
+        )
+    report(f"built control plane in {elapsed:.0f}s ({output.packages} packages compiled)")
+
+
+def _report_until_exit(
+    proc: subprocess.Popen[str],
+    output: _BuildOutput,
+    version: str,
+    started: float,
+    report: Progress,
+) -> None:
+    while True:
+        try:
+            proc.wait(timeout=_PROGRESS_EVERY_S)
+            return
+        except subprocess.TimeoutExpired:
+            count, last = output.snapshot()
+            suffix = f" (last: {last})" if last else ""
+            elapsed = time.monotonic() - started
+            report(
+                f"building control plane {version}: {count} packages compiled{suffix}, "
+                f"{elapsed:.0f}s so far"
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m scheduler.devcluster.build [RELEASE ...]``: build (or find) the binaries of
+    every release named, by default all of them, printing progress (CI runs this first)."""
+    import sys
+
+    from scheduler.devcluster.releases import RELEASES
+
+    names = (argv if argv is not None else sys.argv[1:]) or list(RELEASES)
+    for name in names:
+        directory = ensure_binaries(name, progress=lambda m: print(m, flush=True))
+        print(f"control plane {get_release(name).kubernetes}: {directory}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,127 @@
+"""Group objects and their members: who belongs to which gang, and may it start.
+
+Every non-terminal pod that names a group is a member, whichever scheduler it
+names and whether or not it is bound (as kube-scheduler counts), so a gang's
+quorum and its running members survive a scheduler restart: they are rebuilt
+from the pod list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from scheduler.api.sources.pods import pod_group_key
+from scheduler.framework.types import PodInfo
+from scheduler.model.objects import Pod
+from scheduler.gang.model import (
+    CRD_WORKLOAD,
+    PODGROUP,
+    WORKLOAD,
+    GroupKey,
+    GroupObject,
+    GroupPolicy,
+    ObjectKey,
+)
+
+_KIND_NAMES = {
+    WORKLOAD: "Workload (scheduling.k8s.io/v1alpha1)",
+    PODGROUP: "PodGroup (scheduling.k8s.io)",
+    CRD_WORKLOAD: "Workload (workload-scheduler.io/v1alpha1)",
+}
+
+
+class GangRegistry:
+    def __init__(self, served: Iterable[str] = (WORKLOAD, PODGROUP, CRD_WORKLOAD)) -> None:
+        self.served = set(served)
+        """Which group-object kinds the cluster serves (from discovery)."""
+        self.objects: dict[ObjectKey, GroupObject] = {}
+        self._members: dict[GroupKey, dict[str, str]] = {}
+        """group -> uid -> node name ("" while unassigned)."""
+        self._key_of: dict[str, GroupKey] = {}
+
+    # -- group objects -----------------------------------------------------------
+
+    def set_object(self, obj: GroupObject) -> list[GroupKey]:
+        """Add or replace an object; the groups whose members should be re-checked."""
+        self.objects[obj.key] = obj
+        return self._groups_of(obj.key)
+
+    def delete_object(self, key: ObjectKey) -> list[GroupKey]:
+        self.objects.pop(key, None)
+        return self._groups_of(key)
+
+    def _groups_of(self, key: ObjectKey) -> list[GroupKey]:
+        return [g for g in self._members if g.obj == key]
+
+    # -- members ---------------------------------------------------------------------
+
+    def observe_pod(self, pod: Pod, node_name: str) -> GroupKey | None:
+        """Record a pod's membership; returns its group when the group's count or
+        running set changed (so waiting members are checked again)."""
+        uid = pod.metadata.uid
+        key = self._key_of.get(uid)
+        if key is None:
+            key = pod_group_key(pod)
+            if key is None:
+                return None
+            self._key_of[uid] = key
+        members = self._members.setdefault(key, {})
+        if members.get(uid) == node_name:
+            return None
+        members[uid] = node_name
+        return key
+
+    def forget_pod(self, uid: str) -> GroupKey | None:
+        key = self._key_of.pop(uid, None)
+        if key is None:
+            return None
+        members = self._members.get(key)
+        if members is not None:
+            members.pop(uid, None)
+            if not members:
+                del self._members[key]
+        return key
+
+    def key_of(self, uid: str) -> GroupKey | None:
+        return self._key_of.get(uid)
+
+    def members(self, key: GroupKey) -> dict[str, str]:
+        return self._members.get(key, {})
+
+    def groups(self) -> list[GroupKey]:
+        return list(self._members)
+
+    # -- decisions ---------------------------------------------------------------------
+
+    def policy(self, key: GroupKey) -> GroupPolicy | str:
+        """The group's policy, or why there is none (yet)."""
+        kind, ns, name = key.obj
+        obj = self.objects.get(key.obj)
+        if obj is None:
+            if kind not in self.served:
+                return (f"pod refers to {_KIND_NAMES[kind]} {ns}/{name}, but this cluster does "
+                        f"not serve that API")
+            return f"waiting for {_KIND_NAMES[kind]} {ns}/{name} to appear"
+        if obj.invalid:
+            return obj.invalid
+        policy = obj.policies.get(key.group)
+        if policy is None:
+            if kind == PODGROUP:
+                return f"PodGroup {ns}/{name} has no scheduling policy"
+            return f"pod group {key.group!r} doesn't exist in Workload {ns}/{name}"
+        return policy
+
+    def gate(self, info: PodInfo) -> str | None:
+        """Why this pod may not be tried yet, or None (ordinary pods: always None)."""
+        key = self._key_of.get(info.uid) or pod_group_key(info.pod)
+        if key is None:
+            return None
+        policy = self.policy(key)
+        if isinstance(policy, str):
+            return policy
+        if not policy.gang:
+            return None
+        present = len(self._members.get(key, ()))
+        if present < policy.min_count:
+            return f"waiting for gang {key}: {present} of {policy.min_count} pods exist"
+        return None
