@@ -35,11 +35,13 @@ from scheduler.core.scheduler import Scheduler
 from scheduler.framework.cycle import Profile
 from scheduler.metrics import Metrics
 from scheduler.model.objects import Node, Pod
-from scheduler.queue.scheduling_queue import SchedulingQueue
+from scheduler.queue.scheduling_queue import QueuedPod, SchedulingQueue
 
 log = structlog.get_logger(__name__)
 
 HOUSEKEEPING_SECONDS = 1.0
+GATE_REPORT_DELAY = 2.0
+"""A pod gated this long is told why (gangs that fill up quickly make no noise)."""
 
 
 @dataclass
@@ -64,7 +66,8 @@ class App:
         self.metrics = Metrics(profile=s.scheduler_name)
         self.cache = ClusterCache()
         self.gangs = GangRegistry()
-        self.queue = SchedulingQueue(gate=self._gate, on_incoming=self._count_incoming)
+        self.queue = SchedulingQueue(gate=self._gate, on_incoming=self._count_incoming,
+                                     on_gated=self._gated)
         self.metrics.watch_queue(self.queue.counts)
         self.reporter = Reporter(self.client, s.scheduler_name, f"{s.scheduler_name}-{socket.gethostname()}")
         self.scheduler = Scheduler(
@@ -195,6 +198,15 @@ class App:
             self.metrics.cache_size.labels("nodes").set(len(self.cache.nodes()))
             self.metrics.cache_size.labels("pods").set(self.cache.pod_count)
             self.metrics.cache_size.labels("assumed_pods").set(self.cache.assumed_count)
+
+    def _gated(self, qp: QueuedPod, message: str | None) -> None:
+        meta = qp.info.pod.metadata
+        if message is None:
+            self.reporter.cancel(meta.uid, "FailedScheduling")
+        else:
+            self.reporter.pod_unschedulable(pod_ref(meta.namespace, meta.name, meta.uid),
+                                            message, reason="NotReadyForScheduling",
+                                            delay=GATE_REPORT_DELAY)
 
     def _count_incoming(self, queue: str, event: str) -> None:
         self.metrics.queue_incoming.labels(queue, event).inc()

@@ -9,6 +9,7 @@ be written, and an unchanged message is not repeated within a minute.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -64,6 +65,8 @@ class Reporter:
         self.instance = instance
         self._workers = workers
         self._pending: OrderedDict[tuple[str, str], _Report] = OrderedDict()
+        self._delayed: OrderedDict[tuple[str, str], tuple[float, _Report]] = OrderedDict()
+        """Reports with a delay, in the order they fall due (every delay is the same)."""
         self._last: dict[str, dict[str, tuple[str, float]]] = {}
         """object -> reason -> (message, when written), to hold back repeats."""
         self._wakeup = asyncio.Event()
@@ -80,7 +83,10 @@ class Reporter:
         warning: bool = False,
         action: str = "Scheduling",
         pod_condition: tuple[str, str, str] | None = None,
+        delay: float = 0.0,
     ) -> None:
+        """Queue a report; with ``delay`` it is written only if not cancelled by then
+        (a gang that fills up within seconds need not tell each member it waited)."""
         slot = (ref.uid or ref.key, reason)
         last = self._last.get(slot[0], {}).get(reason)
         if last is not None and last[0] == message and time.monotonic() - last[1] < REPEAT_AFTER_SECONDS:
@@ -88,19 +94,32 @@ class Reporter:
         if slot not in self._pending and len(self._pending) >= MAX_PENDING:
             self.dropped += 1
             return
-        self._pending[slot] = _Report(
+        report = _Report(
             ref, "Warning" if warning else "Normal", reason, message, action, pod_condition
         )
-        self._pending.move_to_end(slot)
+        if delay > 0:
+            self._delayed[slot] = (time.monotonic() + delay, report)
+            self._delayed.move_to_end(slot)
+        else:
+            self._delayed.pop(slot, None)
+            self._pending[slot] = report
+            self._pending.move_to_end(slot)
         self._wakeup.set()
 
-    def pod_unschedulable(self, ref: ObjectRef, message: str, reason: str = "Unschedulable") -> None:
+    def cancel(self, uid: str, reason: str) -> None:
+        """Drop a delayed report that is no longer true."""
+        self._delayed.pop((uid, reason), None)
+
+    def pod_unschedulable(
+        self, ref: ObjectRef, message: str, reason: str = "Unschedulable", delay: float = 0.0
+    ) -> None:
         self.event(
             ref,
             "FailedScheduling",
             message,
             warning=True,
             pod_condition=("False", reason, message),
+            delay=delay,
         )
 
     def pod_scheduled(self, ref: ObjectRef, node: str) -> None:
@@ -117,11 +136,24 @@ class Reporter:
     async def run(self) -> None:
         await asyncio.gather(*(self._worker() for _ in range(self._workers)))
 
+    def _promote(self) -> float | None:
+        """Move due delayed reports to the queue; seconds until the next falls due."""
+        now = time.monotonic()
+        while self._delayed:
+            slot, (due, report) = next(iter(self._delayed.items()))
+            if due > now:
+                return due - now
+            del self._delayed[slot]
+            self._pending[slot] = report
+        return None
+
     async def _worker(self) -> None:
         while True:
+            wait = self._promote()
             if not self._pending:
                 self._wakeup.clear()
-                await self._wakeup.wait()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), wait)
                 continue
             slot, report = self._pending.popitem(last=False)
             self._last.setdefault(slot[0], {})[slot[1]] = (report.message, time.monotonic())

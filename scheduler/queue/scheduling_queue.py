@@ -67,6 +67,7 @@ class SchedulingQueue:
         *,
         gate: GateCheck | None = None,
         on_incoming: Callable[[str, str], None] | None = None,
+        on_gated: Callable[[QueuedPod, str | None], None] | None = None,
     ) -> None:
         self._pods: dict[str, QueuedPod] = {}
         self._active: list[tuple[tuple[int, str], int, QueuedPod]] = []
@@ -76,6 +77,8 @@ class SchedulingQueue:
         self._move_seq = 0
         self._gate = gate
         self._on_incoming = on_incoming or (lambda queue, event: None)
+        self._on_gated = on_gated or (lambda qp, message: None)
+        """Told when a pod is gated (with why) and when it leaves the gate (None)."""
         self.closed = False
 
     # -- what's inside ---------------------------------------------------------
@@ -184,6 +187,7 @@ class SchedulingQueue:
             qp.where = GATED
             qp.gate_message = message
             qp.queued_at = time.monotonic()
+            self._on_gated(qp, message)
 
     # -- cluster events ----------------------------------------------------------
 
@@ -239,12 +243,17 @@ class SchedulingQueue:
     def _admit(self, qp: QueuedPod, event: str) -> None:
         reason = self._gate(qp.info) if self._gate else None
         if reason is not None:
+            changed = reason != qp.gate_message or qp.where != GATED
             qp.where = GATED
             qp.gate_message = reason
             qp.queued_at = time.monotonic()
             self._on_incoming(GATED, event)
+            if changed:
+                self._on_gated(qp, reason)
             return
-        qp.gate_message = ""
+        if qp.gate_message:
+            qp.gate_message = ""
+            self._on_gated(qp, None)
         self._to_active(qp, event)
 
     def _to_active(self, qp: QueuedPod, event: str) -> None:

@@ -107,9 +107,9 @@ def test_gang_replica_keys_are_independent_gangs(gang: Any) -> None:
     wait_until(lambda: len(bound(gang, "r1")) == 2, what="replica r1 bound")
 
 
+# The v1alpha1 Workload has no topology constraint.
+@pytest.mark.parametrize("gang", ["v1beta1", "crd"], indirect=True)
 def test_gang_topology_keeps_members_in_one_domain(gang: Any) -> None:
-    if gang.mode.name == "v1alpha1":
-        pytest.skip("the v1alpha1 Workload has no topology constraint")
     for rack, count in (("r1", 2), ("r2", 4)):
         for i in range(count):
             gang.node(f"{rack}-{i}", cpu="2", memory="4Gi", labels={"rack": rack})
