@@ -28,11 +28,11 @@ from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.config import Settings
 from scheduler.core.event_handlers import NodeEvents, PodEvents
 from scheduler.core.group_events import GroupObjectEvents
+from scheduler.core.scheduler import Scheduler
+from scheduler.framework.cycle import Profile
 from scheduler.framework.types import PodInfo
 from scheduler.gang.model import CRD_GROUP, CRD_VERSION, CRD_WORKLOAD, PODGROUP, WORKLOAD
 from scheduler.gang.registry import GangRegistry
-from scheduler.core.scheduler import Scheduler
-from scheduler.framework.cycle import Profile
 from scheduler.metrics import Metrics
 from scheduler.model.objects import Node, Pod
 from scheduler.queue.scheduling_queue import QueuedPod, SchedulingQueue
@@ -60,16 +60,21 @@ class App:
     def __post_init__(self) -> None:
         s = self.settings
         self.client = ApiClient(
-            self.connection, qps=s.kube_api_qps, burst=s.kube_api_burst,
+            self.connection,
+            qps=s.kube_api_qps,
+            burst=s.kube_api_burst,
             user_agent=f"{s.scheduler_name}/workload-scheduler",
         )
         self.metrics = Metrics(profile=s.scheduler_name)
         self.cache = ClusterCache()
         self.gangs = GangRegistry()
-        self.queue = SchedulingQueue(gate=self._gate, on_incoming=self._count_incoming,
-                                     on_gated=self._gated)
+        self.queue = SchedulingQueue(
+            gate=self._gate, on_incoming=self._count_incoming, on_gated=self._gated
+        )
         self.metrics.watch_queue(self.queue.counts)
-        self.reporter = Reporter(self.client, s.scheduler_name, f"{s.scheduler_name}-{socket.gethostname()}")
+        self.reporter = Reporter(
+            self.client, s.scheduler_name, f"{s.scheduler_name}-{socket.gethostname()}"
+        )
         self.scheduler = Scheduler(
             name=s.scheduler_name,
             cache=self.cache,
@@ -82,13 +87,24 @@ class App:
             gang_timeout=s.gang_timeout_seconds,
             parallel_binds=s.parallel_binds,
         )
-        self.pod_events = PodEvents(s.scheduler_name, self.cache, self.queue, self._invalid_pod,
-                                    self.reporter.forget, self.gangs)
+        self.pod_events = PodEvents(
+            s.scheduler_name,
+            self.cache,
+            self.queue,
+            self._invalid_pod,
+            self.reporter.forget,
+            self.gangs,
+        )
         pods = self.pod_events
         on_error = lambda path: self.metrics.watch_errors.labels(path).inc()  # noqa: E731
         self.reflectors = [
-            Reflector(self.client, "/api/v1/nodes", Node, NodeEvents(self.cache, self.queue),
-                      on_error=on_error),
+            Reflector(
+                self.client,
+                "/api/v1/nodes",
+                Node,
+                NodeEvents(self.cache, self.queue),
+                on_error=on_error,
+            ),
             Reflector(
                 self.client,
                 "/api/v1/pods",
@@ -108,28 +124,60 @@ class App:
         regate = self.pod_events.regate
         if served.native_workloads:
             kinds.append(WORKLOAD)
-            self.reflectors.append(Reflector(
-                self.client, f"/apis/{SCHEDULING_GROUP}/v1alpha1/workloads", Workload,
-                GroupObjectEvents(WORKLOAD, self.gangs, lambda w: workload_object(
-                    w, kind=WORKLOAD, api_version=f"{SCHEDULING_GROUP}/v1alpha1"), regate),
-                on_error=on_error))
+            self.reflectors.append(
+                Reflector(
+                    self.client,
+                    f"/apis/{SCHEDULING_GROUP}/v1alpha1/workloads",
+                    Workload,
+                    GroupObjectEvents(
+                        WORKLOAD,
+                        self.gangs,
+                        lambda w: workload_object(
+                            w, kind=WORKLOAD, api_version=f"{SCHEDULING_GROUP}/v1alpha1"
+                        ),
+                        regate,
+                    ),
+                    on_error=on_error,
+                )
+            )
         if served.podgroup_version:
             kinds.append(PODGROUP)
             version = f"{SCHEDULING_GROUP}/{served.podgroup_version}"
-            self.reflectors.append(Reflector(
-                self.client, f"/apis/{version}/podgroups", PodGroup,
-                GroupObjectEvents(PODGROUP, self.gangs, lambda g: podgroup_object(
-                    g, api_version=version, resource=f"/apis/{version}"), regate),
-                on_error=on_error))
+            self.reflectors.append(
+                Reflector(
+                    self.client,
+                    f"/apis/{version}/podgroups",
+                    PodGroup,
+                    GroupObjectEvents(
+                        PODGROUP,
+                        self.gangs,
+                        lambda g: podgroup_object(
+                            g, api_version=version, resource=f"/apis/{version}"
+                        ),
+                        regate,
+                    ),
+                    on_error=on_error,
+                )
+            )
         if served.crd_workloads:
             kinds.append(CRD_WORKLOAD)
             version = f"{CRD_GROUP}/{CRD_VERSION}"
-            self.reflectors.append(Reflector(
-                self.client, f"/apis/{version}/workloads", Workload,
-                GroupObjectEvents(CRD_WORKLOAD, self.gangs, lambda w: workload_object(
-                    w, kind=CRD_WORKLOAD, api_version=version, resource=f"/apis/{version}"),
-                    regate),
-                on_error=on_error))
+            self.reflectors.append(
+                Reflector(
+                    self.client,
+                    f"/apis/{version}/workloads",
+                    Workload,
+                    GroupObjectEvents(
+                        CRD_WORKLOAD,
+                        self.gangs,
+                        lambda w: workload_object(
+                            w, kind=CRD_WORKLOAD, api_version=version, resource=f"/apis/{version}"
+                        ),
+                        regate,
+                    ),
+                    on_error=on_error,
+                )
+            )
         self.gangs.served = set(kinds)
 
     def _gate(self, info: PodInfo) -> str | None:
@@ -141,10 +189,14 @@ class App:
     def ready(self) -> bool:
         return self.synced()
 
-    async def run(self, *, until: asyncio.Event | None = None,
-                  elect: Callable[[Callable[[], Coroutine[Any, Any, None]]],
-                                  Coroutine[Any, Any, None]] | None = None,
-                  serve_http: bool = True) -> None:
+    async def run(
+        self,
+        *,
+        until: asyncio.Event | None = None,
+        elect: Callable[[Callable[[], Coroutine[Any, Any, None]]], Coroutine[Any, Any, None]]
+        | None = None,
+        serve_http: bool = True,
+    ) -> None:
         """Run until cancelled or ``until`` is set."""
         from scheduler.server import serve
 
@@ -152,11 +204,18 @@ class App:
         await self._add_group_sources()
         runners = []
         if serve_http:
-            runners = await serve(self.settings.health_bind_address,
-                                  self.settings.metrics_bind_address,
-                                  self.metrics.registry, self.ready)
-        log.info("starting", scheduler_name=self.settings.scheduler_name,
-                 server=self.connection.server, credentials=self.connection.source)
+            runners = await serve(
+                self.settings.health_bind_address,
+                self.settings.metrics_bind_address,
+                self.metrics.registry,
+                self.ready,
+            )
+        log.info(
+            "starting",
+            scheduler_name=self.settings.scheduler_name,
+            server=self.connection.server,
+            credentials=self.connection.source,
+        )
         tasks = [asyncio.create_task(r.run(), name=f"watch {r.path}") for r in self.reflectors]
         tasks.append(asyncio.create_task(self.reporter.run(), name="reporter"))
         tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
@@ -185,8 +244,9 @@ class App:
     async def _schedule(self) -> None:
         await asyncio.gather(*(r.synced.wait() for r in self.reflectors))
         self.leading = True
-        log.info("caches synced, scheduling", nodes=len(self.cache.nodes()),
-                 pending=len(self.queue))
+        log.info(
+            "caches synced, scheduling", nodes=len(self.cache.nodes()), pending=len(self.queue)
+        )
         await self.scheduler.run()
 
     async def _housekeeping(self) -> None:
@@ -204,9 +264,12 @@ class App:
         if message is None:
             self.reporter.cancel(meta.uid, "FailedScheduling")
         else:
-            self.reporter.pod_unschedulable(pod_ref(meta.namespace, meta.name, meta.uid),
-                                            message, reason="NotReadyForScheduling",
-                                            delay=GATE_REPORT_DELAY)
+            self.reporter.pod_unschedulable(
+                pod_ref(meta.namespace, meta.name, meta.uid),
+                message,
+                reason="NotReadyForScheduling",
+                delay=GATE_REPORT_DELAY,
+            )
 
     def _count_incoming(self, queue: str, event: str) -> None:
         self.metrics.queue_incoming.labels(queue, event).inc()
@@ -215,8 +278,9 @@ class App:
         log.warning("invalid pod", pod=pod.key, error=message)
         if pod.spec.scheduler_name == self.settings.scheduler_name and not pod.spec.node_name:
             meta = pod.metadata
-            self.reporter.pod_unschedulable(pod_ref(meta.namespace, meta.name, meta.uid),
-                                            message, reason="InvalidPod")
+            self.reporter.pod_unschedulable(
+                pod_ref(meta.namespace, meta.name, meta.uid), message, reason="InvalidPod"
+            )
 
 
 async def _wait(event: asyncio.Event) -> None:

@@ -79,14 +79,12 @@ def _apply(settings: Settings, values: dict[str, Any], source: str) -> None:
         if key not in known:
             raise ConfigError(f"{source}: unknown setting {key!r}")
         current = getattr(settings, key)
-        if current is not None and not isinstance(value, type(current)):
-            if isinstance(current, float) and isinstance(value, int):
-                value = float(value)
-            else:
-                raise ConfigError(
-                    f"{source}: {key} must be {type(current).__name__}, not {value!r}"
-                )
-        setattr(settings, key, value)
+        if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+            setattr(settings, key, float(value))
+        elif current is not None and not isinstance(value, type(current)):
+            raise ConfigError(f"{source}: {key} must be {type(current).__name__}, not {value!r}")
+        else:
+            setattr(settings, key, value)
 
 
 def split_address(address: str, what: str = "address") -> tuple[str, int]:

@@ -30,5 +30,8 @@ def configure(fmt: str = "console", level: str = "info") -> None:
         cache_logger_on_first_use=True,
     )
     # Libraries (kopf, the official client's leader election) log through logging.
-    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=max(numeric, logging.WARNING),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )

@@ -18,7 +18,7 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
 
-class ConnectionError_(RuntimeError):
+class NoClusterError(RuntimeError):
     """No usable cluster credentials."""
 
 
@@ -42,7 +42,9 @@ def load_connection(kubeconfig: str | None = None, context: str | None = None) -
     """
     cfg = k8s_client.Configuration()
     if kubeconfig:
-        k8s_config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
+        k8s_config.load_kube_config(
+            config_file=kubeconfig, context=context, client_configuration=cfg
+        )
         source = kubeconfig
     elif os.environ.get("KUBERNETES_SERVICE_HOST"):
         k8s_config.load_incluster_config(client_configuration=cfg)
@@ -52,7 +54,7 @@ def load_connection(kubeconfig: str | None = None, context: str | None = None) -
             Path("~/.kube/config").expanduser()
         )
         if not Path(path).exists():
-            raise ConnectionError_(
+            raise NoClusterError(
                 "no cluster to talk to: pass --kubeconfig, run in a pod, or set $KUBECONFIG "
                 "(`workload-scheduler dev-cluster up` starts a local one)"
             )

@@ -57,9 +57,7 @@ def now_rfc3339() -> str:
 
 
 class Reporter:
-    def __init__(
-        self, client: ApiClient, controller: str, instance: str, workers: int = 4
-    ) -> None:
+    def __init__(self, client: ApiClient, controller: str, instance: str, workers: int = 4) -> None:
         self.client = client
         self.controller = controller
         self.instance = instance
@@ -89,7 +87,11 @@ class Reporter:
         (a gang that fills up within seconds need not tell each member it waited)."""
         slot = (ref.uid or ref.key, reason)
         last = self._last.get(slot[0], {}).get(reason)
-        if last is not None and last[0] == message and time.monotonic() - last[1] < REPEAT_AFTER_SECONDS:
+        if (
+            last is not None
+            and last[0] == message
+            and time.monotonic() - last[1] < REPEAT_AFTER_SECONDS
+        ):
             return
         if slot not in self._pending and len(self._pending) >= MAX_PENDING:
             self.dropped += 1
@@ -123,8 +125,12 @@ class Reporter:
         )
 
     def pod_scheduled(self, ref: ObjectRef, node: str) -> None:
-        self.event(ref, "Scheduled", f"Successfully assigned {ref.namespace}/{ref.name} to {node}",
-                   action="Binding")
+        self.event(
+            ref,
+            "Scheduled",
+            f"Successfully assigned {ref.namespace}/{ref.name} to {node}",
+            action="Binding",
+        )
 
     def forget(self, uid: str) -> None:
         """The object is gone: forget what was written for it (a queued report

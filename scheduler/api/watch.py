@@ -53,7 +53,7 @@ class _Status(msgspec.Struct):
     message: str = ""
 
 
-class _Gone(Exception):
+class _GoneError(Exception):
     pass
 
 
@@ -102,7 +102,7 @@ class Reflector(Generic[T]):
                     await self._list()
                 await self._watch()
                 delay = 0.5
-            except _Gone:
+            except _GoneError:
                 log.info("watch version expired, listing again", path=self.path)
                 self.resource_version = ""
             except asyncio.CancelledError:
@@ -147,10 +147,12 @@ class Reflector(Generic[T]):
             if event.type == "ERROR":
                 status = self._status_decoder.decode(event.object)
                 if status.code == 410:
-                    raise _Gone(status.message)
+                    raise _GoneError(status.message)
                 raise ApiError(status.code, bytes(event.object), "WATCH", self.path)
             if event.type == "BOOKMARK":
-                self.resource_version = self._meta_decoder.decode(event.object).metadata.resource_version
+                self.resource_version = self._meta_decoder.decode(
+                    event.object
+                ).metadata.resource_version
                 continue
             obj = self._item_decoder.decode(event.object)
             self.resource_version = obj.metadata.resource_version  # type: ignore[attr-defined]

@@ -27,15 +27,23 @@ from scheduler.model.objects import Pod
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "basic"
 DEMO_NODES = [
-    node_manifest("node-a1", cpu="4", memory="16Gi",
-                  labels={"topology.kubernetes.io/zone": "zone-a"}),
-    node_manifest("node-a2", cpu="4", memory="16Gi",
-                  labels={"topology.kubernetes.io/zone": "zone-a"}),
-    node_manifest("node-b1", cpu="8", memory="32Gi",
-                  labels={"topology.kubernetes.io/zone": "zone-b"}),
-    node_manifest("gpu-b2", cpu="16", memory="64Gi", extra={"nvidia.com/gpu": "4"},
-                  labels={"topology.kubernetes.io/zone": "zone-b"},
-                  taints=[{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]),
+    node_manifest(
+        "node-a1", cpu="4", memory="16Gi", labels={"topology.kubernetes.io/zone": "zone-a"}
+    ),
+    node_manifest(
+        "node-a2", cpu="4", memory="16Gi", labels={"topology.kubernetes.io/zone": "zone-a"}
+    ),
+    node_manifest(
+        "node-b1", cpu="8", memory="32Gi", labels={"topology.kubernetes.io/zone": "zone-b"}
+    ),
+    node_manifest(
+        "gpu-b2",
+        cpu="16",
+        memory="64Gi",
+        extra={"nvidia.com/gpu": "4"},
+        labels={"topology.kubernetes.io/zone": "zone-b"},
+        taints=[{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}],
+    ),
 ]
 
 
@@ -63,12 +71,12 @@ async def _demo(kubeconfig: str) -> int:
 
     logs.configure("console", "warning")
     connection = load_connection(kubeconfig)
-    settings = Settings(kubeconfig=kubeconfig, metrics_bind_address="127.0.0.1:0",
-                        health_bind_address="127.0.0.1:0")
+    settings = Settings(
+        kubeconfig=kubeconfig, metrics_bind_address="127.0.0.1:0", health_bind_address="127.0.0.1:0"
+    )
     namespace = f"demo-{uuid.uuid4().hex[:6]}"
     async with ApiClient(connection) as client:
-        await client.post("/api/v1/namespaces",
-                          {"metadata": {"name": namespace}})
+        await client.post("/api/v1/namespaces", {"metadata": {"name": namespace}})
         for node in DEMO_NODES:
             await ensure_node(client, node)
         app = App(settings, connection)
@@ -100,12 +108,12 @@ async def ensure_node(client: ApiClient, manifest: dict[str, Any]) -> None:
     name = manifest["metadata"]["name"]
     with contextlib.suppress(ApiError):
         await client.post("/api/v1/nodes", manifest)
-    await client.patch(f"/api/v1/nodes/{name}/status", {"status": manifest["status"]},
-                       MERGE_PATCH)
+    await client.patch(f"/api/v1/nodes/{name}/status", {"status": manifest["status"]}, MERGE_PATCH)
 
 
-async def wait_settled(client: ApiClient, namespace: str, names: list[str],
-                       timeout: float) -> list[Pod]:
+async def wait_settled(
+    client: ApiClient, namespace: str, names: list[str], timeout: float
+) -> list[Pod]:
     """Until every pod is bound or has been told why not."""
     deadline = time.monotonic() + timeout
     while True:
@@ -113,10 +121,16 @@ async def wait_settled(client: ApiClient, namespace: str, names: list[str],
         pods = [msgspec.convert(item, Pod) for item in orjson.loads(body)["items"]]
         by_name = {p.metadata.name: p for p in pods}
         settled = [
-            n for n in names
-            if n in by_name and (by_name[n].spec.node_name or any(
-                c.type == "PodScheduled" and c.status == "False"
-                for c in by_name[n].status.conditions))
+            n
+            for n in names
+            if n in by_name
+            and (
+                by_name[n].spec.node_name
+                or any(
+                    c.type == "PodScheduled" and c.status == "False"
+                    for c in by_name[n].status.conditions
+                )
+            )
         ]
         if len(settled) == len(names) or time.monotonic() > deadline:
             return [by_name[n] for n in names if n in by_name]

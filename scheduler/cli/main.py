@@ -1,8 +1,8 @@
 """``workload-scheduler``: the scheduler, the local dev cluster and the demo.
 
-    workload-scheduler run [--kubeconfig F] [--scheduler-name N] ...
-    workload-scheduler dev-cluster up|down --state-dir DIR
-    workload-scheduler demo
+workload-scheduler run [--kubeconfig F] [--scheduler-name N] ...
+workload-scheduler dev-cluster up|down --state-dir DIR
+workload-scheduler demo
 """
 
 from __future__ import annotations
@@ -33,18 +33,31 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = Settings()
     run.add_argument("--config", help="YAML file whose keys mirror these flags (snake_case)")
     run.add_argument("--kubeconfig", help="else in-cluster, else $KUBECONFIG or ~/.kube/config")
-    run.add_argument("--scheduler-name", help=f"pods' spec.schedulerName we serve "
-                     f"(default {defaults.scheduler_name})")
-    run.add_argument("--metrics-bind-address",
-                     help=f"HOST:PORT for /metrics (default {defaults.metrics_bind_address})")
-    run.add_argument("--health-bind-address",
-                     help=f"HOST:PORT for /healthz, /readyz (default {defaults.health_bind_address})")
+    run.add_argument(
+        "--scheduler-name",
+        help=f"pods' spec.schedulerName we serve (default {defaults.scheduler_name})",
+    )
+    run.add_argument(
+        "--metrics-bind-address",
+        help=f"HOST:PORT for /metrics (default {defaults.metrics_bind_address})",
+    )
+    run.add_argument(
+        "--health-bind-address",
+        help=f"HOST:PORT for /healthz, /readyz (default {defaults.health_bind_address})",
+    )
     run.add_argument("--log-format", choices=["json", "console"])
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
-    run.add_argument("--scoring-strategy", choices=["LeastAllocated", "MostAllocated"],
-                     help="spread pods out (default) or pack them (bin packing)")
-    run.add_argument("--leader-elect", action="store_true", default=None,
-                     help="only schedule while holding the Lease")
+    run.add_argument(
+        "--scoring-strategy",
+        choices=["LeastAllocated", "MostAllocated"],
+        help="spread pods out (default) or pack them (bin packing)",
+    )
+    run.add_argument(
+        "--leader-elect",
+        action="store_true",
+        default=None,
+        help="only schedule while holding the Lease",
+    )
     run.add_argument("--leader-elect-namespace")
     run.add_argument("--leader-elect-lease-name")
     run.add_argument("--kube-api-qps", type=float)
@@ -55,10 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     dev_sub = dev.add_subparsers(dest="action", required=True)
     up = dev_sub.add_parser("up", help="build (first time) and start the control plane")
     up.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
-    up.add_argument("--version", dest="release", default="1.35",
-                    help="Kubernetes minor version to run (see hack/controlplane)")
-    up.add_argument("--with-kube-scheduler", action="store_true",
-                    help="also run the real kube-scheduler of the same version")
+    up.add_argument(
+        "--version",
+        dest="release",
+        default="1.35",
+        help="Kubernetes minor version to run (see hack/controlplane)",
+    )
+    up.add_argument(
+        "--with-kube-scheduler",
+        action="store_true",
+        help="also run the real kube-scheduler of the same version",
+    )
     down = dev_sub.add_parser("down", help="stop it; nothing is left running")
     down.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
 
@@ -82,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from scheduler import logs
-    from scheduler.api.connection import ConnectionError_, load_connection
+    from scheduler.api.connection import NoClusterError, load_connection
     from scheduler.app import App
     from scheduler.leader import identity, run_for_leadership
 
@@ -96,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
     log = structlog.get_logger("workload-scheduler")
     try:
         connection = load_connection(settings.kubeconfig)
-    except (ConnectionError_, Exception) as exc:
+    except (NoClusterError, Exception) as exc:
         log.error("cannot connect", error=str(exc))
         return 1
 
@@ -129,8 +149,12 @@ def _dev_cluster(args: argparse.Namespace) -> int:
     from scheduler.devcluster.controlplane import down, up
 
     if args.action == "up":
-        info = up(args.state_dir, release=args.release,
-                  with_kube_scheduler=args.with_kube_scheduler, progress=print)
+        info = up(
+            args.state_dir,
+            release=args.release,
+            with_kube_scheduler=args.with_kube_scheduler,
+            progress=print,
+        )
         print(f"control plane ready: {info.server}")
         print(f"  export KUBECONFIG={info.kubeconfig}")
         print(f"  stop it with: workload-scheduler dev-cluster down --state-dir {args.state_dir}")

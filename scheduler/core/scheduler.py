@@ -120,8 +120,8 @@ class Scheduler:
     def _gang_need(self, group: GroupKey, policy: GroupPolicy) -> tuple[int, list[str]]:
         """How many more members must be placed together, and where members run now."""
         running = []
-        for uid, node in self.gangs.members(group).items():
-            node = node or self.cache.node_of(uid) or ""
+        for uid, assigned in self.gangs.members(group).items():
+            node = assigned or self.cache.node_of(uid)
             if node:
                 running.append(node)
         return policy.min_count - len(running), running
@@ -135,26 +135,42 @@ class Scheduler:
         return domains(self.cache.nodes(), policy.topology_key).get(domain, [])
 
     def schedule_gang(
-        self, qp: QueuedPod, group: GroupKey, policy: GroupPolicy, need: int,
+        self,
+        qp: QueuedPod,
+        group: GroupKey,
+        policy: GroupPolicy,
+        need: int,
         running_nodes: list[str],
     ) -> None:
         """Place ``need`` or more members at once against this view of the cluster, or none."""
         started = time.perf_counter()
-        pending = [u for u, node in self.gangs.members(group).items()
-                   if not node and u != qp.uid and self.cache.node_of(u) is None]
+        pending = [
+            u
+            for u, node in self.gangs.members(group).items()
+            if not node and u != qp.uid and self.cache.node_of(u) is None
+        ]
         batch = [qp, *self.queue.pop_ready(pending)]
         pods = [m.info for m in batch]
         if len(pods) < need:
-            message = (f"waiting for gang {group}: {len(pods)} of {need} more members are "
-                       f"pending for this scheduler")
+            message = (
+                f"waiting for gang {group}: {len(pods)} of {need} more members are "
+                f"pending for this scheduler"
+            )
             for member in batch:
                 self.queue.requeue_gated(member, message)
             return
         domain = None
         if policy.topology_key and running_nodes:
             domain = running_domain(self.cache, running_nodes, policy.topology_key)
-        attempt = place_gang(self.cache, self.profile, pods, need, self.rng,
-                             topology_key=policy.topology_key, domain=domain)
+        attempt = place_gang(
+            self.cache,
+            self.profile,
+            pods,
+            need,
+            self.rng,
+            topology_key=policy.topology_key,
+            domain=domain,
+        )
         self.metrics.algorithm_duration.observe(time.perf_counter() - started)
         if not attempt.ok(need):
             message = messages.cannot_place(group, pods, need, attempt, policy.topology_key)
@@ -173,12 +189,14 @@ class Scheduler:
             # An extra member beyond minCount with no room now: it may join later.
             extra = by_uid[pod.uid]
             self.reporter.pod_unschedulable(
-                _ref(pod), f"gang {group} is placed; no room for this extra member yet")
+                _ref(pod), f"gang {group} is placed; no room for this extra member yet"
+            )
             self.queue.requeue_unschedulable(extra)
         timeout = policy.timeout_seconds or self.gang_timeout
         log.info("gang placed", gang=str(group), pods=len(placed), domain=attempt.domain)
         self._report_group(
-            group, "GangAdmitted",
+            group,
+            "GangAdmitted",
             f"gang {group}: {len(placed)} pods placed"
             + (f" in {policy.topology_key}={attempt.domain}" if attempt.domain else "")
             + f"; binding, deadline {timeout:.0f}s",
@@ -189,25 +207,29 @@ class Scheduler:
         self._binding.add(task)
         task.add_done_callback(self._binding.discard)
 
-    async def _bind_gang(self, group: GroupKey, placements: list[Placement], deadline: float,
-                         policy: GroupPolicy) -> None:
+    async def _bind_gang(
+        self, group: GroupKey, placements: list[Placement], deadline: float, policy: GroupPolicy
+    ) -> None:
         started = time.monotonic()
-        results = await asyncio.gather(*(self._bind_member(p, deadline, policy, group)
-                                         for p in placements))
+        results = await asyncio.gather(
+            *(self._bind_member(p, deadline, policy, group) for p in placements)
+        )
         bound = sum(results)
         if bound == len(placements):
             self.metrics.gang_admission.observe(time.monotonic() - started)
             self._report_group(group, "Scheduled", f"gang {group}: all {bound} pods bound")
             return
         self.metrics.gang_timeouts.inc()
-        message = (f"gang {group}: only {bound} of {len(placements)} pods bound before the "
-                   f"deadline; the rest were released and will be retried")
-        log.warning("gang binding incomplete", gang=str(group), bound=bound,
-                    placed=len(placements))
+        message = (
+            f"gang {group}: only {bound} of {len(placements)} pods bound before the "
+            f"deadline; the rest were released and will be retried"
+        )
+        log.warning("gang binding incomplete", gang=str(group), bound=bound, placed=len(placements))
         self._report_group(group, "GangTimeout", message, warning=True)
 
-    async def _bind_member(self, placement: Placement, deadline: float, policy: GroupPolicy,
-                           group: GroupKey) -> bool:
+    async def _bind_member(
+        self, placement: Placement, deadline: float, policy: GroupPolicy, group: GroupKey
+    ) -> bool:
         """Bind one member; if the bind fails, repair it on another node until the deadline."""
         qp, pod = placement.pod, placement.pod.info
         node_name = placement.node_name
@@ -222,27 +244,30 @@ class Scheduler:
             if outcome is not BindOutcome.RETRY:
                 self.queue.done(pod.uid)
                 return outcome is BindOutcome.ALREADY_ASSIGNED
-            log.warning("gang member bind failed, repairing", pod=pod.key, node=node_name,
-                        error=detail)
+            log.warning(
+                "gang member bind failed, repairing", pod=pod.key, node=node_name, error=detail
+            )
             while True:
                 if time.monotonic() >= deadline:
                     self.reporter.pod_unschedulable(
-                        _ref(pod), f"gang {group}: binding failed until the deadline: {detail}",
-                        reason="SchedulerError")
+                        _ref(pod),
+                        f"gang {group}: binding failed until the deadline: {detail}",
+                        reason="SchedulerError",
+                    )
                     self.queue.requeue_backoff(qp)
                     self.queue.move_all("AssumedPodForgotten")
                     return False
                 _, running = self._gang_need(group, policy)
-                node, _ = pick_node(self.profile, pod, self._gang_nodes(policy, running),
-                                    self.rng)
+                node, _ = pick_node(self.profile, pod, self._gang_nodes(policy, running), self.rng)
                 if node is not None:
                     break
                 await asyncio.sleep(1.0)
             node_name = node.name
             self.cache.assume(pod, node_name)
 
-    def _report_group(self, group: GroupKey, reason: str, message: str,
-                      warning: bool = False) -> None:
+    def _report_group(
+        self, group: GroupKey, reason: str, message: str, warning: bool = False
+    ) -> None:
         obj = self.gangs.objects.get(group.obj)
         if obj is not None:
             self.reporter.event(obj.ref, reason, message, warning=warning)
@@ -277,8 +302,9 @@ class Scheduler:
         self.metrics.bind_errors.labels(outcome.value).inc()
         self.metrics.attempt(ERROR, time.perf_counter() - placement.started)
         if outcome is BindOutcome.RETRY:
-            log.warning("binding failed, will retry", pod=pod.key, node=placement.node_name,
-                        error=detail)
+            log.warning(
+                "binding failed, will retry", pod=pod.key, node=placement.node_name, error=detail
+            )
             self.reporter.pod_unschedulable(
                 _ref(pod), f"Binding rejected: {detail}", reason="SchedulerError"
             )

@@ -29,7 +29,13 @@ def node_manifest(
         "status": {
             "capacity": resources,
             "allocatable": resources,
-            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                            "message": "fake node for scheduling"}],
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "KubeletReady",
+                    "message": "fake node for scheduling",
+                }
+            ],
         },
     }

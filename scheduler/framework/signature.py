@@ -94,7 +94,7 @@ def pod_signature(pod: Pod) -> bytes | None:
     """
     # podinfo builds on this module (make_pod_info calls signature_of), hence the
     # import here rather than at the top.
-    from scheduler.framework.podinfo import (  # noqa: PLC0415
+    from scheduler.framework.podinfo import (
         host_ports,
         non_zero_requests,
         pod_requests,

@@ -14,8 +14,11 @@ from scheduler.model.quantity import format_amount
 
 def shape(requests: ResourceList) -> str:
     """``{cpu: 2, nvidia.com/gpu: 1}``"""
-    parts = [f"{name}: {format_amount(name, amount)}" for name, amount in sorted(requests.items())
-             if amount > 0]
+    parts = [
+        f"{name}: {format_amount(name, amount)}"
+        for name, amount in sorted(requests.items())
+        if amount > 0
+    ]
     return "{" + ", ".join(parts) + "}"
 
 
@@ -26,18 +29,24 @@ def gang_shape(pods: Sequence[PodInfo]) -> str:
 
 
 def cannot_place(
-    key: GroupKey, pods: Sequence[PodInfo], need: int, attempt: GangPlacement,
+    key: GroupKey,
+    pods: Sequence[PodInfo],
+    need: int,
+    attempt: GangPlacement,
     topology_key: str | None,
 ) -> str:
     """``gang ns/train/workers needs 4 x {cpu: 2, nvidia.com/gpu: 1}; only 3 fit:
     5 nodes Insufficient nvidia.com/gpu``"""
     where = f" in one {topology_key} domain" if topology_key else ""
-    message = (f"gang {key} needs {need} of {gang_shape(pods)}{where}; "
-               f"only {len(attempt.placed)} fit")
+    message = (
+        f"gang {key} needs {need} of {gang_shape(pods)}{where}; only {len(attempt.placed)} fit"
+    )
     if attempt.failure is not None and attempt.failure.reasons:
         counts = count_reasons(attempt.failure.reasons)
-        reasons = sorted(f"{n} node{'s' if n != 1 else ''} {reason.removeprefix('node(s) ')}"
-                         for reason, n in counts.items())
+        reasons = sorted(
+            f"{n} node{'s' if n != 1 else ''} {reason.removeprefix('node(s) ')}"
+            for reason, n in counts.items()
+        )
         message += ": " + ", ".join(reasons)
     elif attempt.nodes_considered == 0:
         message += ": no nodes" + (f" carry the label {topology_key}" if topology_key else "")

@@ -37,8 +37,15 @@ class GangPlacement:
 
 def largest_first(pods: Sequence[PodInfo]) -> list[PodInfo]:
     """Big members first: they are the hard ones to fit, and packing goes better."""
-    return sorted(pods, key=lambda p: (-p.requests.get("cpu", 0), -p.requests.get("memory", 0),
-                                       p.pod.metadata.creation_timestamp or "", p.key))
+    return sorted(
+        pods,
+        key=lambda p: (
+            -p.requests.get("cpu", 0),
+            -p.requests.get("memory", 0),
+            p.pod.metadata.creation_timestamp or "",
+            p.key,
+        ),
+    )
 
 
 def place_members(
@@ -151,7 +158,8 @@ def leftover(nodes: Sequence[NodeInfo], placement: GangPlacement) -> float:
     for resource, amount in asked.items():
         if amount <= 0:
             continue
-        free = sum(max(0, n.allocatable.get(resource, 0) - n.requested.get(resource, 0))
-                   for n in nodes)
+        free = sum(
+            max(0, n.allocatable.get(resource, 0) - n.requested.get(resource, 0)) for n in nodes
+        )
         total += free / amount
     return total

@@ -12,7 +12,6 @@ from collections.abc import Iterable
 
 from scheduler.api.sources.pods import pod_group_key
 from scheduler.framework.types import PodInfo
-from scheduler.model.objects import Pod
 from scheduler.gang.model import (
     CRD_WORKLOAD,
     PODGROUP,
@@ -22,6 +21,7 @@ from scheduler.gang.model import (
     GroupPolicy,
     ObjectKey,
 )
+from scheduler.model.objects import Pod
 
 _KIND_NAMES = {
     WORKLOAD: "Workload (scheduling.k8s.io/v1alpha1)",
@@ -99,8 +99,10 @@ class GangRegistry:
         obj = self.objects.get(key.obj)
         if obj is None:
             if kind not in self.served:
-                return (f"pod refers to {_KIND_NAMES[kind]} {ns}/{name}, but this cluster does "
-                        f"not serve that API")
+                return (
+                    f"pod refers to {_KIND_NAMES[kind]} {ns}/{name}, but this cluster does "
+                    f"not serve that API"
+                )
             return f"waiting for {_KIND_NAMES[kind]} {ns}/{name} to appear"
         if obj.invalid:
             return obj.invalid

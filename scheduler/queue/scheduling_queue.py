@@ -15,6 +15,7 @@ an older view of the cluster is retried instead of parked.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import time
@@ -142,10 +143,8 @@ class SchedulingQueue:
             timeout = None
             if self._backoff:
                 timeout = max(0.0, self._backoff[0][0] - time.monotonic())
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout)
-            except TimeoutError:
-                pass
 
     def pop_ready(self, uids: Iterable[str]) -> list[QueuedPod]:
         """Take the given pods out of whatever sub-queue they wait in (gang members)."""

@@ -190,7 +190,8 @@ def install_crds(kubeconfig: str) -> None:
     import yaml
 
     api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
-        config_file=kubeconfig)
+        config_file=kubeconfig
+    )
     ext = client.ApiextensionsV1Api(api)
     names = []
     for path in sorted((REPO / "deploy" / "crds").glob("*.yaml")):
@@ -242,20 +243,26 @@ class ClusterEnv:
 
 
 @pytest.fixture(scope="session")
-def cluster_135(kubeconfig: str, core_api: client.CoreV1Api, kube_request: KubeRequest,
-                workload_scheduler: SchedulerProcess) -> ClusterEnv:
+def cluster_135(
+    kubeconfig: str,
+    core_api: client.CoreV1Api,
+    kube_request: KubeRequest,
+    workload_scheduler: SchedulerProcess,
+) -> ClusterEnv:
     return ClusterEnv(kubeconfig, core_api, kube_request, workload_scheduler)
 
 
 @pytest.fixture(scope="session")
-def cluster_137(tmp_path_factory: pytest.TempPathFactory,
-                scheduler_logs: Path) -> Iterator[ClusterEnv]:
+def cluster_137(
+    tmp_path_factory: pytest.TempPathFactory, scheduler_logs: Path
+) -> Iterator[ClusterEnv]:
     """A Kubernetes 1.37 control plane (the PodGroup API) with our scheduler on it."""
     state_dir = tmp_path_factory.mktemp("controlplane-137")
     plane = ControlPlane(progress=_progress)
     info = plane.up(state_dir, "1.37")
     api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
-        config_file=str(info.kubeconfig))
+        config_file=str(info.kubeconfig)
+    )
     proc = SchedulerProcess(str(info.kubeconfig), scheduler_logs, name="workload-scheduler")
     try:
         proc.start()
@@ -305,7 +312,8 @@ def gang(request: pytest.FixtureRequest) -> Iterator[GangEnv]:
     """Each gang test once per API mode, on the control plane that serves that mode."""
     mode_name = request.param
     cluster: ClusterEnv = request.getfixturevalue(
-        "cluster_137" if mode_name == "v1beta1" else "cluster_135")
+        "cluster_137" if mode_name == "v1beta1" else "cluster_135"
+    )
     mode = GangMode(mode_name, cluster.request, cluster.podgroup_version or "v1beta1")
     env = GangEnv(mode, new_namespace(cluster.core), cluster, [])
     try:

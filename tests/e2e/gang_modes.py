@@ -28,49 +28,88 @@ class GangMode:
     podgroup_version: str = "v1beta1"
 
     def create_workload(
-        self, ns: str, name: str, groups: dict[str, int | None], *,
-        topology_key: str | None = None, replica_keys: dict[str, list[str]] | None = None,
+        self,
+        ns: str,
+        name: str,
+        groups: dict[str, int | None],
+        *,
+        topology_key: str | None = None,
+        replica_keys: dict[str, list[str]] | None = None,
         annotations: dict[str, str] | None = None,
     ) -> None:
         """groups: name -> minCount (None for basic). For the PodGroup API one PodGroup is
         made per group (and per replica key), named ``<workload>-<group>[-<key>]``."""
-        constraints = ({"schedulingConstraints": {"topology": [{"key": topology_key}]}}
-                       if topology_key else {})
+        constraints = (
+            {"schedulingConstraints": {"topology": [{"key": topology_key}]}} if topology_key else {}
+        )
         meta = {"name": name, "annotations": annotations or {}}
         if self.name == "v1alpha1":
             entries = [{"name": g, "policy": _policy(m)} for g, m in groups.items()]
-            self.request("POST", f"/apis/scheduling.k8s.io/v1alpha1/namespaces/{ns}/workloads",
-                         {"apiVersion": "scheduling.k8s.io/v1alpha1", "kind": "Workload",
-                          "metadata": meta, "spec": {"podGroups": entries}})
+            self.request(
+                "POST",
+                f"/apis/scheduling.k8s.io/v1alpha1/namespaces/{ns}/workloads",
+                {
+                    "apiVersion": "scheduling.k8s.io/v1alpha1",
+                    "kind": "Workload",
+                    "metadata": meta,
+                    "spec": {"podGroups": entries},
+                },
+            )
             return
         if self.name == "crd":
-            entries = [{"name": g, "policy": _policy(m), **constraints}
-                       for g, m in groups.items()]
-            self.request("POST", f"/apis/workload-scheduler.io/v1alpha1/namespaces/{ns}/workloads",
-                         {"apiVersion": "workload-scheduler.io/v1alpha1", "kind": "Workload",
-                          "metadata": meta, "spec": {"podGroups": entries}})
+            entries = [{"name": g, "policy": _policy(m), **constraints} for g, m in groups.items()]
+            self.request(
+                "POST",
+                f"/apis/workload-scheduler.io/v1alpha1/namespaces/{ns}/workloads",
+                {
+                    "apiVersion": "workload-scheduler.io/v1alpha1",
+                    "kind": "Workload",
+                    "metadata": meta,
+                    "spec": {"podGroups": entries},
+                },
+            )
             return
         api = f"scheduling.k8s.io/{self.podgroup_version}"
-        templates = [{"name": g, "schedulingPolicy": _policy(m), **constraints}
-                     for g, m in groups.items()]
-        self.request("POST", f"/apis/{api}/namespaces/{ns}/workloads",
-                     {"apiVersion": api, "kind": "Workload", "metadata": {"name": name},
-                      "spec": {"podGroupTemplates": templates}})
+        templates = [
+            {"name": g, "schedulingPolicy": _policy(m), **constraints} for g, m in groups.items()
+        ]
+        self.request(
+            "POST",
+            f"/apis/{api}/namespaces/{ns}/workloads",
+            {
+                "apiVersion": api,
+                "kind": "Workload",
+                "metadata": {"name": name},
+                "spec": {"podGroupTemplates": templates},
+            },
+        )
         for group, min_count in groups.items():
             for key in (replica_keys or {}).get(group, [""]):
-                self.request("POST", f"/apis/{api}/namespaces/{ns}/podgroups", {
-                    "apiVersion": api, "kind": "PodGroup",
-                    "metadata": {"name": self.podgroup_name(name, group, key),
-                                 "annotations": annotations or {}},
-                    "spec": {"workloadRef": {"workloadName": name, "templateName": group},
-                             "schedulingPolicy": _policy(min_count), **constraints}})
+                self.request(
+                    "POST",
+                    f"/apis/{api}/namespaces/{ns}/podgroups",
+                    {
+                        "apiVersion": api,
+                        "kind": "PodGroup",
+                        "metadata": {
+                            "name": self.podgroup_name(name, group, key),
+                            "annotations": annotations or {},
+                        },
+                        "spec": {
+                            "workloadRef": {"workloadName": name, "templateName": group},
+                            "schedulingPolicy": _policy(min_count),
+                            **constraints,
+                        },
+                    },
+                )
 
     @staticmethod
     def podgroup_name(workload: str, group: str, key: str = "") -> str:
         return f"{workload}-{group}" + (f"-{key}" if key else "")
 
-    def member(self, name: str, workload: str, group: str, replica_key: str = "",
-               **pod: Any) -> dict[str, Any]:
+    def member(
+        self, name: str, workload: str, group: str, replica_key: str = "", **pod: Any
+    ) -> dict[str, Any]:
         manifest = pod_manifest(name, **pod)
         if self.name == "v1alpha1":
             ref = {"name": workload, "podGroup": group}
@@ -85,7 +124,8 @@ class GangMode:
                 labels["workload-scheduler.io/replica-key"] = replica_key
         else:
             manifest["spec"]["schedulingGroup"] = {
-                "podGroupName": self.podgroup_name(workload, group, replica_key)}
+                "podGroupName": self.podgroup_name(workload, group, replica_key)
+            }
         return manifest
 
     def create_pod(self, ns: str, manifest: dict[str, Any]) -> None:

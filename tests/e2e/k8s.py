@@ -38,8 +38,13 @@ def pod_manifest(
     spec: dict[str, Any] = {
         "schedulerName": scheduler,
         "terminationGracePeriodSeconds": 0,
-        "containers": [{"name": "main", "image": "registry.k8s.io/pause:3.10",
-                        "resources": {"requests": requests, "limits": limits}}],
+        "containers": [
+            {
+                "name": "main",
+                "image": "registry.k8s.io/pause:3.10",
+                "resources": {"requests": requests, "limits": limits},
+            }
+        ],
     }
     if node_selector:
         spec["nodeSelector"] = node_selector
@@ -58,8 +63,9 @@ def pod_manifest(
     }
 
 
-def wait_until(check: Callable[[], T], timeout: float = 30.0, interval: float = 0.25,
-               what: str = "condition") -> T:
+def wait_until(
+    check: Callable[[], T], timeout: float = 30.0, interval: float = 0.25, what: str = "condition"
+) -> T:
     """Poll ``check`` until it returns something truthy; that value is returned."""
     deadline = time.monotonic() + timeout
     last: T = check()
@@ -81,8 +87,7 @@ def placements(core: Any, namespace: str) -> dict[str, str | None]:
 
 def events_for(core: Any, namespace: str, name: str) -> list[Any]:
     return [
-        e for e in core.list_namespaced_event(namespace).items
-        if e.involved_object.name == name
+        e for e in core.list_namespaced_event(namespace).items if e.involved_object.name == name
     ]
 
 

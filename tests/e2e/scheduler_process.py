@@ -18,8 +18,9 @@ def free_port() -> int:
 
 
 class SchedulerProcess:
-    def __init__(self, kubeconfig: str, log_dir: Path, *extra_args: str,
-                 name: str = "workload-scheduler") -> None:
+    def __init__(
+        self, kubeconfig: str, log_dir: Path, *extra_args: str, name: str = "workload-scheduler"
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.log_path = log_dir / f"{name}-{int(time.time() * 1000)}.log"
         self.port = free_port()
@@ -34,17 +35,29 @@ class SchedulerProcess:
     def start(self, timeout: float = 30) -> SchedulerProcess:
         address = f"127.0.0.1:{self.port}"
         cmd = [
-            sys.executable, "-m", "scheduler.cli.main", "run",
-            "--kubeconfig", self.kubeconfig,
-            "--scheduler-name", self.name,
-            "--metrics-bind-address", address,
-            "--health-bind-address", address,
-            "--log-format", "json",
+            sys.executable,
+            "-m",
+            "scheduler.cli.main",
+            "run",
+            "--kubeconfig",
+            self.kubeconfig,
+            "--scheduler-name",
+            self.name,
+            "--metrics-bind-address",
+            address,
+            "--health-bind-address",
+            address,
+            "--log-format",
+            "json",
             *self.extra_args,
         ]
         self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

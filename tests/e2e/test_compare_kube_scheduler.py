@@ -19,40 +19,94 @@ NO_EXEC = {"key": "maintenance", "value": "", "effect": "NoExecute"}
 
 
 def scenario() -> list[dict[str, Any]]:
-    zone_in = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": [
-            {"key": "zone", "operator": "In", "values": ["b", "c"]}]}]}}}
-    gt = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": [
-            {"key": "cores", "operator": "Gt", "values": ["6"]}]}]}}}
-    not_a = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": [
-            {"key": "zone", "operator": "NotIn", "values": ["a"]},
-            {"key": "disk", "operator": "Exists"}]}]}}}
-    tolerate_infra = [{"key": "dedicated", "operator": "Equal", "value": "infra",
-                       "effect": "NoSchedule"}]
+    zone_in = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["b", "c"]}]}
+                ]
+            }
+        }
+    }
+    gt = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "cores", "operator": "Gt", "values": ["6"]}]}
+                ]
+            }
+        }
+    }
+    not_a = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {
+                        "matchExpressions": [
+                            {"key": "zone", "operator": "NotIn", "values": ["a"]},
+                            {"key": "disk", "operator": "Exists"},
+                        ]
+                    }
+                ]
+            }
+        }
+    }
+    tolerate_infra = [
+        {"key": "dedicated", "operator": "Equal", "value": "infra", "effect": "NoSchedule"}
+    ]
     tolerate_all = [{"operator": "Exists"}]
     pods = [
-        pod_manifest("plain-1"), pod_manifest("plain-2", cpu="1", memory="1Gi"),
+        pod_manifest("plain-1"),
+        pod_manifest("plain-2", cpu="1", memory="1Gi"),
         pod_manifest("sel-ssd", node_selector={"disk": "ssd"}),
         pod_manifest("sel-none", node_selector={"disk": "tape"}),
-        pod_manifest("aff-bc", affinity=zone_in), pod_manifest("aff-gt", affinity=gt),
+        pod_manifest("aff-bc", affinity=zone_in),
+        pod_manifest("aff-gt", affinity=gt),
         pod_manifest("aff-not-a", affinity=not_a),
         pod_manifest("gpu-1", gpu="1", tolerations=tolerate_infra),
         pod_manifest("gpu-untolerated", gpu="1"),
         pod_manifest("gpu-too-many", gpu="9", tolerations=tolerate_all),
         pod_manifest("tolerate-all", cpu="3", tolerations=tolerate_all),
-        pod_manifest("huge-cpu", cpu="100"), pod_manifest("huge-mem", memory="1Ti"),
-        pod_manifest("sidecar", extra_spec={"initContainers": [
-            {"name": "proxy", "image": "x", "restartPolicy": "Always",
-             "resources": {"requests": {"cpu": "500m"}}},
-            {"name": "init", "image": "x", "resources": {"requests": {"cpu": "7"}}}]}),
-        pod_manifest("init-too-big", extra_spec={"initContainers": [
-            {"name": "init", "image": "x", "resources": {"requests": {"cpu": "20"}}}]}),
-        pod_manifest("node-name-ok", affinity={"nodeAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-                {"matchFields": [{"key": "metadata.name", "operator": "In",
-                                  "values": ["cmp-c1"]}]}]}}}),
+        pod_manifest("huge-cpu", cpu="100"),
+        pod_manifest("huge-mem", memory="1Ti"),
+        pod_manifest(
+            "sidecar",
+            extra_spec={
+                "initContainers": [
+                    {
+                        "name": "proxy",
+                        "image": "x",
+                        "restartPolicy": "Always",
+                        "resources": {"requests": {"cpu": "500m"}},
+                    },
+                    {"name": "init", "image": "x", "resources": {"requests": {"cpu": "7"}}},
+                ]
+            },
+        ),
+        pod_manifest(
+            "init-too-big",
+            extra_spec={
+                "initContainers": [
+                    {"name": "init", "image": "x", "resources": {"requests": {"cpu": "20"}}}
+                ]
+            },
+        ),
+        pod_manifest(
+            "node-name-ok",
+            affinity={
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchFields": [
+                                    {"key": "metadata.name", "operator": "In", "values": ["cmp-c1"]}
+                                ]
+                            }
+                        ]
+                    }
+                }
+            },
+        ),
     ]
     # Nodes here declare no ephemeral-storage: both schedulers must refuse this one.
     scratch = pod_manifest("scratch")
@@ -67,8 +121,9 @@ def settled(core: Any, ns: str, count: int) -> dict[str, Any] | None:
     for pod in pods.values():
         if pod.spec.node_name:
             continue
-        if not any(c.type == "PodScheduled" and c.status == "False"
-                   for c in pod.status.conditions or []):
+        if not any(
+            c.type == "PodScheduled" and c.status == "False" for c in pod.status.conditions or []
+        ):
             return None
     return pods
 
@@ -76,12 +131,13 @@ def settled(core: Any, ns: str, count: int) -> dict[str, Any] | None:
 def run_round(core: Any, pods: list[dict[str, Any]], scheduler: str) -> dict[str, str | None]:
     ns = new_namespace(core)
     try:
-        for manifest in pods:
-            manifest = copy.deepcopy(manifest)
+        for original in pods:
+            manifest = copy.deepcopy(original)
             manifest["spec"]["schedulerName"] = scheduler
             core.create_namespaced_pod(ns, manifest)
-        result = wait_until(lambda: settled(core, ns, len(pods)), timeout=60,
-                            what=f"{scheduler} settled")
+        result = wait_until(
+            lambda: settled(core, ns, len(pods)), timeout=60, what=f"{scheduler} settled"
+        )
         return {name: pod.spec.node_name for name, pod in result.items()}
     finally:
         delete_namespace(core, ns)
@@ -90,21 +146,34 @@ def run_round(core: Any, pods: list[dict[str, Any]], scheduler: str) -> dict[str
 def test_same_unschedulable_set_and_every_placement_accepted_by_kube_scheduler(
     core_api: Any, node_factory: Any, workload_scheduler: SchedulerProcess
 ) -> None:
-    node_factory("cmp-a1", cpu="4", memory="8Gi", labels={"zone": "a", "disk": "ssd",
-                                                         "cores": "4"})
-    node_factory("cmp-b1", cpu="8", memory="16Gi", labels={"zone": "b", "disk": "hdd",
-                                                          "cores": "8"})
+    node_factory("cmp-a1", cpu="4", memory="8Gi", labels={"zone": "a", "disk": "ssd", "cores": "4"})
+    node_factory(
+        "cmp-b1", cpu="8", memory="16Gi", labels={"zone": "b", "disk": "hdd", "cores": "8"}
+    )
     node_factory("cmp-c1", cpu="8", memory="32Gi", labels={"zone": "c", "cores": "8"})
-    node_factory("cmp-gpu", cpu="16", memory="64Gi", extra={"nvidia.com/gpu": "4"},
-                 labels={"zone": "a", "cores": "16"}, taints=[TAINT])
+    node_factory(
+        "cmp-gpu",
+        cpu="16",
+        memory="64Gi",
+        extra={"nvidia.com/gpu": "4"},
+        labels={"zone": "a", "cores": "16"},
+        taints=[TAINT],
+    )
     node_factory("cmp-maint", cpu="64", memory="256Gi", labels={"zone": "b"}, taints=[NO_EXEC])
     pods = scenario()
     ours = run_round(core_api, pods, "workload-scheduler")
     theirs = run_round(core_api, pods, "default-scheduler")
     assert {n for n, node in ours.items() if not node} == {
-        n for n, node in theirs.items() if not node}
+        n for n, node in theirs.items() if not node
+    }
     assert {n for n, node in ours.items() if not node} >= {
-        "sel-none", "gpu-untolerated", "gpu-too-many", "huge-cpu", "huge-mem", "init-too-big"}
+        "sel-none",
+        "gpu-untolerated",
+        "gpu-too-many",
+        "huge-cpu",
+        "huge-mem",
+        "init-too-big",
+    }
 
     # Every node we chose, offered to kube-scheduler as the only choice: it must accept.
     twins = []
@@ -115,7 +184,8 @@ def test_same_unschedulable_set_and_every_placement_accepted_by_kube_scheduler(
         twin = copy.deepcopy(manifest)
         affinity = twin["spec"].setdefault("affinity", {})
         required = affinity.setdefault("nodeAffinity", {}).setdefault(
-            "requiredDuringSchedulingIgnoredDuringExecution", {"nodeSelectorTerms": [{}]})
+            "requiredDuringSchedulingIgnoredDuringExecution", {"nodeSelectorTerms": [{}]}
+        )
         for term in required["nodeSelectorTerms"]:
             term["matchFields"] = [{"key": "metadata.name", "operator": "In", "values": [node]}]
         twins.append(twin)

@@ -18,16 +18,24 @@ GPU = {"nvidia.com/gpu": "1"}
 
 
 def bound(gang: Any, prefix: str = "") -> dict[str, str]:
-    return {n: node for n, node in placements(gang.core, gang.ns).items()
-            if node and n.startswith(prefix)}
+    return {
+        n: node
+        for n, node in placements(gang.core, gang.ns).items()
+        if node and n.startswith(prefix)
+    }
 
 
-def submit(gang: Any, workload: str, group: str, count: int, prefix: str,
-           replica_key: str = "", **pod: Any) -> list[str]:
+def submit(
+    gang: Any, workload: str, group: str, count: int, prefix: str, replica_key: str = "", **pod: Any
+) -> list[str]:
     names = [f"{prefix}-{i}" for i in range(count)]
     for name in names:
-        gang.mode.create_pod(gang.ns, gang.mode.member(
-            name, workload, group, replica_key, scheduler=gang.scheduler_name, **pod))
+        gang.mode.create_pod(
+            gang.ns,
+            gang.mode.member(
+                name, workload, group, replica_key, scheduler=gang.scheduler_name, **pod
+            ),
+        )
     return names
 
 
@@ -41,15 +49,18 @@ def test_gang_of_four_with_room_for_three_waits_then_binds_all(gang: Any) -> Non
         gang.node(f"gpu-{i}", cpu="4", memory="8Gi", extra={"nvidia.com/gpu": "1"})
     gang.mode.create_workload(gang.ns, "train", {"workers": 4})
     names = submit(gang, "train", "workers", 4, "w", cpu="2", gpu="1")
-    message = wait_until(lambda: failed_scheduling_message(gang.core, gang.ns, names[0]),
-                         what="the gang's FailedScheduling event")
+    message = wait_until(
+        lambda: failed_scheduling_message(gang.core, gang.ns, names[0]),
+        what="the gang's FailedScheduling event",
+    )
     assert "needs 4 of 4 x {cpu: 2, memory: 64Mi, nvidia.com/gpu: 1}" in message, message
     assert "only 3 fit" in message and "Insufficient nvidia.com/gpu" in message, message
     settle()
     assert bound(gang) == {}
     gang.node("gpu-3", cpu="4", memory="8Gi", extra={"nvidia.com/gpu": "1"})
-    result = wait_until(lambda: len(bound(gang)) == 4 and bound(gang), timeout=30,
-                        what="all four bound")
+    result = wait_until(
+        lambda: len(bound(gang)) == 4 and bound(gang), timeout=30, what="all four bound"
+    )
     assert len(set(result.values())) == 4
 
 
@@ -66,11 +77,13 @@ def test_gang_two_gangs_that_fit_one_at_a_time(gang: Any) -> None:
     assert sorted([len(a), len(b)]) == [0, 4], (a, b)
     first = "a" if a else "b"
     for i in range(4):  # the first gang finishes (no kubelet: we write the phase)
-        gang.core.patch_namespaced_pod_status(f"{first}-{i}", gang.ns,
-                                              {"status": {"phase": "Succeeded"}})
+        gang.core.patch_namespaced_pod_status(
+            f"{first}-{i}", gang.ns, {"status": {"phase": "Succeeded"}}
+        )
     second = "b" if first == "a" else "a"
-    wait_until(lambda: len(bound(gang, f"{second}-")) == 4, timeout=30,
-               what="the second gang bound")
+    wait_until(
+        lambda: len(bound(gang, f"{second}-")) == 4, timeout=30, what="the second gang bound"
+    )
 
 
 def test_gang_pods_created_before_their_workload_wait_for_it(gang: Any) -> None:
@@ -128,15 +141,23 @@ def test_gang_invalid_input_is_reported_and_others_still_run(gang: Any) -> None:
     submit(gang, "ok", "other", 1, "huge", cpu="64")  # bigger than the cluster
     submit(gang, "ok", "g", 2, "good", cpu="500m")
     wait_until(lambda: len(bound(gang, "good-")) == 2, what="the valid gang bound")
-    msg = wait_until(lambda: failed_scheduling_message(gang.core, gang.ns, "huge-0"),
-                     what="event for the oversized gang")
+    msg = wait_until(
+        lambda: failed_scheduling_message(gang.core, gang.ns, "huge-0"),
+        what="event for the oversized gang",
+    )
     assert "Insufficient cpu" in msg
     if gang.mode.name != "v1beta1":
-        msg = wait_until(lambda: failed_scheduling_message(gang.core, gang.ns, "nogroup-0"),
-                         what="event for the unknown group", timeout=15)
+        msg = wait_until(
+            lambda: failed_scheduling_message(gang.core, gang.ns, "nogroup-0"),
+            what="event for the unknown group",
+            timeout=15,
+        )
         assert "missing-group" in msg
-    msg = wait_until(lambda: failed_scheduling_message(gang.core, gang.ns, "noworkload-0"),
-                     what="event for the missing object", timeout=15)
+    msg = wait_until(
+        lambda: failed_scheduling_message(gang.core, gang.ns, "noworkload-0"),
+        what="event for the missing object",
+        timeout=15,
+    )
     assert "to appear" in msg
     assert gang.scheduler.proc is not None and gang.scheduler.proc.poll() is None
 
@@ -149,9 +170,7 @@ def test_gang_min_count_zero_is_refused(gang: Any) -> None:
     assert refused.value.status == 422
 
 
-def test_gang_scheduler_killed_and_restarted_ends_fully_bound(
-    gang: Any, tmp_path: Any
-) -> None:
+def test_gang_scheduler_killed_and_restarted_ends_fully_bound(gang: Any, tmp_path: Any) -> None:
     name = f"restart-{gang.mode.name}".lower()
     first = SchedulerProcess(gang.kubeconfig, tmp_path, name=name).start()
     try:
@@ -159,8 +178,9 @@ def test_gang_scheduler_killed_and_restarted_ends_fully_bound(
             gang.node(f"n{i}", cpu="4", memory="8Gi")
         gang.mode.create_workload(gang.ns, "big", {"g": 8})
         for i in range(8):
-            gang.mode.create_pod(gang.ns, gang.mode.member(
-                f"p-{i}", "big", "g", scheduler=name, cpu="1"))
+            gang.mode.create_pod(
+                gang.ns, gang.mode.member(f"p-{i}", "big", "g", scheduler=name, cpu="1")
+            )
         first.kill()  # wherever it was: gated, placing or binding
         second = SchedulerProcess(gang.kubeconfig, tmp_path, name=name).start()
         try:
@@ -169,3 +189,35 @@ def test_gang_scheduler_killed_and_restarted_ends_fully_bound(
             second.stop()
     finally:
         first.stop()
+
+
+@pytest.mark.parametrize("scheduler_name", ["workload-scheduler", "default-scheduler"])
+def test_gang_all_or_nothing_matches_kube_scheduler_v1alpha1(
+    cluster_135: Any, scheduler_name: str
+) -> None:
+    """The same gang scenarios under our scheduler and the real kube-scheduler (GangScheduling
+    on): no partial gang is ever bound, and a gang completes once the room exists."""
+    from tests.e2e.conftest import GangEnv, _ignore_not_found, delete_namespace, new_namespace
+    from tests.e2e.gang_modes import GangMode
+
+    env = GangEnv(
+        GangMode("v1alpha1", cluster_135.request), new_namespace(cluster_135.core), cluster_135, []
+    )
+    try:
+        for i in range(3):
+            env.node(f"parity-{i}", cpu="2", memory="4Gi")
+        env.mode.create_workload(env.ns, "w", {"g": 4})
+        for i in range(4):
+            env.mode.create_pod(
+                env.ns, env.mode.member(f"m-{i}", "w", "g", scheduler=scheduler_name, cpu="1500m")
+            )
+        settle(4)
+        assert bound(env) == {}, f"{scheduler_name} bound part of a gang"
+        env.node("parity-3", cpu="2", memory="4Gi")
+        wait_until(
+            lambda: len(bound(env)) == 4, timeout=60, what=f"{scheduler_name} binds the whole gang"
+        )
+    finally:
+        delete_namespace(cluster_135.core, env.ns)
+        for name in env.nodes:
+            _ignore_not_found(cluster_135.core.delete_node, name)

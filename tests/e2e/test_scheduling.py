@@ -31,12 +31,24 @@ def test_pods_land_only_on_feasible_nodes(
 ) -> None:
     node_factory("plain-a", cpu="4", memory="8Gi", labels={"zone": "a", "disk": "ssd"})
     node_factory("plain-b", cpu="4", memory="8Gi", labels={"zone": "b"})
-    node_factory("gpu-a", cpu="8", memory="32Gi", extra={"nvidia.com/gpu": "2"},
-                 labels={"zone": "a"}, taints=[GPU_TAINT])
+    node_factory(
+        "gpu-a",
+        cpu="8",
+        memory="32Gi",
+        extra={"nvidia.com/gpu": "2"},
+        labels={"zone": "a"},
+        taints=[GPU_TAINT],
+    )
     node_factory("cordoned", cpu="64", memory="256Gi", labels={"zone": "a"}, unschedulable=True)
-    zone_b = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": [
-            {"key": "zone", "operator": "In", "values": ["b"]}]}]}}}
+    zone_b = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["b"]}]}
+                ]
+            }
+        }
+    }
     expected = {
         "ssd": ({"plain-a"}, pod_manifest("ssd", node_selector={"disk": "ssd"})),
         "zone-b": ({"plain-b"}, pod_manifest("zone-b", affinity=zone_b)),
@@ -46,8 +58,13 @@ def test_pods_land_only_on_feasible_nodes(
     }
     for _, manifest in expected.values():
         core_api.create_namespaced_pod(namespace, manifest)
-    result = wait_until(lambda: len(bound(core_api, namespace, list(expected))) == len(expected)
-                        and bound(core_api, namespace, list(expected)), what="all pods bound")
+    result = wait_until(
+        lambda: (
+            len(bound(core_api, namespace, list(expected))) == len(expected)
+            and bound(core_api, namespace, list(expected))
+        ),
+        what="all pods bound",
+    )
     for name, (allowed, _) in expected.items():
         assert result[name] in allowed, f"{name} landed on {result[name]}, allowed {allowed}"
 
@@ -71,18 +88,26 @@ def test_unplaceable_pod_is_told_why_then_bound_when_a_node_fits(
     node_factory("small-2", cpu="2", memory="4Gi")
     node_factory("tainted", cpu="16", memory="64Gi", taints=[GPU_TAINT])
     core_api.create_namespaced_pod(namespace, pod_manifest("wide", cpu="8", memory="1Gi"))
-    message = wait_until(lambda: failed_scheduling_message(core_api, namespace, "wide"),
-                         what="a FailedScheduling event")
+    message = wait_until(
+        lambda: failed_scheduling_message(core_api, namespace, "wide"),
+        what="a FailedScheduling event",
+    )
     assert message == (
         "0/3 nodes are available: 1 node(s) had untolerated taint {nvidia.com/gpu: present}, "
         "2 Insufficient cpu."
     )
-    condition = next(c for c in core_api.read_namespaced_pod("wide", namespace).status.conditions
-                     if c.type == "PodScheduled")
+    condition = next(
+        c
+        for c in core_api.read_namespaced_pod("wide", namespace).status.conditions
+        if c.type == "PodScheduled"
+    )
     assert (condition.status, condition.reason) == ("False", "Unschedulable")
     node_factory("large", cpu="16", memory="64Gi")
-    wait_until(lambda: bound(core_api, namespace, ["wide"]).get("wide") == "large",
-               timeout=20, what="the pod bound to the new node")
+    wait_until(
+        lambda: bound(core_api, namespace, ["wide"]).get("wide") == "large",
+        timeout=20,
+        what="the pod bound to the new node",
+    )
 
 
 def test_freed_capacity_is_reused(
@@ -92,8 +117,10 @@ def test_freed_capacity_is_reused(
     core_api.create_namespaced_pod(namespace, pod_manifest("first", cpu="1500m"))
     wait_until(lambda: bound(core_api, namespace, ["first"]), what="first bound")
     core_api.create_namespaced_pod(namespace, pod_manifest("second", cpu="1500m"))
-    wait_until(lambda: failed_scheduling_message(core_api, namespace, "second"),
-               what="second reported unschedulable")
+    wait_until(
+        lambda: failed_scheduling_message(core_api, namespace, "second"),
+        what="second reported unschedulable",
+    )
     # The first pod finishes (no kubelet here: we write its phase ourselves).
     core_api.patch_namespaced_pod_status("first", namespace, {"status": {"phase": "Succeeded"}})
     wait_until(lambda: bound(core_api, namespace, ["second"]), timeout=20, what="second bound")
@@ -117,13 +144,20 @@ def test_no_node_is_overcommitted_with_500_pods_on_20_nodes(
         gpu = "1" if rng.random() < 0.05 else None
         name = f"p{i:03d}"
         core_api.create_namespaced_pod(
-            namespace, pod_manifest(name, cpu=f"{cpu_m}m", memory=f"{mem_mi}Mi", gpu=gpu))
+            namespace, pod_manifest(name, cpu=f"{cpu_m}m", memory=f"{mem_mi}Mi", gpu=gpu)
+        )
         names.append(name)
 
     def settled() -> dict[str, Any] | None:
         pods = pods_by_name(core_api, namespace)
-        pending = [p for p in pods.values() if not p.spec.node_name and not any(
-            c.type == "PodScheduled" and c.status == "False" for c in p.status.conditions or [])]
+        pending = [
+            p
+            for p in pods.values()
+            if not p.spec.node_name
+            and not any(
+                c.type == "PodScheduled" and c.status == "False" for c in p.status.conditions or []
+            )
+        ]
         return None if pending else pods
 
     pods = wait_until(settled, timeout=120, interval=1, what="every pod bound or reported")
@@ -148,11 +182,16 @@ def test_binding_a_pod_already_assigned_is_refused_by_the_api_server(
     """The guarantee we lean on: a second binding of a pod fails (409), never moves it."""
     node_factory("one")
     node_factory("two")
-    core_api.create_namespaced_pod(namespace, pod_manifest("p", node_selector={
-        "kubernetes.io/hostname": "one"}))
+    core_api.create_namespaced_pod(
+        namespace, pod_manifest("p", node_selector={"kubernetes.io/hostname": "one"})
+    )
     wait_until(lambda: bound(core_api, namespace, ["p"]), what="bound")
-    body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"},
-            "target": {"apiVersion": "v1", "kind": "Node", "name": "two"}}
+    body = {
+        "apiVersion": "v1",
+        "kind": "Binding",
+        "metadata": {"name": "p"},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": "two"},
+    }
     try:
         core_api.create_namespaced_binding(namespace, body, _preload_content=False)
         raise AssertionError("second binding accepted")

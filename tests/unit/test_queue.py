@@ -16,8 +16,12 @@ from scheduler.queue.scheduling_queue import SchedulingQueue, backoff_seconds
 def info(name: str, priority: int = 0, created: str = "2026-01-01T00:00:00Z") -> PodInfo:
     pod = msgspec.convert(
         {
-            "metadata": {"name": name, "namespace": "ns", "uid": f"uid-{name}",
-                         "creationTimestamp": created},
+            "metadata": {
+                "name": name,
+                "namespace": "ns",
+                "uid": f"uid-{name}",
+                "creationTimestamp": created,
+            },
             "spec": {"priority": priority},
         },
         Pod,

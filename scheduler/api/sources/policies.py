@@ -49,8 +49,14 @@ def workload_object(
                 raise PolicyError(f"{where}.name {entry.name!r} is duplicated")
             policies[entry.name] = _policy(entry, where, timeout)
     except PolicyError as exc:
-        return GroupObject(key, ref, {}, invalid=f"invalid Workload {meta.namespace}/{meta.name}: "
-                           f"{exc}", api_version=api_version, resource=resource)
+        return GroupObject(
+            key,
+            ref,
+            {},
+            invalid=f"invalid Workload {meta.namespace}/{meta.name}: {exc}",
+            api_version=api_version,
+            resource=resource,
+        )
     return GroupObject(key, ref, policies, api_version=api_version, resource=resource)
 
 
@@ -66,8 +72,14 @@ def podgroup_object(pg: PodGroup, *, api_version: str, resource: str) -> GroupOb
     try:
         policy = _policy(entry, "spec", _timeout(meta.annotations))
     except PolicyError as exc:
-        return GroupObject(key, ref, {}, invalid=f"invalid PodGroup {meta.namespace}/{meta.name}: "
-                           f"{exc}", api_version=api_version, resource=resource)
+        return GroupObject(
+            key,
+            ref,
+            {},
+            invalid=f"invalid PodGroup {meta.namespace}/{meta.name}: {exc}",
+            api_version=api_version,
+            resource=resource,
+        )
     return GroupObject(key, ref, {"": policy}, api_version=api_version, resource=resource)
 
 
@@ -85,8 +97,9 @@ def _policy(entry: PodGroupEntry, where: str, timeout: float | None) -> GroupPol
     min_count = policy.gang.min_count
     if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
         raise PolicyError(f"{field}.gang.minCount must be a whole number >= 1, not {min_count!r}")
-    return GroupPolicy(gang=True, min_count=min_count, topology_key=topology,
-                       timeout_seconds=timeout)
+    return GroupPolicy(
+        gang=True, min_count=min_count, topology_key=topology, timeout_seconds=timeout
+    )
 
 
 def _timeout(annotations: dict[str, str]) -> float | None:
@@ -98,6 +111,8 @@ def _timeout(annotations: dict[str, str]) -> float | None:
     except ValueError:
         value = -1.0
     if value <= 0:
-        raise PolicyError(f"annotation {GANG_TIMEOUT_ANNOTATION} must be a positive number of "
-                          f"seconds, not {raw!r}")
+        raise PolicyError(
+            f"annotation {GANG_TIMEOUT_ANNOTATION} must be a positive number of "
+            f"seconds, not {raw!r}"
+        )
     return value
