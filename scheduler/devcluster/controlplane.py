@@ -520,6 +520,9 @@ def _apiserver_args(info: ClusterInfo, release: Release, verbosity: int) -> list
         f"--etcd-servers={info.etcd_url}",
         f"--bind-address={_LOCALHOST}",
         f"--advertise-address={_LOCALHOST}",
+        # 1.37 refuses a loopback advertise address for the endpoint reconciler; nothing
+        # here needs the default/kubernetes Endpoints it maintains.
+        "--endpoint-reconciler-type=none",
         f"--secure-port={info.ports['apiserver']}",
         f"--tls-cert-file={pki.apiserver_cert}",
         f"--tls-private-key-file={pki.apiserver_key}",
