@@ -22,6 +22,7 @@ from scheduler.api.ratelimit import TokenBucket
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"  # JSON is valid YAML
 
 
 class ApiError(Exception):

@@ -14,10 +14,11 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 
-from scheduler.api.client import STRATEGIC_MERGE_PATCH, ApiClient, ApiError
+from scheduler.api.client import APPLY_PATCH, STRATEGIC_MERGE_PATCH, ApiClient, ApiError
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +47,8 @@ class _Report:
     message: str
     action: str
     pod_condition: tuple[str, str, str] | None = None  # (status, reason, message) of PodScheduled
+    status_apply: tuple[str, dict[str, Any]] | None = None
+    """(path, body) of a server-side apply on the object's status subresource."""
 
 
 def now_micro() -> str:
@@ -81,6 +84,7 @@ class Reporter:
         warning: bool = False,
         action: str = "Scheduling",
         pod_condition: tuple[str, str, str] | None = None,
+        status_apply: tuple[str, dict[str, Any]] | None = None,
         delay: float = 0.0,
     ) -> None:
         """Queue a report; with ``delay`` it is written only if not cancelled by then
@@ -97,7 +101,13 @@ class Reporter:
             self.dropped += 1
             return
         report = _Report(
-            ref, "Warning" if warning else "Normal", reason, message, action, pod_condition
+            ref,
+            "Warning" if warning else "Normal",
+            reason,
+            message,
+            action,
+            pod_condition,
+            status_apply,
         )
         if delay > 0:
             self._delayed[slot] = (time.monotonic() + delay, report)
@@ -173,6 +183,15 @@ class Reporter:
 
     async def _write(self, report: _Report) -> None:
         ref = report.ref
+        if report.status_apply is not None:
+            path, body = report.status_apply
+            await self.client.request(
+                "PATCH",
+                path,
+                params={"fieldManager": self.controller, "force": "true"},
+                body=body,
+                content_type=APPLY_PATCH,
+            )
         if report.pod_condition is not None:
             status, reason, message = report.pod_condition
             condition = {

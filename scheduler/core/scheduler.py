@@ -22,6 +22,7 @@ from scheduler.framework.cycle import Profile, pick_node
 from scheduler.framework.diagnosis import unschedulable_message
 from scheduler.framework.types import NodeInfo, PodInfo
 from scheduler.gang import messages
+from scheduler.gang import status as gang_status
 from scheduler.gang.model import GroupKey, GroupPolicy
 from scheduler.gang.placement import domains, place_gang, running_domain
 from scheduler.gang.registry import GangRegistry
@@ -65,6 +66,7 @@ class Scheduler:
         self.metrics = metrics
         self.gangs = gangs or GangRegistry()
         self.gang_timeout = gang_timeout
+        self._scheduled_groups: set[GroupKey] = set()
         self.rng = random.Random(seed)
         self._bind_slots = asyncio.Semaphore(parallel_binds)
         self._binding: set[asyncio.Task[None]] = set()
@@ -180,7 +182,13 @@ class Scheduler:
                 self.metrics.attempt(UNSCHEDULABLE, time.perf_counter() - started)
                 self.reporter.pod_unschedulable(_ref(member.info), message)
                 self.queue.requeue_unschedulable(member)
-            self._report_group(group, "FailedScheduling", message, warning=True)
+            self._report_group(
+                group,
+                "FailedScheduling",
+                message,
+                warning=True,
+                status=(False, gang_status.UNSCHEDULABLE),
+            )
             return
         self.metrics.podgroup_attempts.labels(SCHEDULED, self.metrics.profile).inc()
         placed = {pod.uid for pod, _ in attempt.placed}
@@ -217,7 +225,12 @@ class Scheduler:
         bound = sum(results)
         if bound == len(placements):
             self.metrics.gang_admission.observe(time.monotonic() - started)
-            self._report_group(group, "Scheduled", f"gang {group}: all {bound} pods bound")
+            self._report_group(
+                group,
+                "Scheduled",
+                f"gang {group}: all {bound} pods bound",
+                status=(True, gang_status.SCHEDULED),
+            )
             return
         self.metrics.gang_timeouts.inc()
         message = (
@@ -225,7 +238,9 @@ class Scheduler:
             f"deadline; the rest were released and will be retried"
         )
         log.warning("gang binding incomplete", gang=str(group), bound=bound, placed=len(placements))
-        self._report_group(group, "GangTimeout", message, warning=True)
+        self._report_group(
+            group, "GangTimeout", message, warning=True, status=(False, gang_status.SCHEDULER_ERROR)
+        )
 
     async def _bind_member(
         self, placement: Placement, deadline: float, policy: GroupPolicy, group: GroupKey
@@ -266,11 +281,27 @@ class Scheduler:
             self.cache.assume(pod, node_name)
 
     def _report_group(
-        self, group: GroupKey, reason: str, message: str, warning: bool = False
+        self,
+        group: GroupKey,
+        reason: str,
+        message: str,
+        warning: bool = False,
+        status: tuple[bool, str] | None = None,
     ) -> None:
+        """An Event on the Workload/PodGroup and, where its API has status, a condition."""
         obj = self.gangs.objects.get(group.obj)
-        if obj is not None:
-            self.reporter.event(obj.ref, reason, message, warning=warning)
+        if obj is None:
+            return
+        apply = None
+        if status is not None:
+            scheduled, status_reason = status
+            # PodGroupInitiallyScheduled is terminal once True: a running gang's later
+            # troubles (a member that cannot rejoin) do not undo it.
+            if scheduled or group not in self._scheduled_groups:
+                apply = gang_status.status_apply(obj, group, scheduled, status_reason, message)
+            if scheduled:
+                self._scheduled_groups.add(group)
+        self.reporter.event(obj.ref, reason, message, warning=warning, status_apply=apply)
 
     def _already_handled(self, pod: PodInfo) -> bool:
         """Bound or assumed meanwhile, or on its way out: never place it (again)."""

@@ -128,6 +128,29 @@ class GangMode:
             }
         return manifest
 
+    def scheduled_status(self, ns: str, workload: str, group: str) -> str | None:
+        """What the scheduler wrote to the object's status ("True"/"False"), None if nothing
+        (v1alpha1 Workloads have no status)."""
+        if self.name == "crd":
+            obj = self.request(
+                "GET", f"/apis/workload-scheduler.io/v1alpha1/namespaces/{ns}/workloads/{workload}"
+            )
+            for entry in obj.get("status", {}).get("groups", []):
+                if entry["name"] == group:
+                    return "True" if entry.get("scheduled") else "False"
+            return None
+        if self.name == "v1alpha1":
+            return None
+        obj = self.request(
+            "GET",
+            f"/apis/scheduling.k8s.io/{self.podgroup_version}/namespaces/"
+            f"{ns}/podgroups/{self.podgroup_name(workload, group)}",
+        )
+        for cond in obj.get("status", {}).get("conditions", []):
+            if cond["type"] in ("PodGroupInitiallyScheduled", "PodGroupScheduled"):
+                return str(cond["status"])
+        return None
+
     def create_pod(self, ns: str, manifest: dict[str, Any]) -> None:
         # Raw JSON: the client's models do not know workloadRef / schedulingGroup.
         self.request("POST", f"/api/v1/namespaces/{ns}/pods", manifest)

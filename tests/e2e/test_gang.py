@@ -55,6 +55,11 @@ def test_gang_of_four_with_room_for_three_waits_then_binds_all(gang: Any) -> Non
     )
     assert "needs 4 of 4 x {cpu: 2, memory: 64Mi, nvidia.com/gpu: 1}" in message, message
     assert "only 3 fit" in message and "Insufficient nvidia.com/gpu" in message, message
+    if gang.mode.name != "v1alpha1":  # the v1alpha1 Workload has no status
+        wait_until(
+            lambda: gang.mode.scheduled_status(gang.ns, "train", "workers") == "False",
+            what="status says not scheduled",
+        )
     settle()
     assert bound(gang) == {}
     gang.node("gpu-3", cpu="4", memory="8Gi", extra={"nvidia.com/gpu": "1"})
@@ -62,6 +67,11 @@ def test_gang_of_four_with_room_for_three_waits_then_binds_all(gang: Any) -> Non
         lambda: len(bound(gang)) == 4 and bound(gang), timeout=30, what="all four bound"
     )
     assert len(set(result.values())) == 4
+    if gang.mode.name != "v1alpha1":
+        wait_until(
+            lambda: gang.mode.scheduled_status(gang.ns, "train", "workers") == "True",
+            what="status says scheduled",
+        )
 
 
 def test_gang_two_gangs_that_fit_one_at_a_time(gang: Any) -> None:
