@@ -72,6 +72,7 @@ class App:
             gate=self._gate, on_incoming=self._count_incoming, on_gated=self._gated
         )
         self.metrics.watch_queue(self.queue.counts)
+        self.metrics.watch_gangs(self._gangs_waiting)
         self.reporter = Reporter(
             self.client, s.scheduler_name, f"{s.scheduler_name}-{socket.gethostname()}"
         )
@@ -85,8 +86,12 @@ class App:
             metrics=self.metrics,
             gangs=self.gangs,
             gang_timeout=s.gang_timeout_seconds,
+            batching=s.batching,
             parallel_binds=s.parallel_binds,
         )
+        batch = self.scheduler.batch
+        if batch is not None:
+            self.metrics.watch_batching(lambda: (batch.reused, batch.computed))
         self.pod_events = PodEvents(
             s.scheduler_name,
             self.cache,
@@ -258,6 +263,15 @@ class App:
             self.metrics.cache_size.labels("nodes").set(len(self.cache.nodes()))
             self.metrics.cache_size.labels("pods").set(self.cache.pod_count)
             self.metrics.cache_size.labels("assumed_pods").set(self.cache.assumed_count)
+
+    def _gangs_waiting(self) -> int:
+        waiting = {
+            self.gangs.key_of(qp.uid)
+            for qp in self.queue.pods_in_any()
+            if qp.where in ("gated", "unschedulable", "backoff")
+        }
+        waiting.discard(None)
+        return len(waiting)
 
     def _gated(self, qp: QueuedPod, message: str | None) -> None:
         meta = qp.info.pod.metadata

@@ -42,6 +42,8 @@ class Settings:
     kube_api_burst: int = 1000
     parallel_binds: int = 64
     gang_timeout_seconds: float = 300.0
+    batching: bool = True
+    """Reuse filter and score results across pods with the same signature."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:

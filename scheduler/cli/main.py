@@ -63,6 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--kube-api-qps", type=float)
     run.add_argument("--kube-api-burst", type=int)
     run.add_argument("--parallel-binds", type=int, help="bind requests in flight at once")
+    run.add_argument(
+        "--gang-timeout-seconds",
+        type=float,
+        help="how long a placed gang may take to be fully bound (default 300)",
+    )
+    run.add_argument(
+        "--batching",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="reuse feasibility across identical pods (default on)",
+    )
 
     dev = sub.add_parser("dev-cluster", help="a local etcd + kube-apiserver for tests and demos")
     dev_sub = dev.add_subparsers(dest="action", required=True)

@@ -18,6 +18,7 @@ import structlog
 from scheduler.api.events import ObjectRef, Reporter, pod_ref
 from scheduler.binder.binder import Binder, BindOutcome
 from scheduler.cache.cluster_cache import ClusterCache
+from scheduler.framework.batching import SignatureCache
 from scheduler.framework.cycle import Profile, pick_node
 from scheduler.framework.diagnosis import unschedulable_message
 from scheduler.framework.types import NodeInfo, PodInfo
@@ -54,6 +55,7 @@ class Scheduler:
         metrics: Metrics,
         gangs: GangRegistry | None = None,
         gang_timeout: float = 300.0,
+        batching: bool = True,
         parallel_binds: int = 64,
         seed: int | None = None,
     ) -> None:
@@ -67,6 +69,7 @@ class Scheduler:
         self.gangs = gangs or GangRegistry()
         self.gang_timeout = gang_timeout
         self._scheduled_groups: set[GroupKey] = set()
+        self.batch = SignatureCache() if batching else None
         self.rng = random.Random(seed)
         self._bind_slots = asyncio.Semaphore(parallel_binds)
         self._binding: set[asyncio.Task[None]] = set()
@@ -105,7 +108,7 @@ class Scheduler:
                 return
             # The gang already runs: this member joins it, inside its domain.
             nodes = self._gang_nodes(policy, running_nodes)
-        node, fit = pick_node(self.profile, pod, nodes, self.rng)
+        node, fit = pick_node(self.profile, pod, nodes, self.rng, self.batch)
         self.metrics.algorithm_duration.observe(time.perf_counter() - started)
         if node is None:
             message = unschedulable_message(len(nodes), fit.reasons)
@@ -172,6 +175,7 @@ class Scheduler:
             self.rng,
             topology_key=policy.topology_key,
             domain=domain,
+            batch=self.batch,
         )
         self.metrics.algorithm_duration.observe(time.perf_counter() - started)
         if not attempt.ok(need):
@@ -273,7 +277,9 @@ class Scheduler:
                     self.queue.move_all("AssumedPodForgotten")
                     return False
                 _, running = self._gang_need(group, policy)
-                node, _ = pick_node(self.profile, pod, self._gang_nodes(policy, running), self.rng)
+                node, _ = pick_node(
+                    self.profile, pod, self._gang_nodes(policy, running), self.rng, self.batch
+                )
                 if node is not None:
                     break
                 await asyncio.sleep(1.0)

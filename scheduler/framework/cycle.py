@@ -10,6 +10,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from scheduler.framework.batching import SignatureCache, node_results
 from scheduler.framework.plugins import default_filters, default_scores
 from scheduler.framework.types import FilterPlugin, NodeInfo, PodInfo, ScorePlugin
 
@@ -56,9 +57,13 @@ def passes_filters(profile: Profile, pod: PodInfo, node: NodeInfo) -> bool:
 
 def score_nodes(profile: Profile, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
     """Weighted sum of every score plugin's normalised score, per node."""
-    totals = [0] * len(nodes)
-    for plugin in profile.scores:
-        raw = [plugin.score(pod, node) for node in nodes]
+    return combine_scores(profile, [[p.score(pod, node) for node in nodes] for p in profile.scores])
+
+
+def combine_scores(profile: Profile, raw_per_plugin: list[list[int]]) -> list[int]:
+    """Normalise each plugin's raw scores (in place) and add them up with the weights."""
+    totals = [0] * (len(raw_per_plugin[0]) if raw_per_plugin else 0)
+    for plugin, raw in zip(profile.scores, raw_per_plugin, strict=True):
         plugin.normalize(raw)
         weight = plugin.weight
         for i, value in enumerate(raw):
@@ -74,12 +79,48 @@ def select_node(nodes: Sequence[NodeInfo], scores: Sequence[int], rng: random.Ra
 
 
 def pick_node(
-    profile: Profile, pod: PodInfo, nodes: Sequence[NodeInfo], rng: random.Random
+    profile: Profile,
+    pod: PodInfo,
+    nodes: Sequence[NodeInfo],
+    rng: random.Random,
+    batch: SignatureCache | None = None,
 ) -> tuple[NodeInfo | None, Feasibility]:
-    """The node this pod should go to (None if none fits) and the filter results."""
+    """The node this pod should go to (None if none fits) and the filter results.
+
+    With ``batch``, per-node results are reused across pods of the same signature;
+    the answer is the same as without it.
+    """
+    if batch is not None and pod.signature is not None:
+        return _pick_batched(profile, pod, nodes, rng, batch)
     fit = find_feasible(profile, pod, nodes)
     if not fit.feasible:
         return None, fit
     if len(fit.feasible) == 1:
         return fit.feasible[0], fit
     return select_node(fit.feasible, score_nodes(profile, pod, fit.feasible), rng), fit
+
+
+def _pick_batched(
+    profile: Profile,
+    pod: PodInfo,
+    nodes: Sequence[NodeInfo],
+    rng: random.Random,
+    batch: SignatureCache,
+) -> tuple[NodeInfo | None, Feasibility]:
+    fit = Feasibility()
+    raw: list[list[int]] = [[] for _ in profile.scores]
+    for node, result in zip(
+        nodes, node_results(profile.filters, profile.scores, pod, nodes, batch), strict=True
+    ):
+        if result.reasons is None:
+            fit.feasible.append(node)
+            for column, value in zip(raw, result.scores, strict=True):
+                column.append(value)
+        else:
+            fit.reasons[node.name] = result.reasons
+            fit.rejected_by[node.name] = result.rejected_by
+    if not fit.feasible:
+        return None, fit
+    if len(fit.feasible) == 1:
+        return fit.feasible[0], fit
+    return select_node(fit.feasible, combine_scores(profile, raw), rng), fit

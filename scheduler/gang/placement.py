@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from scheduler.cache.cluster_cache import ClusterCache
+from scheduler.framework.batching import SignatureCache
 from scheduler.framework.cycle import Feasibility, Profile, pick_node
 from scheduler.framework.types import NodeInfo, PodInfo
 
@@ -55,11 +56,12 @@ def place_members(
     nodes: Sequence[NodeInfo],
     need: int,
     rng: random.Random,
+    batch: SignatureCache | None = None,
 ) -> GangPlacement:
     """Place as many of ``pods`` as fit; keep the assumptions only if ``need`` were placed."""
     result = GangPlacement(nodes_considered=len(nodes))
     for pod in largest_first(pods):
-        node, fit = pick_node(profile, pod, nodes, rng)
+        node, fit = pick_node(profile, pod, nodes, rng, batch)
         if node is None:
             result.unplaced.append(pod)
             if result.failure is None:
@@ -108,6 +110,7 @@ def place_gang(
     *,
     topology_key: str | None = None,
     domain: str | None = None,
+    batch: SignatureCache | None = None,
 ) -> GangPlacement:
     """All or nothing: at least ``need`` of ``pods`` placed (and assumed), or none.
 
@@ -116,10 +119,10 @@ def place_gang(
     """
     nodes = cache.nodes()
     if topology_key is None:
-        return place_members(cache, profile, pods, nodes, need, rng)
+        return place_members(cache, profile, pods, nodes, need, rng, batch)
     by_domain = domains(nodes, topology_key)
     if domain is not None:
-        result = place_members(cache, profile, pods, by_domain.get(domain, []), need, rng)
+        result = place_members(cache, profile, pods, by_domain.get(domain, []), need, rng, batch)
         result.domain = domain
         return result
     best: GangPlacement | None = None
@@ -128,7 +131,7 @@ def place_gang(
     # Domains are disjoint node sets: trials do not disturb each other, so the
     # successful ones stay assumed until the best is known.
     for value in sorted(by_domain):
-        trial = place_members(cache, profile, pods, by_domain[value], need, rng)
+        trial = place_members(cache, profile, pods, by_domain[value], need, rng, batch)
         trial.domain = value
         if not trial.ok(need):
             first_failure = first_failure or trial

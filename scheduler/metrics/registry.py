@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 SCHEDULED, UNSCHEDULABLE, ERROR = "scheduled", "unschedulable", "error"
@@ -34,6 +34,25 @@ class _PendingPods(Collector):
         )
         for queue, count in self._counts().items():
             family.add_metric([queue], count)
+        yield family
+
+
+class _Batching(Collector):
+    """Signature-cache use: per-node results reused vs. computed."""
+
+    def __init__(self, counts: Callable[[], tuple[int, int]]) -> None:
+        self._counts = counts
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        reused, computed = self._counts()
+        family = CounterMetricFamily(
+            "workload_scheduler_signature_cache_node_results",
+            "Per-node filter and score results reused from the signature cache (hit) or "
+            "computed (miss).",
+            labels=["result"],
+        )
+        family.add_metric(["hit"], reused)
+        family.add_metric(["miss"], computed)
         yield family
 
 
@@ -131,6 +150,9 @@ class Metrics:
             "Gangs not fully bound within their timeout.",
             registry=r,
         )
+
+    def watch_batching(self, counts: Callable[[], tuple[int, int]]) -> None:
+        self.registry.register(_Batching(counts))
 
     def watch_gangs(self, waiting: Callable[[], int]) -> None:
         gauge = Gauge(
