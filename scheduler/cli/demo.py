@@ -26,6 +26,10 @@ from scheduler.devcluster.nodes import node_manifest
 from scheduler.model.objects import Pod
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "basic"
+COLLECTIONS = {
+    "Pod": "/api/v1/namespaces/{ns}/pods",
+    "Workload": "/apis/scheduling.k8s.io/v1alpha1/namespaces/{ns}/workloads",
+}
 DEMO_NODES = [
     node_manifest(
         "node-a1", cpu="4", memory="16Gi", labels={"topology.kubernetes.io/zone": "zone-a"}
@@ -83,10 +87,13 @@ async def _demo(kubeconfig: str) -> int:
         stop = asyncio.Event()
         runner = asyncio.create_task(app.run(until=stop, serve_http=False))
         names = []
-        for path in sorted(EXAMPLES.glob("pods.yaml")):
+        for path in (EXAMPLES / "pods.yaml", EXAMPLES / "gangs.yaml"):
             for doc in yaml.safe_load_all(path.read_text()):
-                if doc and doc.get("kind") == "Pod":
-                    await client.post(f"/api/v1/namespaces/{namespace}/pods", doc)
+                if not doc or doc.get("kind") not in COLLECTIONS:
+                    continue
+                collection = COLLECTIONS[doc["kind"]].format(ns=namespace)
+                await client.post(collection, doc)
+                if doc["kind"] == "Pod":
                     names.append(doc["metadata"]["name"])
         print(f"submitted {len(names)} pods to namespace {namespace}; scheduling...")
         pods = await wait_settled(client, namespace, names, timeout=30)

@@ -38,9 +38,8 @@ def cannot_place(
     """``gang ns/train/workers needs 4 x {cpu: 2, nvidia.com/gpu: 1}; only 3 fit:
     5 nodes Insufficient nvidia.com/gpu``"""
     where = f" in one {topology_key} domain" if topology_key else ""
-    message = (
-        f"gang {key} needs {need} of {gang_shape(pods)}{where}; only {len(attempt.placed)} fit"
-    )
+    wanted = gang_shape(pods) if need == len(pods) else f"{need} of {gang_shape(pods)}"
+    message = f"gang {key} needs {wanted}{where}; only {len(attempt.placed)} fit"
     if attempt.failure is not None and attempt.failure.reasons:
         counts = count_reasons(attempt.failure.reasons)
         reasons = sorted(

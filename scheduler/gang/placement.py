@@ -128,8 +128,8 @@ def place_gang(
     best: GangPlacement | None = None
     best_waste = 0.0
     first_failure: GangPlacement | None = None
-    # Domains are disjoint node sets: trials do not disturb each other, so the
-    # successful ones stay assumed until the best is known.
+    # Each trial is rolled back once measured (the same pods cannot be assumed in two
+    # domains at once); the winner's plan is then assumed again, on an unchanged cache.
     for value in sorted(by_domain):
         trial = place_members(cache, profile, pods, by_domain[value], need, rng, batch)
         trial.domain = value
@@ -137,13 +137,12 @@ def place_gang(
             first_failure = first_failure or trial
             continue
         waste = leftover(by_domain[value], trial)
+        rollback(cache, trial)
         if best is None or waste < best_waste:
-            if best is not None:
-                rollback(cache, best)
             best, best_waste = trial, waste
-        else:
-            rollback(cache, trial)
     if best is not None:
+        for pod, node_name in best.placed:
+            cache.assume(pod, node_name)
         return best
     if first_failure is not None:
         first_failure.domain = None

@@ -53,7 +53,7 @@ def test_gang_of_four_with_room_for_three_waits_then_binds_all(gang: Any) -> Non
         lambda: failed_scheduling_message(gang.core, gang.ns, names[0]),
         what="the gang's FailedScheduling event",
     )
-    assert "needs 4 of 4 x {cpu: 2, memory: 64Mi, nvidia.com/gpu: 1}" in message, message
+    assert "needs 4 x {cpu: 2, memory: 64Mi, nvidia.com/gpu: 1}; only 3 fit" in message, message
     assert "only 3 fit" in message and "Insufficient nvidia.com/gpu" in message, message
     if gang.mode.name != "v1alpha1":  # the v1alpha1 Workload has no status
         wait_until(
