@@ -133,7 +133,8 @@ def test_gang_replica_keys_are_independent_gangs(gang: Any) -> None:
 # The v1alpha1 Workload has no topology constraint.
 @pytest.mark.parametrize("gang", ["v1beta1", "crd"], indirect=True)
 def test_gang_topology_keeps_members_in_one_domain(gang: Any) -> None:
-    for rack, count in (("r1", 2), ("r2", 4)):
+    # r1 is too small, r2 and r3 both fit: r2 leaves less capacity unused.
+    for rack, count in (("r1", 2), ("r2", 3), ("r3", 5)):
         for i in range(count):
             gang.node(f"{rack}-{i}", cpu="2", memory="4Gi", labels={"rack": rack})
     gang.mode.create_workload(gang.ns, "tp", {"g": 3}, topology_key="rack")
