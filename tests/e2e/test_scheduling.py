@@ -202,3 +202,32 @@ def test_binding_a_pod_already_assigned_is_refused_by_the_api_server(
 
 def _gi(text: str) -> int:
     return int(text.rstrip("Gi")) * 2**30
+
+
+def test_metrics_and_health_endpoints(
+    core_api: Any, namespace: str, node_factory: Any, workload_scheduler: SchedulerProcess
+) -> None:
+    node_factory("metered")
+    core_api.create_namespaced_pod(namespace, pod_manifest("counted"))
+    wait_until(lambda: bound(core_api, namespace, ["counted"]), what="bound")
+    text = wait_until(
+        lambda: (m := workload_scheduler.metrics()) and "scheduler_pod_scheduling_sli" in m and m,
+        what="metrics",
+    )
+    for name in (
+        'scheduler_schedule_attempts_total{profile="workload-scheduler",result="scheduled"}',
+        'scheduler_pending_pods{queue="active"}',
+        'scheduler_pending_pods{queue="gated"}',
+        "scheduler_scheduling_attempt_duration_seconds_bucket",
+        "scheduler_pod_scheduling_sli_duration_seconds_bucket",
+        'scheduler_framework_extension_point_duration_seconds_count{extension_point="Bind"',
+        'scheduler_queue_incoming_pods_total{event="PodAdd",queue="active"}',
+        'workload_scheduler_signature_cache_node_results_total{result="miss"}',
+        "workload_scheduler_gangs_waiting",
+    ):
+        assert name in text, name
+    import urllib.request
+
+    for path in ("/healthz", "/readyz"):
+        with urllib.request.urlopen(workload_scheduler.base_url + path, timeout=5) as r:
+            assert r.status == 200
