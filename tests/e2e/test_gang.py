@@ -99,10 +99,18 @@ def test_gang_two_gangs_that_fit_one_at_a_time(gang: Any) -> None:
 def test_gang_pods_created_before_their_workload_wait_for_it(gang: Any) -> None:
     gang.node("n0", cpu="8", memory="16Gi")
     names = submit(gang, "late", "g", 3, "p")
-    settle()
+    message = wait_until(
+        lambda: failed_scheduling_message(gang.core, gang.ns, names[0]),
+        what="the gated pod told why",
+    )
+    assert "late to appear" in message, message
+    condition = next(
+        c
+        for c in gang.core.read_namespaced_pod(names[0], gang.ns).status.conditions
+        if c.type == "PodScheduled"
+    )
+    assert (condition.status, condition.reason) == ("False", "NotReadyForScheduling")
     assert bound(gang) == {}
-    pod = gang.core.read_namespaced_pod(names[0], gang.ns)
-    assert pod.spec.node_name is None
     gang.mode.create_workload(gang.ns, "late", {"g": 3})
     wait_until(lambda: len(bound(gang)) == 3, timeout=30, what="gang bound once its object exists")
 
