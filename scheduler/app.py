@@ -87,6 +87,7 @@ class App:
             gangs=self.gangs,
             gang_timeout=s.gang_timeout_seconds,
             batching=s.batching,
+            percentage_of_nodes_to_score=s.percentage_of_nodes_to_score,
             parallel_binds=s.parallel_binds,
         )
         batch = self.scheduler.batch

@@ -43,6 +43,8 @@ class Settings:
     parallel_binds: int = 64
     gang_timeout_seconds: float = 300.0
     batching: bool = True
+    percentage_of_nodes_to_score: int = 0
+    """As kube-scheduler's: 0 adapts to the cluster size (all nodes up to 100)."""
     """Reuse filter and score results across pods with the same signature."""
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long a placed gang may take to be fully bound (default 300)",
     )
     run.add_argument(
+        "--percentage-of-nodes-to-score",
+        type=int,
+        help="in large clusters, stop once this %% of nodes was found feasible "
+        "(default 0: adaptive, as kube-scheduler)",
+    )
+    run.add_argument(
         "--batching",
         action=argparse.BooleanOptionalAction,
         default=None,

@@ -19,7 +19,7 @@ from scheduler.api.events import ObjectRef, Reporter, pod_ref
 from scheduler.binder.binder import Binder, BindOutcome
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.framework.batching import SignatureCache
-from scheduler.framework.cycle import Profile, pick_node
+from scheduler.framework.cycle import NodeWalk, Profile, pick_node
 from scheduler.framework.diagnosis import unschedulable_message
 from scheduler.framework.types import NodeInfo, PodInfo
 from scheduler.gang import messages
@@ -56,6 +56,7 @@ class Scheduler:
         gangs: GangRegistry | None = None,
         gang_timeout: float = 300.0,
         batching: bool = True,
+        percentage_of_nodes_to_score: int = 0,
         parallel_binds: int = 64,
         seed: int | None = None,
     ) -> None:
@@ -70,6 +71,7 @@ class Scheduler:
         self.gang_timeout = gang_timeout
         self._scheduled_groups: set[GroupKey] = set()
         self.batch = SignatureCache() if batching else None
+        self.walk = NodeWalk(percentage_of_nodes_to_score)
         self.rng = random.Random(seed)
         self._bind_slots = asyncio.Semaphore(parallel_binds)
         self._binding: set[asyncio.Task[None]] = set()
@@ -108,7 +110,7 @@ class Scheduler:
                 return
             # The gang already runs: this member joins it, inside its domain.
             nodes = self._gang_nodes(policy, running_nodes)
-        node, fit = pick_node(self.profile, pod, nodes, self.rng, self.batch)
+        node, fit = pick_node(self.profile, pod, nodes, self.rng, self.batch, self.walk)
         self.metrics.algorithm_duration.observe(time.perf_counter() - started)
         if node is None:
             message = unschedulable_message(len(nodes), fit.reasons)
@@ -176,6 +178,7 @@ class Scheduler:
             topology_key=policy.topology_key,
             domain=domain,
             batch=self.batch,
+            walk=self.walk,
         )
         self.metrics.algorithm_duration.observe(time.perf_counter() - started)
         if not attempt.ok(need):
@@ -278,7 +281,12 @@ class Scheduler:
                     return False
                 _, running = self._gang_need(group, policy)
                 node, _ = pick_node(
-                    self.profile, pod, self._gang_nodes(policy, running), self.rng, self.batch
+                    self.profile,
+                    pod,
+                    self._gang_nodes(policy, running),
+                    self.rng,
+                    self.batch,
+                    self.walk,
                 )
                 if node is not None:
                     break

@@ -10,7 +10,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from scheduler.framework.batching import SignatureCache, node_results
+from scheduler.framework.batching import SignatureCache, rank_pick
 from scheduler.framework.plugins import default_filters, default_scores
 from scheduler.framework.types import FilterPlugin, NodeInfo, PodInfo, ScorePlugin
 
@@ -36,10 +36,50 @@ class Feasibility:
     """node name -> name of the plugin that rejected it."""
 
 
-def find_feasible(profile: Profile, pod: PodInfo, nodes: Sequence[NodeInfo]) -> Feasibility:
+MIN_FEASIBLE_NODES_TO_FIND = 100
+
+
+def nodes_to_find(total: int, percentage: int = 0) -> int:
+    """kube-scheduler's ``percentageOfNodesToScore``: in a large cluster, stop looking once
+    this many feasible nodes are found (adaptive by default: 50% minus 1% per 125 nodes,
+    at least 5%, and never fewer than 100 nodes)."""
+    if total <= MIN_FEASIBLE_NODES_TO_FIND:
+        return total
+    if percentage <= 0:
+        percentage = max(5, 50 - total // 125)
+    return max(total * min(percentage, 100) // 100, MIN_FEASIBLE_NODES_TO_FIND)
+
+
+@dataclass(slots=True)
+class NodeWalk:
+    """Where the next cycle starts looking, so that sampling spreads over all nodes."""
+
+    percentage: int = 0
+    next_start: int = 0
+
+    def order(self, nodes: Sequence[NodeInfo]) -> tuple[Sequence[NodeInfo], int]:
+        """The nodes in this cycle's order, and how many feasible ones are enough."""
+        total = len(nodes)
+        if total == 0:
+            return nodes, 0
+        start = self.next_start % total
+        rotated = nodes if start == 0 else [*nodes[start:], *nodes[:start]]
+        return rotated, nodes_to_find(total, self.percentage)
+
+    def advance(self, processed: int, total: int) -> None:
+        if total:
+            self.next_start = (self.next_start + processed) % total
+
+
+def find_feasible(
+    profile: Profile, pod: PodInfo, nodes: Sequence[NodeInfo], walk: NodeWalk | None = None
+) -> Feasibility:
     result = Feasibility()
     filters = profile.filters
-    for node in nodes:
+    ordered, enough = walk.order(nodes) if walk else (nodes, len(nodes))
+    processed = 0
+    for node in ordered:
+        processed += 1
         for plugin in filters:
             reasons = plugin.filter(pod, node)
             if reasons is not None:
@@ -48,6 +88,10 @@ def find_feasible(profile: Profile, pod: PodInfo, nodes: Sequence[NodeInfo]) -> 
                 break
         else:
             result.feasible.append(node)
+            if len(result.feasible) >= enough:
+                break
+    if walk:
+        walk.advance(processed, len(nodes))
     return result
 
 
@@ -84,15 +128,17 @@ def pick_node(
     nodes: Sequence[NodeInfo],
     rng: random.Random,
     batch: SignatureCache | None = None,
+    walk: NodeWalk | None = None,
 ) -> tuple[NodeInfo | None, Feasibility]:
     """The node this pod should go to (None if none fits) and the filter results.
 
-    With ``batch``, per-node results are reused across pods of the same signature;
-    the answer is the same as without it.
+    With ``batch``, results are reused across pods of the same signature and every node is
+    considered (a best node is found in O(log n)); otherwise ``walk`` samples large
+    clusters as kube-scheduler does.
     """
     if batch is not None and pod.signature is not None:
         return _pick_batched(profile, pod, nodes, rng, batch)
-    fit = find_feasible(profile, pod, nodes)
+    fit = find_feasible(profile, pod, nodes, walk)
     if not fit.feasible:
         return None, fit
     if len(fit.feasible) == 1:
@@ -107,20 +153,12 @@ def _pick_batched(
     rng: random.Random,
     batch: SignatureCache,
 ) -> tuple[NodeInfo | None, Feasibility]:
+    index, ranking = rank_pick(profile.filters, profile.scores, pod, nodes, batch, rng)
+    if index is not None:
+        return nodes[index], Feasibility(feasible=[nodes[index]])
     fit = Feasibility()
-    raw: list[list[int]] = [[] for _ in profile.scores]
-    for node, result in zip(
-        nodes, node_results(profile.filters, profile.scores, pod, nodes, batch), strict=True
-    ):
-        if result.reasons is None:
-            fit.feasible.append(node)
-            for column, value in zip(raw, result.scores, strict=True):
-                column.append(value)
-        else:
+    for node, result in zip(nodes, ranking.results, strict=True):
+        if result.reasons is not None:
             fit.reasons[node.name] = result.reasons
             fit.rejected_by[node.name] = result.rejected_by
-    if not fit.feasible:
-        return None, fit
-    if len(fit.feasible) == 1:
-        return fit.feasible[0], fit
-    return select_node(fit.feasible, combine_scores(profile, raw), rng), fit
+    return None, fit

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.framework.batching import SignatureCache
-from scheduler.framework.cycle import Feasibility, Profile, pick_node
+from scheduler.framework.cycle import Feasibility, NodeWalk, Profile, pick_node
 from scheduler.framework.types import NodeInfo, PodInfo
 
 
@@ -57,11 +57,12 @@ def place_members(
     need: int,
     rng: random.Random,
     batch: SignatureCache | None = None,
+    walk: NodeWalk | None = None,
 ) -> GangPlacement:
     """Place as many of ``pods`` as fit; keep the assumptions only if ``need`` were placed."""
     result = GangPlacement(nodes_considered=len(nodes))
     for pod in largest_first(pods):
-        node, fit = pick_node(profile, pod, nodes, rng, batch)
+        node, fit = pick_node(profile, pod, nodes, rng, batch, walk)
         if node is None:
             result.unplaced.append(pod)
             if result.failure is None:
@@ -111,6 +112,7 @@ def place_gang(
     topology_key: str | None = None,
     domain: str | None = None,
     batch: SignatureCache | None = None,
+    walk: NodeWalk | None = None,
 ) -> GangPlacement:
     """All or nothing: at least ``need`` of ``pods`` placed (and assumed), or none.
 
@@ -119,10 +121,12 @@ def place_gang(
     """
     nodes = cache.nodes()
     if topology_key is None:
-        return place_members(cache, profile, pods, nodes, need, rng, batch)
+        return place_members(cache, profile, pods, nodes, need, rng, batch, walk)
     by_domain = domains(nodes, topology_key)
     if domain is not None:
-        result = place_members(cache, profile, pods, by_domain.get(domain, []), need, rng, batch)
+        result = place_members(
+            cache, profile, pods, by_domain.get(domain, []), need, rng, batch, walk
+        )
         result.domain = domain
         return result
     best: GangPlacement | None = None
@@ -131,7 +135,7 @@ def place_gang(
     # Each trial is rolled back once measured (the same pods cannot be assumed in two
     # domains at once); the winner's plan is then assumed again, on an unchanged cache.
     for value in sorted(by_domain):
-        trial = place_members(cache, profile, pods, by_domain[value], need, rng, batch)
+        trial = place_members(cache, profile, pods, by_domain[value], need, rng, batch, walk)
         trial.domain = value
         if not trial.ok(need):
             first_failure = first_failure or trial

@@ -18,6 +18,8 @@ from scheduler.model.quantity import CPU, MEMORY
 
 class NodeResourcesBalancedAllocation:
     name: ClassVar[str] = "NodeResourcesBalancedAllocation"
+    scores_are_absolute: ClassVar[bool] = True
+    """Scores are 0..100 already: a node's score does not depend on the other nodes'."""
     __slots__ = ("weight",)
 
     def __init__(self, weight: int = 1) -> None:

@@ -51,6 +51,8 @@ def most_requested_score(requested: int, capacity: int) -> int:
 
 class NodeResourcesFit:
     name: ClassVar[str] = "NodeResourcesFit"
+    scores_are_absolute: ClassVar[bool] = True
+    """Scores are 0..100 already: a node's score does not depend on the other nodes'."""
     __slots__ = ("_most", "strategy", "weight")
 
     def __init__(self, strategy: Strategy = "LeastAllocated", weight: int = 1) -> None:
