@@ -41,14 +41,33 @@ async def run_for_leadership(
         config.load_incluster_config(client_configuration=cfg)
     else:
         await config.load_kube_config(client_configuration=cfg)
+
+    class _LeaseLock(LeaseLock):  # type: ignore[misc]
+        """The client's LeaseLock creates the Lease with ``pretty=True``, which its own
+        (pydantic-validated) API method rejects; create it without."""
+
+        async def create(self, name: str, namespace: str, election_record: Any) -> bool:
+            body = client.V1Lease(
+                metadata=client.V1ObjectMeta(name=name),
+                spec=self.update_lease(election_record),
+            )
+            try:
+                await self.api_instance.create_namespaced_lease(namespace, body)
+            except client.ApiException as exc:
+                log.warning("could not create the lease", error=str(exc.reason))
+                return False
+            return True
+
     async with client.ApiClient(configuration=cfg) as api:
-        lock = LeaseLock(
+        lock = _LeaseLock(
             settings.leader_elect_lease_name, settings.leader_elect_namespace, ident, api
         )
         election = leaderelection.LeaderElection(
             electionconfig.Config(
                 lock,
-                lease_duration=settings.leader_elect_lease_duration,
+                # Whole seconds: the client writes str(lease_duration) into the record and
+                # parses it back with int(), so 15.0 would fail.
+                lease_duration=max(2, round(settings.leader_elect_lease_duration)),
                 renew_deadline=settings.leader_elect_renew_deadline,
                 retry_period=settings.leader_elect_retry_period,
                 onstarted_leading=on_started_leading,
