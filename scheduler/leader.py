@@ -42,7 +42,7 @@ async def run_for_leadership(
     else:
         await config.load_kube_config(client_configuration=cfg)
 
-    class _LeaseLock(LeaseLock):  # type: ignore[misc]
+    class _LeaseLock(LeaseLock):
         """The client's LeaseLock creates the Lease with ``pretty=True``, which its own
         (pydantic-validated) API method rejects; create it without."""
 
