@@ -12,7 +12,8 @@ import contextlib
 import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import structlog
 
@@ -31,13 +32,21 @@ from scheduler.core.group_events import GroupObjectEvents
 from scheduler.core.scheduler import Scheduler
 from scheduler.framework.cycle import Profile
 from scheduler.framework.types import PodInfo
-from scheduler.gang.model import CRD_GROUP, CRD_VERSION, CRD_WORKLOAD, PODGROUP, WORKLOAD
+from scheduler.gang.model import (
+    CRD_GROUP,
+    CRD_VERSION,
+    CRD_WORKLOAD,
+    PODGROUP,
+    WORKLOAD,
+    GroupObject,
+)
 from scheduler.gang.registry import GangRegistry
 from scheduler.metrics import Metrics
 from scheduler.model.objects import Node, Pod
 from scheduler.queue.scheduling_queue import QueuedPod, SchedulingQueue
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 HOUSEKEEPING_SECONDS = 1.0
 GATE_REPORT_DELAY = 2.0
@@ -101,90 +110,85 @@ class App:
             self.reporter.forget,
             self.gangs,
         )
-        pods = self.pod_events
-        on_error = lambda path: self.metrics.watch_errors.labels(path).inc()  # noqa: E731
         self.reflectors = [
             Reflector(
                 self.client,
                 "/api/v1/nodes",
                 Node,
                 NodeEvents(self.cache, self.queue),
-                on_error=on_error,
+                on_error=self._watch_error,
             ),
             Reflector(
                 self.client,
                 "/api/v1/pods",
                 Pod,
-                pods,
+                self.pod_events,
+                # As kube-scheduler: finished pods leave the watch (as deletions).
                 params={"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"},
-                on_error=on_error,
+                on_error=self._watch_error,
             ),
         ]
+
+    def _watch_error(self, path: str) -> None:
+        self.metrics.watch_errors.labels(path).inc()
 
     async def _add_group_sources(self) -> None:
         """Watch whichever pod-group APIs the cluster serves (found by discovery)."""
         served = await discover(self.client)
         log.info("pod-group APIs", served=served.describe())
-        kinds = []
-        on_error = lambda path: self.metrics.watch_errors.labels(path).inc()  # noqa: E731
-        regate = self.pod_events.regate
+        kinds = set()
         if served.native_workloads:
-            kinds.append(WORKLOAD)
-            self.reflectors.append(
-                Reflector(
-                    self.client,
-                    f"/apis/{SCHEDULING_GROUP}/v1alpha1/workloads",
-                    Workload,
-                    GroupObjectEvents(
-                        WORKLOAD,
-                        self.gangs,
-                        lambda w: workload_object(
-                            w, kind=WORKLOAD, api_version=f"{SCHEDULING_GROUP}/v1alpha1"
-                        ),
-                        regate,
-                    ),
-                    on_error=on_error,
-                )
+            api = f"{SCHEDULING_GROUP}/v1alpha1"
+            self._watch_groups(
+                WORKLOAD,
+                api,
+                "workloads",
+                Workload,
+                partial(workload_object, kind=WORKLOAD, api_version=api),
             )
+            kinds.add(WORKLOAD)
         if served.podgroup_version:
-            kinds.append(PODGROUP)
-            version = f"{SCHEDULING_GROUP}/{served.podgroup_version}"
-            self.reflectors.append(
-                Reflector(
-                    self.client,
-                    f"/apis/{version}/podgroups",
-                    PodGroup,
-                    GroupObjectEvents(
-                        PODGROUP,
-                        self.gangs,
-                        lambda g: podgroup_object(
-                            g, api_version=version, resource=f"/apis/{version}"
-                        ),
-                        regate,
-                    ),
-                    on_error=on_error,
-                )
+            api = f"{SCHEDULING_GROUP}/{served.podgroup_version}"
+            self._watch_groups(
+                PODGROUP,
+                api,
+                "podgroups",
+                PodGroup,
+                partial(podgroup_object, api_version=api, resource=f"/apis/{api}"),
             )
+            kinds.add(PODGROUP)
         if served.crd_workloads:
-            kinds.append(CRD_WORKLOAD)
-            version = f"{CRD_GROUP}/{CRD_VERSION}"
-            self.reflectors.append(
-                Reflector(
-                    self.client,
-                    f"/apis/{version}/workloads",
-                    Workload,
-                    GroupObjectEvents(
-                        CRD_WORKLOAD,
-                        self.gangs,
-                        lambda w: workload_object(
-                            w, kind=CRD_WORKLOAD, api_version=version, resource=f"/apis/{version}"
-                        ),
-                        regate,
-                    ),
-                    on_error=on_error,
-                )
+            api = f"{CRD_GROUP}/{CRD_VERSION}"
+            self._watch_groups(
+                CRD_WORKLOAD,
+                api,
+                "workloads",
+                Workload,
+                partial(
+                    workload_object, kind=CRD_WORKLOAD, api_version=api, resource=f"/apis/{api}"
+                ),
             )
-        self.gangs.served = set(kinds)
+            kinds.add(CRD_WORKLOAD)
+        self.gangs.served = kinds
+
+    def _watch_groups(
+        self,
+        kind: str,
+        api: str,
+        plural: str,
+        item_type: type[T],
+        convert: Callable[[T], GroupObject],
+    ) -> None:
+        handler = GroupObjectEvents(kind, self.gangs, convert, self.pod_events.regate)
+        self.reflectors.append(
+            Reflector(
+                self.client,
+                f"/apis/{api}/{plural}",
+                item_type,
+                handler,
+                on_error=lambda path: self.metrics.watch_errors.labels(path).inc(),
+            )
+        )
 
     def _gate(self, info: PodInfo) -> str | None:
         return scheduling_gates(info) or self.gangs.gate(info)
