@@ -190,24 +190,35 @@ def test_gang_min_count_zero_is_refused(gang: Any) -> None:
 
 
 def test_gang_scheduler_killed_and_restarted_ends_fully_bound(gang: Any, tmp_path: Any) -> None:
+    """Killed (SIGKILL) while the gang is being bound, one bind at a time so that there is
+    a moment with some members bound and some not; the restarted scheduler finishes it."""
     name = f"restart-{gang.mode.name}".lower()
-    first = SchedulerProcess(gang.kubeconfig, tmp_path, name=name).start()
+    slow = ("--parallel-binds", "1")
+    first = SchedulerProcess(gang.kubeconfig, tmp_path, *slow, name=name).start()
     try:
         for i in range(4):
             gang.node(f"n{i}", cpu="4", memory="8Gi")
-        gang.mode.create_workload(gang.ns, "big", {"g": 8})
-        for i in range(8):
+        gang.mode.create_workload(gang.ns, "big", {"g": 16})
+        for i in range(16):
             gang.mode.create_pod(
                 gang.ns, gang.mode.member(f"p-{i}", "big", "g", scheduler=name, cpu="1")
             )
-        first.kill()  # wherever it was: gated, placing or binding
+        wait_until(lambda: bound(gang), timeout=30, interval=0.02, what="binding under way")
+        first.kill()
+        partly = len(bound(gang))
+        print(f"killed with {partly} of 16 bound")
         second = SchedulerProcess(gang.kubeconfig, tmp_path, name=name).start()
         try:
-            wait_until(lambda: len(bound(gang)) == 8, timeout=30, what="gang fully bound")
+            wait_until(lambda: len(bound(gang)) == 16, timeout=30, what="gang fully bound")
         finally:
             second.stop()
     finally:
         first.stop()
+    # Each node holds exactly 4 members: nothing was placed twice or overcommitted.
+    per_node: dict[str, int] = {}
+    for node in bound(gang).values():
+        per_node[node] = per_node.get(node, 0) + 1
+    assert sorted(per_node.values()) == [4, 4, 4, 4], (partly, per_node)
 
 
 @pytest.mark.parametrize("scheduler_name", ["workload-scheduler", "default-scheduler"])
