@@ -20,9 +20,11 @@ WORKDIR /src
 RUN python -m venv /opt/venv
 COPY pyproject.toml README.md ./
 COPY scheduler ./scheduler
-# A regular (not editable) install: the final image needs only /opt/venv.
-RUN /opt/venv/bin/pip install --no-cache-dir . \
-    && /opt/venv/bin/python -m compileall -q -j 0 /opt/venv/lib
+# A regular (not editable) install: the final image needs only /opt/venv. The bytecode is
+# compiled here with hash-based invalidation, so it stays valid whatever mtimes the copy
+# gives the files and Python never tries to write .pyc files at run time.
+RUN /opt/venv/bin/pip install --no-cache-dir --no-compile . \
+    && /opt/venv/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/venv/lib
 
 FROM ${PYTHON_IMAGE}
 ARG VERSION=0.1.0

@@ -69,9 +69,10 @@ def load_connection(kubeconfig: str | None = None, context: str | None = None) -
 
 
 def _bearer(cfg: Any) -> str | None:
-    # get_api_key_with_prefix runs the in-cluster refresh hook, so rotated
-    # service-account tokens are picked up.
-    token = cfg.get_api_key_with_prefix("authorization")
+    # The loaders store the token (already "Bearer ...") under "BearerToken" (older
+    # clients: "authorization"). get_api_key_with_prefix also runs the in-cluster refresh
+    # hook, so rotated service-account tokens are picked up.
+    token = cfg.get_api_key_with_prefix("BearerToken", alias="authorization")
     return str(token) if token else None
 
 

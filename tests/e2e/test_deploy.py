@@ -1,0 +1,441 @@
+"""Deployment artefacts against a real API server: the Helm chart and deploy/ apply cleanly,
+the chart's RBAC is enough to schedule (and nothing more), and leader election fails over.
+
+The scheduler runs as a subprocess here (no kubelet, no image); what is proven is what the
+pod would do with the chart's ServiceAccount, config and flags.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from scheduler.config import load_settings
+from tests.e2e.conftest import KubeRequest, NodeFactory
+from tests.e2e.deploy_fixtures import (
+    CHART,
+    Applier,
+    Release,
+    applier,
+    by_kind,
+    chart_release,
+    deploy_manifests,
+    helm,
+    in_namespace,
+    new_api_client,
+    one,
+    render_chart,
+    run_helm,
+    running,
+    service_account_kubeconfig,
+)
+from tests.e2e.gang_modes import GangMode
+from tests.e2e.k8s import pod_manifest, wait_until
+from tests.e2e.scheduler_process import SchedulerProcess
+
+# Fixtures defined in deploy_fixtures, re-exported so pytest finds them in this module.
+__all__ = ["applier", "chart_release", "helm"]
+
+REPO = Path(__file__).resolve().parents[2]
+RBAC_FILE = REPO / "deploy" / "rbac.yaml"
+EXAMPLES = REPO / "examples"
+
+
+def rules(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{k: sorted(v) for k, v in rule.items()} for rule in doc["rules"]]
+
+
+def scheduler_name() -> str:
+    return f"ws-{uuid.uuid4().hex[:8]}"
+
+
+# -- the chart and deploy/ ---------------------------------------------------------------
+
+
+def test_chart_lints_renders_and_matches_deploy(helm: Path) -> None:
+    run_helm(helm, "lint", "--strict", str(CHART))
+    run_helm(
+        helm,
+        "lint",
+        "--strict",
+        str(CHART),
+        "--set",
+        "serviceMonitor.enabled=true",
+        "--set",
+        "podDisruptionBudget.enabled=true",
+    )
+
+    docs = render_chart(helm, "rel", "sched-ns")
+    assert sorted(d["kind"] for d in docs) == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ConfigMap",
+        "Deployment",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "ServiceAccount",
+    ]
+    # Cluster-scoped names carry the release name: two releases never share them.
+    for kind in ("ClusterRole", "ClusterRoleBinding"):
+        assert one(docs, kind)["metadata"]["name"] == "rel-workload-scheduler"
+    # Exactly deploy/rbac.yaml's permissions.
+    deploy_rbac = list(yaml.safe_load_all(RBAC_FILE.read_text()))
+    assert rules(one(docs, "ClusterRole")) == rules(one(deploy_rbac, "ClusterRole"))
+    assert rules(one(docs, "Role")) == rules(one(deploy_rbac, "Role"))
+
+    # The config file is one the scheduler accepts, with the Lease in the release namespace.
+    config_yaml = one(docs, "ConfigMap")["data"]["config.yaml"]
+    settings = load_settings(None, yaml.safe_load(config_yaml))
+    assert settings.leader_elect and settings.leader_elect_namespace == "sched-ns"
+    container = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == [
+        "run",
+        "--config",
+        "/etc/workload-scheduler/config.yaml",
+        "--leader-elect",
+    ]
+
+    optional = render_chart(
+        helm,
+        "rel",
+        "sched-ns",
+        "serviceMonitor.enabled=true",
+        "podDisruptionBudget.enabled=true",
+        "leaderElect.enabled=false",
+        "scoringStrategy=MostAllocated",
+        "extraConfig.parallel_binds=8",
+    )
+    assert by_kind(optional, "ServiceMonitor") and by_kind(optional, "PodDisruptionBudget")
+    assert not by_kind(optional, "Role"), "no Lease permissions without leader election"
+    container = one(optional, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert "--leader-elect" not in container["args"]
+    settings = load_settings(
+        None, yaml.safe_load(one(optional, "ConfigMap")["data"]["config.yaml"])
+    )
+    assert settings.scoring_strategy == "MostAllocated" and settings.parallel_binds == 8
+
+    # values.schema.json refuses what the scheduler would refuse at start-up.
+    with pytest.raises(AssertionError, match="scoringStrategy"):
+        render_chart(helm, "rel", "sched-ns", "scoringStrategy=Fastest")
+
+
+def test_deploy_and_chart_apply_server_side(
+    helm: Path, applier: Applier, namespace: str, kubeconfig: str
+) -> None:
+    """Every object of deploy/ and of the chart (all options on) passes the API server's
+    strict validation (server-side apply, dry run), and the scheduler pod passes the
+    "restricted" Pod Security Standard."""
+    deploy_docs = in_namespace(deploy_manifests(), namespace)
+    assert {d["kind"] for d in deploy_docs} >= {
+        "CustomResourceDefinition",
+        "Namespace",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+        "ConfigMap",
+        "Deployment",
+        "Service",
+    }
+    chart_docs = render_chart(
+        helm,
+        f"dry-{namespace}",
+        namespace,
+        "podDisruptionBudget.enabled=true",
+        include_crds=True,
+    )
+    for doc in deploy_docs + chart_docs:
+        try:
+            applier.apply(doc, dry_run=True)
+        except ApiException as exc:
+            raise AssertionError(f"{doc['kind']} {doc['metadata']['name']}: {exc.body}") from exc
+    config_yaml = one(deploy_docs, "ConfigMap")["data"]["config.yaml"]
+    load_settings(None, yaml.safe_load(config_yaml))  # keys are Settings fields
+
+    # The examples this control plane serves (1.35: the v1alpha1 Workload API and our CRD;
+    # examples/gang-v1beta1 needs 1.37) are valid too, Job pod templates included.
+    for example in ("gang-v1alpha1", "gang-crd"):
+        for path in sorted((EXAMPLES / example).glob("*.yaml")):
+            for doc in yaml.safe_load_all(path.read_text()):
+                doc["metadata"]["namespace"] = namespace
+                try:
+                    applier.apply(doc, dry_run=True)
+                except ApiException as exc:
+                    raise AssertionError(f"{path}: {exc.body}") from exc
+
+    # What `helm install` prints: how to use the scheduler and where the metrics are.
+    notes = run_helm(
+        helm,
+        "install",
+        f"notes-{namespace}",
+        str(CHART),
+        "--namespace",
+        namespace,
+        "--kubeconfig",
+        kubeconfig,
+        "--dry-run=client",
+        "--set",
+        "schedulerName=my-scheduler",
+    ).split("NOTES:", 1)[1]
+    assert "schedulerName: my-scheduler" in notes
+    assert f"svc/notes-{namespace}-workload-scheduler-metrics" in notes and "/metrics" in notes
+
+    # Pod Security "restricted", enforced on the test namespace: the scheduler's pods are
+    # admitted, a pod without the security settings is not (so the check is real).
+    applier.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": namespace,
+                "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
+            },
+        }
+    )
+    pods_path = f"/api/v1/namespaces/{namespace}/pods"
+    for docs in (deploy_docs, chart_docs):
+        template = one(docs, "Deployment")["spec"]["template"]
+        pod = {"apiVersion": "v1", "kind": "Pod", **template}
+        pod["metadata"] = {**template["metadata"], "name": "scheduler-pod"}
+        applier.create(pods_path, pod, dry_run=True)
+    with pytest.raises(ApiException) as refused:
+        applier.create(pods_path, pod_manifest("plain"), dry_run=True)
+    assert refused.value.status == 403 and "restricted" in str(refused.value.body)
+
+
+# -- RBAC: the chart's ServiceAccount can schedule, and nothing else -----------------------
+
+
+def test_scheduler_works_with_only_the_chart_rbac(
+    chart_release: Release,
+    kubeconfig: str,
+    kube_request: KubeRequest,
+    node_factory: NodeFactory,
+    tmp_path: Path,
+) -> None:
+    ns = chart_release.namespace
+    sa_kubeconfig = service_account_kubeconfig(
+        kube_request, kubeconfig, ns, chart_release.service_account, tmp_path / "sa.kubeconfig"
+    )
+    name = scheduler_name()
+    zone = {"deploy-test": name}
+    for i in range(3):
+        node_factory(f"{name}-n{i}", cpu="4", memory="8Gi", labels=zone)
+    proc = SchedulerProcess(
+        str(sa_kubeconfig),
+        tmp_path,
+        "--leader-elect",
+        "--leader-elect-namespace",
+        ns,
+        "--leader-elect-lease-name",
+        chart_release.lease_name,
+        name=name,
+    )
+    with running(proc):
+        native = GangMode("v1alpha1", kube_request)
+        native.create_workload(ns, "train", {"workers": 3})
+        crd = GangMode("crd", kube_request)
+        crd.create_workload(ns, "tune", {"workers": 2})
+        members = [
+            native.member(f"w-{i}", "train", "workers", scheduler=name, node_selector=zone)
+            for i in range(3)
+        ] + [
+            crd.member(f"t-{i}", "tune", "workers", scheduler=name, node_selector=zone)
+            for i in range(2)
+        ]
+        for manifest in members:
+            native.create_pod(ns, manifest)
+        # Too big for any node: reported on the pod (pods/status) and as an Event.
+        native.create_pod(ns, pod_manifest("huge", cpu="64", scheduler=name, node_selector=zone))
+
+        names = [m["metadata"]["name"] for m in members]
+
+        def placed() -> dict[str, str]:
+            items = kube_request("GET", f"/api/v1/namespaces/{ns}/pods")["items"]
+            pods = {p["metadata"]["name"]: p["spec"].get("nodeName") for p in items}
+            return {n: pods[n] for n in names if pods.get(n)}
+
+        wait_until(lambda: len(placed()) == len(names), timeout=20, what="both gangs bound")
+        wait_until(
+            lambda: crd.scheduled_status(ns, "tune", "workers") == "True",
+            timeout=10,
+            what="the CRD Workload's status (workloads/status)",
+        )
+
+        def huge_condition() -> str:
+            pod = kube_request("GET", f"/api/v1/namespaces/{ns}/pods/huge")
+            conditions = pod.get("status", {}).get("conditions", [])
+            return next((c["message"] for c in conditions if c["type"] == "PodScheduled"), "")
+
+        assert "Insufficient cpu" in wait_until(huge_condition, timeout=10, what="condition")
+        events = kube_request("GET", f"/apis/events.k8s.io/v1/namespaces/{ns}/events")["items"]
+        reasons = {(e["regarding"]["name"], e["reason"]) for e in events}
+        assert ("huge", "FailedScheduling") in reasons and ("w-0", "Scheduled") in reasons
+        assert {e["reportingController"] for e in events} == {name}
+
+        lease = kube_request(
+            "GET", f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{chart_release.lease_name}"
+        )
+        assert lease["spec"]["holderIdentity"]
+        log = proc.log_path.read_text()
+        assert "forbidden" not in log.lower(), proc.log_tail()
+
+    # Nothing beyond what the code needs: no secrets, no Leases outside its namespace.
+    api = new_api_client(sa_kubeconfig)
+    try:
+        with pytest.raises(ApiException) as secrets:
+            client.CoreV1Api(api).list_secret_for_all_namespaces()
+        assert secrets.value.status == 403
+        lease_body = client.V1Lease(metadata=client.V1ObjectMeta(name=name))
+        with pytest.raises(ApiException) as elsewhere:
+            client.CoordinationV1Api(api).create_namespaced_lease("kube-system", lease_body)
+        assert elsewhere.value.status == 403
+        with pytest.raises(ApiException) as delete_pod:
+            client.CoreV1Api(api).delete_namespaced_pod("huge", ns)
+        assert delete_pod.value.status == 403
+    finally:
+        api.close()  # type: ignore[no-untyped-call]
+
+
+def test_a_missing_permission_is_caught(
+    chart_release: Release,
+    kubeconfig: str,
+    kube_request: KubeRequest,
+    node_factory: NodeFactory,
+    tmp_path: Path,
+) -> None:
+    """Without pods/binding in the ClusterRole the pod is not bound and says why: the RBAC
+    test above would notice a permission missing from the chart."""
+    role_path = f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{chart_release.cluster_role}"
+    role = kube_request("GET", role_path)
+    role["rules"] = [r for r in role["rules"] if "pods/binding" not in r["resources"]]
+    kube_request("PUT", role_path, role)
+    ns = chart_release.namespace
+    sa_kubeconfig = service_account_kubeconfig(
+        kube_request, kubeconfig, ns, chart_release.service_account, tmp_path / "sa.kubeconfig"
+    )
+    name = scheduler_name()
+    node_factory(f"{name}-n0", cpu="4", memory="8Gi", labels={"deploy-test": name})
+    proc = SchedulerProcess(str(sa_kubeconfig), tmp_path, name=name)
+    with running(proc):
+        kube_request(
+            "POST",
+            f"/api/v1/namespaces/{ns}/pods",
+            pod_manifest("p", scheduler=name, node_selector={"deploy-test": name}),
+        )
+
+        def refusal() -> str:
+            pod = kube_request("GET", f"/api/v1/namespaces/{ns}/pods/p")
+            assert not pod["spec"].get("nodeName"), "bound without pods/binding"
+            conditions = pod.get("status", {}).get("conditions", [])
+            return next((c["message"] for c in conditions if c["type"] == "PodScheduled"), "")
+
+        message = wait_until(refusal, timeout=15, what="the binding to be refused")
+        assert "forbidden" in message and "pods/binding" in message, message
+
+
+# -- leader election --------------------------------------------------------------------
+
+
+def _identity(proc: SchedulerProcess) -> str:
+    for line in proc.log_path.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("event") == "waiting for leadership":
+            return str(entry["identity"])
+    return ""
+
+
+def _scheduled(proc: SchedulerProcess) -> float:
+    total = 0.0
+    for line in proc.metrics().splitlines():
+        if line.startswith("scheduler_schedule_attempts_total{") and 'result="scheduled"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_leader_failover(
+    kubeconfig: str,
+    kube_request: KubeRequest,
+    node_factory: NodeFactory,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    """Two replicas on one Lease: only the leader binds; SIGKILL it and the other takes over
+    within the lease duration (plus a retry period and a margin) and binds new pods."""
+    lease_duration, retry_period = 3, 1
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "leader_elect_lease_duration": lease_duration,
+                "leader_elect_renew_deadline": 2,
+                "leader_elect_retry_period": retry_period,
+            }
+        )
+    )
+    name = scheduler_name()
+    zone = {"deploy-test": name}
+    node_factory(f"{name}-n0", cpu="4", memory="8Gi", labels=zone)
+    args = (
+        "--config",
+        str(config),
+        "--leader-elect",
+        "--leader-elect-namespace",
+        namespace,
+        "--leader-elect-lease-name",
+        name,
+    )
+    logs = [tmp_path / "a", tmp_path / "b"]  # one log each (the file name is per millisecond)
+    for log_dir in logs:
+        log_dir.mkdir()
+    procs = [SchedulerProcess(kubeconfig, log_dir, *args, name=name) for log_dir in logs]
+    lease_path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}"
+    pods_path = f"/api/v1/namespaces/{namespace}/pods"
+
+    def holder() -> str:
+        try:
+            return str(kube_request("GET", lease_path)["spec"].get("holderIdentity") or "")
+        except ApiException as exc:
+            if exc.status == 404:
+                return ""
+            raise
+
+    def node_of(pod: str) -> str:
+        return str(kube_request("GET", f"{pods_path}/{pod}")["spec"].get("nodeName") or "")
+
+    with running(*procs):
+        identities = [wait_until(lambda p=p: _identity(p), what="identity") for p in procs]  # type: ignore[misc]
+        leader_identity = wait_until(holder, timeout=10, what="a leader")
+        assert leader_identity in identities
+        leader = procs[identities.index(leader_identity)]
+        follower = procs[1 - identities.index(leader_identity)]
+
+        kube_request("POST", pods_path, pod_manifest("before", scheduler=name, node_selector=zone))
+        wait_until(lambda: node_of("before"), timeout=10, what="the leader to bind")
+        assert _scheduled(leader) == 1 and _scheduled(follower) == 0
+
+        leader.kill()  # SIGKILL: no clean hand-over, as in a node crash
+        killed = time.monotonic()
+        kube_request("POST", pods_path, pod_manifest("after", scheduler=name, node_selector=zone))
+        wait_until(
+            lambda: node_of("after"),
+            timeout=lease_duration + retry_period + 6,
+            what="the follower to take over and bind",
+        )
+        took = time.monotonic() - killed
+        assert holder() == identities[procs.index(follower)]
+        assert _scheduled(follower) == 1
+        print(f"failover: new pod bound {took:.1f}s after the leader was killed")
