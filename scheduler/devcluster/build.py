@@ -79,9 +79,9 @@ def ensure_binaries(
     target = binaries_dir(rel)
     if _is_complete(target):
         return target
-    report = progress or _silent
+    report = progress or silent
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _build_lock(target.parent / f"{target.name}.lock", report):
+    with build_lock(target.parent / f"{target.name}.lock", report):
         # Another caller may have finished the build while this one waited for the lock.
         if not _is_complete(target):
             _build(rel, target, report, repo_root or find_repo_root())
@@ -117,7 +117,7 @@ def find_go() -> Path:
     )
 
 
-def _silent(_message: str) -> None:
+def silent(_message: str) -> None:
     pass
 
 
@@ -126,7 +126,8 @@ def _is_complete(directory: Path) -> bool:
 
 
 @contextlib.contextmanager
-def _build_lock(lock_path: Path, report: Progress) -> Iterator[None]:
+def build_lock(lock_path: Path, report: Progress) -> Iterator[None]:
+    """One build at a time per cache entry, across processes."""
     with lock_path.open("a") as handle:
         _acquire(handle.fileno(), lock_path, report)
         try:
@@ -147,7 +148,7 @@ def _acquire(fd: int, lock_path: Path, report: Progress) -> None:
             now = time.monotonic()
             if now >= next_report:
                 report(
-                    f"another process is building the control plane (lock {lock_path}); "
+                    f"another process is building this (lock {lock_path}); "
                     f"waiting for it, {now - started:.0f}s so far"
                 )
                 next_report = now + _PROGRESS_EVERY_S
@@ -170,7 +171,7 @@ def _build(release: Release, target: Path, report: Progress, repo_root: Path) ->
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.build-", dir=target.parent))
     try:
         command = _build_command(go, release, staging)
-        _run_go_build(command, module_dir, release.kubernetes, report)
+        run_go_build(command, module_dir, f"control plane {release.kubernetes}", report)
         for built, final in _BUILT_NAMES.items():
             (staging / built).rename(staging / final)
         staging.chmod(0o755)  # mkdtemp makes it 0700; the binaries are not secret
@@ -223,7 +224,15 @@ class _BuildOutput:
             return self.packages, self.last_package
 
 
-def _run_go_build(command: list[str], module_dir: Path, version: str, report: Progress) -> None:
+def run_go_build(
+    command: list[str],
+    module_dir: Path,
+    what: str,
+    report: Progress,
+    env: dict[str, str] | None = None,
+) -> None:
+    """Run ``go build -v``, reporting progress every few seconds; raise with the output's
+    tail if it fails. ``what`` names the build in messages, e.g. ``control plane v1.35.4``."""
     started = time.monotonic()
     output = _BuildOutput()
     with subprocess.Popen(
@@ -233,12 +242,13 @@ def _run_go_build(command: list[str], module_dir: Path, version: str, report: Pr
         stderr=subprocess.STDOUT,
         text=True,
         errors="replace",
+        env=env,
     ) as proc:
         assert proc.stdout is not None  # guaranteed by stdout=PIPE
         reader = threading.Thread(target=output.consume, args=(proc.stdout,), daemon=True)
         reader.start()
         try:
-            _report_until_exit(proc, output, version, started, report)
+            _report_until_exit(proc, output, what, started, report)
         except BaseException:
             # Interrupted (Ctrl-C, test timeout): do not leave a compiler running.
             proc.kill()
@@ -249,16 +259,16 @@ def _run_go_build(command: list[str], module_dir: Path, version: str, report: Pr
     if proc.returncode != 0:
         tail = "\n".join(output.tail)
         raise BuildError(
-            f"`go build` of the control plane failed (exit {proc.returncode}) after "
+            f"`go build` of {what} failed (exit {proc.returncode}) after "
             f"{elapsed:.0f}s in {module_dir} ({command[0]}); last output:\n{tail}"
         )
-    report(f"built control plane in {elapsed:.0f}s ({output.packages} packages compiled)")
+    report(f"built {what} in {elapsed:.0f}s ({output.packages} packages compiled)")
 
 
 def _report_until_exit(
     proc: subprocess.Popen[str],
     output: _BuildOutput,
-    version: str,
+    what: str,
     started: float,
     report: Progress,
 ) -> None:
@@ -270,10 +280,7 @@ def _report_until_exit(
             count, last = output.snapshot()
             suffix = f" (last: {last})" if last else ""
             elapsed = time.monotonic() - started
-            report(
-                f"building control plane {version}: {count} packages compiled{suffix}, "
-                f"{elapsed:.0f}s so far"
-            )
+            report(f"building {what}: {count} packages compiled{suffix}, {elapsed:.0f}s so far")
 
 
 def main(argv: list[str] | None = None) -> int:

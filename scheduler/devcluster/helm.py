@@ -11,20 +11,18 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 from scheduler.devcluster.build import (
     BuildError,
     Progress,
-    _build_lock,
-    _BuildOutput,
+    build_lock,
     cache_root,
     find_go,
     find_repo_root,
+    run_go_build,
+    silent,
 )
 
 MODULE_DIR = Path("hack") / "helm"
@@ -33,7 +31,6 @@ MODULE_DIR = Path("hack") / "helm"
 _PACKAGE = "helm.sh/helm/v3/cmd/helm"
 _HELM_MODULE = "helm.sh/helm/v3"
 _CLIENT_GO = "k8s.io/client-go"
-_PROGRESS_EVERY_S = 10.0
 
 
 def helm_version(repo_root: Path | None = None) -> str:
@@ -57,16 +54,12 @@ def ensure_helm(progress: Progress | None = None, *, repo_root: Path | None = No
     target = helm_path(root)
     if os.access(target, os.X_OK):
         return target
-    report = progress or _silent
+    report = progress or silent
     target.parent.parent.mkdir(parents=True, exist_ok=True)
-    with _build_lock(target.parent.parent / f"{target.parent.name}.lock", report):
+    with build_lock(target.parent.parent / f"{target.parent.name}.lock", report):
         if not os.access(target, os.X_OK):
             _build(root, target, report)
     return target
-
-
-def _silent(_message: str) -> None:
-    pass
 
 
 def _read_go_mod(repo_root: Path | None) -> str:
@@ -122,48 +115,10 @@ def _build(repo_root: Path, target: Path, report: Progress) -> None:
 
 
 def _run(command: list[str], module_dir: Path, version: str, report: Progress) -> None:
-    started = time.monotonic()
-    output = _BuildOutput()
     # The module has no vendor directory and go.sum is committed: -mod=mod lets go resolve
     # what go.sum already pins even when GOFLAGS elsewhere says -mod=readonly.
     env = {**os.environ, "GOFLAGS": f"{os.environ.get('GOFLAGS', '')} -mod=mod".strip()}
-    with subprocess.Popen(
-        command,
-        cwd=module_dir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-        env=env,
-    ) as proc:
-        assert proc.stdout is not None  # guaranteed by stdout=PIPE
-        reader = threading.Thread(target=output.consume, args=(proc.stdout,), daemon=True)
-        reader.start()
-        try:
-            while True:
-                try:
-                    proc.wait(timeout=_PROGRESS_EVERY_S)
-                    break
-                except subprocess.TimeoutExpired:
-                    count, last = output.snapshot()
-                    suffix = f" (last: {last})" if last else ""
-                    report(
-                        f"building helm {version}: {count} packages compiled{suffix}, "
-                        f"{time.monotonic() - started:.0f}s so far"
-                    )
-        except BaseException:
-            proc.kill()  # interrupted: do not leave a compiler running
-            raise
-        finally:
-            reader.join(timeout=5)
-    elapsed = time.monotonic() - started
-    if proc.returncode != 0:
-        tail = "\n".join(output.tail)
-        raise BuildError(
-            f"`go build` of helm {version} failed (exit {proc.returncode}) after {elapsed:.0f}s "
-            f"in {module_dir}; last output:\n{tail}"
-        )
-    report(f"built helm {version} in {elapsed:.0f}s ({output.packages} packages compiled)")
+    run_go_build(command, module_dir, f"helm {version}", report, env=env)
 
 
 def main() -> int:
