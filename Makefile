@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test unit e2e lint fmt dev-cluster-up dev-cluster-down clean
+.PHONY: install demo test unit e2e lint fmt bench bench-quick dev-cluster-up dev-cluster-down clean
 
 install: $(STAMP)
 
@@ -29,13 +29,22 @@ e2e: install
 	$(BIN)/pytest tests/e2e
 
 lint: install
-	$(BIN)/ruff check scheduler tests
-	$(BIN)/ruff format --check scheduler tests
+	$(BIN)/ruff check scheduler tests bench
+	$(BIN)/ruff format --check scheduler tests bench
 	$(BIN)/mypy
 
 fmt: install
-	$(BIN)/ruff format scheduler tests
-	$(BIN)/ruff check --fix scheduler tests
+	$(BIN)/ruff format scheduler tests bench
+	$(BIN)/ruff check --fix scheduler tests bench
+
+## Benchmark against the real kube-scheduler and a binding ceiling (docs/benchmarks.md).
+## The full run (1,000 nodes, 10,000 pods per workload, 5 runs) takes about two hours.
+bench: install
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+## A one-minute look at the same comparison on a small cluster.
+bench-quick: install
+	$(BIN)/python -m bench.run --nodes 24 --plain-pods 60 --gangs 5 --mixed-pods 60 --runs 1
 
 dev-cluster-up: install
 	$(BIN)/workload-scheduler dev-cluster up --state-dir .dev-cluster

@@ -298,6 +298,13 @@ async def create_all(
     return CreateResult(start, time.monotonic(), returned, errors)
 
 
+async def warm_up(client: ApiClient, connections: int) -> None:
+    """Open ``connections`` pooled connections (TLS handshakes) before a timed interval."""
+    await asyncio.gather(
+        *(client.get("/version") for _ in range(max(1, connections))), return_exceptions=True
+    )
+
+
 async def delete_pods_and_wait(client: ApiClient, namespace: str, timeout: float = 600) -> float:
     """Force-delete every pod in the namespace (grace 0) and wait until none is left;
     returns the seconds it took."""
@@ -413,6 +420,10 @@ class OurScheduler:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
     async def start(self, timeout: float = 120) -> None:
         metrics, health = free_port(), free_port()
         cmd = [
@@ -469,7 +480,7 @@ class OurScheduler:
 
 class CeilingProcess:
     """``python -m bench.run _ceiling-binder ...`` for one namespace: started before the
-    pods are created, ready once its watch is up, exits when every pod of its plan is bound."""
+    pods are created, ready once its watch is up, stopped (SIGTERM) after the run."""
 
     def __init__(self, kubeconfig: str, namespace: str, plan_path: Path, log_path: Path, *,
                  qps: float, burst: int, concurrency: int) -> None:  # fmt: skip
@@ -529,7 +540,8 @@ async def ceiling_binder(
 ) -> int:  # fmt: skip
     """Bind each pod of ``plan`` to its planned node the moment the watch shows it, with
     ``concurrency`` bindings in flight and the same client budget as the schedulers.  Prints
-    ``ready`` once watching; returns when all are bound or on SIGTERM."""
+    ``ready`` once watching; runs until SIGTERM (so its CPU and memory can still be read
+    after the last bind); exit status 0 if every pod of the plan was seen bound."""
     connection = await asyncio.to_thread(load_connection, kubeconfig)
     client = ApiClient(
         connection, qps=qps, burst=burst, user_agent="bench-ceiling", max_connections=concurrency
@@ -547,8 +559,6 @@ async def ceiling_binder(
             return
         if node:
             done.add(name)
-            if len(done) == len(plan):
-                finished.set()
         elif name not in queued:
             queued.add(name)
             queue.put_nowait(name)

@@ -90,12 +90,16 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
 # -- summaries ----------------------------------------------------------------------------
 
 
-def summarize_runs(runs: Sequence[Mapping[str, Any]], peak_rss_bytes: int | None = None) -> dict[str, Any]:
+def summarize_runs(
+    runs: Sequence[Mapping[str, Any]], peak_rss_bytes: int | None = None
+) -> dict[str, Any]:
     """One scheduler on one workload, over its runs.
 
     Each run is a mapping with at least ``complete`` (bool) and, when complete,
     ``pods_per_second``; optionally ``gang_latencies`` (list of seconds), ``cpu_seconds``
-    (the scheduler under test, over the measured interval) and ``seconds``.  Throughput
+    (the scheduler under test, over the measured interval), ``seconds`` (first create to
+    last bind) and ``create_seconds`` (first create to last create returned); their
+    difference is the *tail*, how long binding trails creation.  Throughput
     statistics use complete runs only; gang percentiles pool the gangs of complete runs.
     """
     complete = [r for r in runs if r.get("complete")]
@@ -105,6 +109,7 @@ def summarize_runs(runs: Sequence[Mapping[str, Any]], peak_rss_bytes: int | None
         "complete_runs": len(complete),
         "pods_per_second": spread(r.get("pods_per_second") for r in complete),
         "seconds": spread(r.get("seconds") for r in complete),
+        "tail_seconds": spread(_tail(r) for r in complete),
         "gang_admission_seconds": (
             {"p50": percentile(gangs, 50), "p99": percentile(gangs, 99), "gangs": len(gangs)}
             if gangs
@@ -113,6 +118,14 @@ def summarize_runs(runs: Sequence[Mapping[str, Any]], peak_rss_bytes: int | None
         "cpu_seconds": spread(r.get("cpu_seconds") for r in complete),
         "peak_rss_bytes": peak_rss_bytes,
     }
+
+
+def _tail(run: Mapping[str, Any]) -> float | None:
+    """Last bind after the last create returned: how far the scheduler trails creation."""
+    seconds, created = run.get("seconds"), run.get("create_seconds")
+    if not isinstance(seconds, int | float) or not isinstance(created, int | float):
+        return None
+    return max(0.0, seconds - created)
 
 
 def _get(summary: Mapping[str, Any] | None, *keys: str) -> float | None:
@@ -144,7 +157,9 @@ def ratios(per_scheduler: Mapping[str, Mapping[str, Any]]) -> dict[str, float | 
         "gang_p99_vs_kube": ratio(
             _get(ours, "gang_admission_seconds", "p99"), _get(kube, "gang_admission_seconds", "p99")
         ),
-        "cpu_vs_kube": ratio(_get(ours, "cpu_seconds", "median"), _get(kube, "cpu_seconds", "median")),
+        "cpu_vs_kube": ratio(
+            _get(ours, "cpu_seconds", "median"), _get(kube, "cpu_seconds", "median")
+        ),
         "rss_vs_kube": ratio(_get(ours, "peak_rss_bytes"), _get(kube, "peak_rss_bytes")),
     }
 
@@ -232,6 +247,7 @@ RESULT_HEADERS = (
     "scheduler",
     "runs",
     "pods/s median (min-max)",
+    "tail",
     "gang p50",
     "gang p99",
     "CPU s/run",
@@ -249,7 +265,9 @@ RATIO_HEADERS = (
 )
 
 
-def result_rows(summary: Mapping[str, Any], sizes: Mapping[str, str] | None = None) -> list[list[str]]:
+def result_rows(
+    summary: Mapping[str, Any], sizes: Mapping[str, str] | None = None
+) -> list[list[str]]:
     """Rows of the main table from :func:`summarize` output; ``sizes`` labels each workload."""
     rows = []
     for workload, data in summary.items():
@@ -259,8 +277,8 @@ def result_rows(summary: Mapping[str, Any], sizes: Mapping[str, str] | None = No
             s = per[name]
             gang = s.get("gang_admission_seconds") or {}
             runs = f"{s['complete_runs']}/{s['runs']}"
-            label = workload if i else workload
-            if i == 0 and sizes and workload in sizes:
+            label = workload
+            if sizes and sizes.get(workload):
                 label = f"{workload} ({sizes[workload]})"
             rows.append(
                 [
@@ -268,6 +286,7 @@ def result_rows(summary: Mapping[str, Any], sizes: Mapping[str, str] | None = No
                     name,
                     runs,
                     fmt_spread(s.get("pods_per_second")),
+                    fmt_seconds(_get(s, "tail_seconds", "median")),
                     fmt_seconds(gang.get("p50")),
                     fmt_seconds(gang.get("p99")),
                     fmt_number(_get(s, "cpu_seconds", "median"), 2),
@@ -308,7 +327,7 @@ def machine_lines(machine: Mapping[str, Any]) -> list[str]:
 
 def format_report(doc: Mapping[str, Any], *, markdown: bool = False) -> str:
     """The whole report for a results document: machine, results table, ratio table."""
-    summary = doc.get("summary") or summarize(doc)
+    summary = summarize(doc)  # recomputed: older files render with the current columns
     sizes = {w: d.get("size", "") for w, d in doc.get("workloads", {}).items()}
     table = format_markdown if markdown else format_table
     parts = [*machine_lines(doc.get("machine", {}))]

@@ -162,7 +162,9 @@ def gangs(count: int, size: int = 8) -> Workload:
                 "apiVersion": WORKLOAD_API,
                 "kind": "Workload",
                 "metadata": {"name": gang},
-                "spec": {"podGroups": [{"name": POD_GROUP, "policy": {"gang": {"minCount": size}}}]},
+                "spec": {
+                    "podGroups": [{"name": POD_GROUP, "policy": {"gang": {"minCount": size}}}]
+                },
             }
         )
         for m in range(size):
@@ -227,7 +229,9 @@ def mixed(count: int, node_count: int, *, gpu_every: int = 8) -> Workload:
             gpus_left -= 1
             p = pod(name, cpu="2", memory="8Gi", gpu=1, tolerations=tolerate_gpu, labels=labels)
         elif kind == 8:
-            p = pod(name, cpu="500m", memory="1Gi", tolerations=[{"operator": "Exists"}], labels=labels)
+            p = pod(
+                name, cpu="500m", memory="1Gi", tolerations=[{"operator": "Exists"}], labels=labels
+            )
         elif kind == 9:
             rack = f"rack-{(i // 10) % racks:03d}"
             p = pod(name, cpu="100m", memory="256Mi", node_selector={RACK: rack}, labels=labels)
@@ -312,7 +316,9 @@ def fits(manifest: Mapping[str, Any], node: _NodeRoom) -> bool:
         return False
     tolerations = spec.get("tolerations", [])
     for taint in node.taints:
-        if taint.get("effect") in ("NoSchedule", "NoExecute") and not _tolerates(tolerations, taint):
+        if taint.get("effect") in ("NoSchedule", "NoExecute") and not _tolerates(
+            tolerations, taint
+        ):
             return False
     return all(node.free.get(r, 0) >= amount for r, amount in _requests(manifest).items())
 
@@ -321,7 +327,9 @@ class UnplaceableError(ValueError):
     pass
 
 
-def plan_bindings(pods: Sequence[Mapping[str, Any]], node_manifests: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+def plan_bindings(
+    pods: Sequence[Mapping[str, Any]], node_manifests: Sequence[Mapping[str, Any]]
+) -> dict[str, str]:
     """Pod name -> node name: for each pod, the next node (round-robin, one cursor per pod
     shape) that it fits, counting what earlier pods took.  Raises if a pod fits nowhere,
     which also checks that a workload fits the cluster before any scheduler is timed."""
