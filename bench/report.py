@@ -341,3 +341,24 @@ def format_report(doc: Mapping[str, Any], *, markdown: bool = False) -> str:
     parts += ["", table(RESULT_HEADERS, result_rows(summary, sizes), left=2)]
     parts += ["", table(RATIO_HEADERS, ratio_rows(summary))]
     return "\n".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m bench.report FILE.json [--markdown]``: the tables of a saved run."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=main.__doc__)
+    parser.add_argument("results", type=Path, nargs="+", help="results JSON from bench.run")
+    parser.add_argument("--markdown", action="store_true", help="markdown tables")
+    args = parser.parse_args(argv)
+    for i, path in enumerate(args.results):
+        if len(args.results) > 1:
+            print(("\n" if i else "") + f"# {path}")
+        print(format_report(json.loads(path.read_text()), markdown=args.markdown))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
