@@ -395,6 +395,20 @@ async def etcd_compact_defrag(etcd_url: str, threshold_bytes: int) -> dict[str, 
 # -- our scheduler as a subprocess -------------------------------------------------------------
 
 
+async def stop_process(proc: asyncio.subprocess.Process | None, *, grace: float) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds; nothing if it is not running."""
+    if proc is None or proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), grace)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+
+
 class OurScheduler:
     """``python -m scheduler.cli.main run ...``, as users run it, with its log in a file."""
 
@@ -462,17 +476,7 @@ class OurScheduler:
         raise RuntimeError(f"our scheduler not ready after {timeout:.0f}s; see {self.log_path}")
 
     async def stop(self) -> None:
-        proc = self.proc
-        if proc is None or proc.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), 15)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
+        await stop_process(self.proc, grace=15)
 
 
 # -- the ceiling binder ----------------------------------------------------------------------
@@ -520,18 +524,7 @@ class CeilingProcess:
             raise RuntimeError(f"ceiling binder did not start; see {self.log_path}")
 
     async def stop(self) -> None:
-        proc = self.proc
-        if proc is None:
-            return
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 10)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
+        await stop_process(self.proc, grace=10)
 
 
 async def ceiling_binder(

@@ -333,8 +333,11 @@ def format_report(doc: Mapping[str, Any], *, markdown: bool = False) -> str:
     parts = [*machine_lines(doc.get("machine", {}))]
     config = doc.get("config", {})
     if config:
+        runs = f"{config.get('runs', '?')} runs per scheduler"
+        if "scale" in doc.get("workloads", {}):
+            runs += f" ({config.get('scale_runs') or 1} at the scale point)"
         parts.append(
-            f"settings: {config.get('runs', '?')} runs per scheduler, client QPS/burst "
+            f"settings: {runs}, client QPS/burst "
             f"{config.get('qps', '?')}/{config.get('burst', '?')} for every scheduler, "
             f"{config.get('create_concurrency', '?')} pod creations in flight"
         )

@@ -594,6 +594,7 @@ async def run_bench(args: argparse.Namespace, cluster: Any) -> dict[str, Any]:
         "command": " ".join(["python -m bench.run", *sys.argv[1:]]),
         "config": {
             "runs": args.runs,
+            "scale_runs": args.scale_runs if "scale" in names else None,
             "qps": args.qps,
             "burst": args.burst,
             "parallel_binds": args.parallel_binds,
