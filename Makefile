@@ -38,7 +38,7 @@ fmt: install
 	$(BIN)/ruff check --fix scheduler tests bench
 
 ## Benchmark against the real kube-scheduler and a binding ceiling (docs/benchmarks.md).
-## The full run (1,000 nodes, 10,000 pods per workload, 5 runs) takes about two hours.
+## The full run (1,000 nodes, 10,000 pods per workload, 5 runs) takes about 95 minutes on 2 cores.
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
