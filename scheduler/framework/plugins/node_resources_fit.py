@@ -89,19 +89,11 @@ class NodeResourcesFit:
         most = self._most
         total = 0
         counted = 0
-        capacity = allocatable.get(CPU, 0)
-        if capacity > 0:
-            requested = used.get(CPU, 0) + wanted.get(CPU, 0)
-            if most:
-                total += (
-                    (requested if requested < capacity else capacity) * MAX_NODE_SCORE // capacity
-                )
-            elif requested <= capacity:
-                total += (capacity - requested) * MAX_NODE_SCORE // capacity
-            counted = 1
-        capacity = allocatable.get(MEMORY, 0)
-        if capacity > 0:
-            requested = used.get(MEMORY, 0) + wanted.get(MEMORY, 0)
+        for resource in (CPU, MEMORY):
+            capacity = allocatable.get(resource, 0)
+            if capacity <= 0:
+                continue
+            requested = used.get(resource, 0) + wanted.get(resource, 0)
             if most:
                 total += (
                     (requested if requested < capacity else capacity) * MAX_NODE_SCORE // capacity
