@@ -29,13 +29,13 @@ e2e: install
 	$(BIN)/pytest tests/e2e
 
 lint: install
-	$(BIN)/ruff check scheduler tests bench
-	$(BIN)/ruff format --check scheduler tests bench
+	$(BIN)/ruff check scheduler devcluster tests bench
+	$(BIN)/ruff format --check scheduler devcluster tests bench
 	$(BIN)/mypy
 
 fmt: install
-	$(BIN)/ruff format scheduler tests bench
-	$(BIN)/ruff check --fix scheduler tests bench
+	$(BIN)/ruff format scheduler devcluster tests bench
+	$(BIN)/ruff check --fix scheduler devcluster tests bench
 
 ## Benchmark against the real kube-scheduler and a binding ceiling (docs/benchmarks.md).
 ## The full run (1,000 nodes, 10,000 pods per workload, 5 runs) takes about 95 minutes on 2 cores.

@@ -692,7 +692,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "_ceiling-binder":
         return ceiling_main(argv[1:])
     args = build_parser().parse_args(argv)
-    from scheduler.devcluster import ControlPlane, load_cluster_info
+    from devcluster import ControlPlane, load_cluster_info
 
     plane = None
     if args.kubeconfig:

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from scheduler.devcluster.nodes import node_manifest
+from devcluster.nodes import node_manifest
 from scheduler.model.quantity import to_int
 
 ZONE = "topology.kubernetes.io/zone"

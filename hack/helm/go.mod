@@ -1,5 +1,5 @@
 // Pins the helm CLI the tests use to lint and render charts/workload-scheduler.
-// Built once by scheduler/devcluster/helm.py and cached next to the control plane.
+// Built once by devcluster/helm.py and cached next to the control plane.
 module github.com/workload-scheduler/helm-tool
 
 go 1.26.0

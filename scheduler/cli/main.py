@@ -110,11 +110,26 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return _run(args)
-    if args.command == "dev-cluster":
-        return _dev_cluster(args)
-    from scheduler.cli.demo import run_demo
+    return _dev_command(args)
 
-    return run_demo(kubeconfig=args.kubeconfig, state_dir=args.state_dir, keep=args.keep)
+
+def _dev_command(args: argparse.Namespace) -> int:
+    """``dev-cluster`` and ``demo`` live in the top-level ``devcluster`` package, which a
+    developer checkout has (``pip install -e '.[dev]'``) and the container image does not."""
+    try:
+        from devcluster import commands
+    except ModuleNotFoundError as exc:
+        if exc.name != "devcluster":
+            raise
+        print(
+            f"workload-scheduler {args.command} needs a developer checkout: run it from a clone "
+            "of the repository after `make install` (pip install -e '.[dev]').",
+            file=sys.stderr,
+        )
+        return 2
+    if args.command == "dev-cluster":
+        return commands.dev_cluster(args)
+    return commands.demo(args)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -160,25 +175,6 @@ def _run(args: argparse.Namespace) -> int:
         return 1 if lost.is_set() else 0
 
     return asyncio.run(main_async())
-
-
-def _dev_cluster(args: argparse.Namespace) -> int:
-    from scheduler.devcluster.controlplane import down, up
-
-    if args.action == "up":
-        info = up(
-            args.state_dir,
-            release=args.release,
-            with_kube_scheduler=args.with_kube_scheduler,
-            progress=print,
-        )
-        print(f"control plane ready: {info.server}")
-        print(f"  export KUBECONFIG={info.kubeconfig}")
-        print(f"  stop it with: workload-scheduler dev-cluster down --state-dir {args.state_dir}")
-        return 0
-    down(args.state_dir)
-    print("control plane stopped")
-    return 0
 
 
 if __name__ == "__main__":

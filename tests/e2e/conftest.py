@@ -20,8 +20,8 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from scheduler.devcluster import ClusterInfo, ControlPlane, load_cluster_info
-from scheduler.devcluster.nodes import node_manifest
+from devcluster import ClusterInfo, ControlPlane, load_cluster_info
+from devcluster.nodes import node_manifest
 from tests.e2e.gang_modes import GangMode
 from tests.e2e.scheduler_process import SchedulerProcess
 
@@ -143,7 +143,7 @@ def delete_namespace(core_api: client.CoreV1Api, name: str) -> None:
 def node_factory(core_api: client.CoreV1Api) -> Iterator[NodeFactory]:
     """Create Nodes with allocatable resources; every one is deleted after the test.
 
-    Takes the keyword arguments of :func:`scheduler.devcluster.nodes.node_manifest` (cpu,
+    Takes the keyword arguments of :func:`devcluster.nodes.node_manifest` (cpu,
     memory, pods, extra, labels, taints, unschedulable); the name defaults to a unique one.
     """
     created: list[str] = []

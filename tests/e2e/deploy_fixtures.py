@@ -22,7 +22,7 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from scheduler.devcluster.helm import ensure_helm
+from devcluster.helm import ensure_helm
 from tests.e2e.conftest import REPO, KubeRequest
 from tests.e2e.scheduler_process import SchedulerProcess
 

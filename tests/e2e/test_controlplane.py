@@ -12,7 +12,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from scheduler.devcluster import ClusterInfo, get_release
+from devcluster import ClusterInfo, get_release
 
 GROUP, VERSION = "scheduling.k8s.io", "v1alpha1"
 

@@ -15,11 +15,11 @@ import msgspec
 import orjson
 import pytest
 
+from devcluster import ClusterInfo
+from devcluster.controlplane import UNCACHED_RESOURCE
 from scheduler.api.client import ApiClient
 from scheduler.api.connection import load_connection
 from scheduler.api.watch import Reflector
-from scheduler.devcluster import ClusterInfo
-from scheduler.devcluster.controlplane import UNCACHED_RESOURCE
 from scheduler.model.objects import ObjectMeta
 
 

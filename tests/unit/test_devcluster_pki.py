@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
-from scheduler.devcluster.pki import PkiFiles, write_pki
+from devcluster.pki import PkiFiles, write_pki
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """A real local control plane (etcd, kube-apiserver, optional kube-scheduler) for e2e tests
 and the demo, built from pinned Go modules and run on 127.0.0.1 without Docker."""
 
-from scheduler.devcluster.build import (
+from devcluster.build import (
     BINARIES,
     BuildError,
     GoNotFoundError,
@@ -9,7 +9,7 @@ from scheduler.devcluster.build import (
     cache_root,
     ensure_binaries,
 )
-from scheduler.devcluster.controlplane import (
+from devcluster.controlplane import (
     ClusterInfo,
     ControlPlane,
     ControlPlaneError,
@@ -20,7 +20,7 @@ from scheduler.devcluster.controlplane import (
     running_control_plane,
     up,
 )
-from scheduler.devcluster.releases import (
+from devcluster.releases import (
     DEFAULT_RELEASE,
     RELEASES,
     Release,

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from scheduler.devcluster.build import (
+from devcluster.build import (
     BuildError,
     Progress,
     build_lock,
@@ -122,7 +122,7 @@ def _run(command: list[str], module_dir: Path, version: str, report: Progress) -
 
 
 def main() -> int:
-    """``python -m scheduler.devcluster.helm``: build (or find) helm and print its path."""
+    """``python -m devcluster.helm``: build (or find) helm and print its path."""
     path = ensure_helm(progress=lambda m: print(m, flush=True))
     print(path, flush=True)
     return 0

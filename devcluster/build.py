@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from scheduler.devcluster.releases import DEFAULT_RELEASE, Release, get_release
+from devcluster.releases import DEFAULT_RELEASE, Release, get_release
 
 Progress = Callable[[str], None]
 
@@ -284,11 +284,11 @@ def _report_until_exit(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m scheduler.devcluster.build [RELEASE ...]``: build (or find) the binaries of
+    """``python -m devcluster.build [RELEASE ...]``: build (or find) the binaries of
     every release named, by default all of them, printing progress (CI runs this first)."""
     import sys
 
-    from scheduler.devcluster.releases import RELEASES
+    from devcluster.releases import RELEASES
 
     names = (argv if argv is not None else sys.argv[1:]) or list(RELEASES)
     for name in names:

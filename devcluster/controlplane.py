@@ -29,9 +29,9 @@ from typing import Any
 
 import yaml
 
-from scheduler.devcluster.build import Progress, ensure_binaries
-from scheduler.devcluster.pki import PkiFiles, write_pki
-from scheduler.devcluster.releases import DEFAULT_RELEASE, Release, get_release
+from devcluster.build import Progress, ensure_binaries
+from devcluster.pki import PkiFiles, write_pki
+from devcluster.releases import DEFAULT_RELEASE, Release, get_release
 
 STATE_FILE = "state.json"
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
@@ -249,7 +249,7 @@ class ControlPlane:
             f"{state_dir} has a running control plane ({', '.join(running)}; Kubernetes "
             f"{info.kubernetes_version}, kube-scheduler: {info.with_kube_scheduler}) that is "
             f"{'unhealthy' if same_shape else 'not the one requested'}; stop it first "
-            f"(scheduler.devcluster.down({str(state_dir)!r}) or `workload-scheduler dev-cluster "
+            f"(devcluster.down({str(state_dir)!r}) or `workload-scheduler dev-cluster "
             f"down --state-dir {state_dir}`)"
         )
 

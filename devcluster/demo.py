@@ -18,14 +18,14 @@ import msgspec
 import orjson
 import yaml
 
+from devcluster.nodes import node_manifest
 from scheduler.api.client import MERGE_PATCH, ApiClient, ApiError
 from scheduler.api.connection import load_connection
 from scheduler.app import App
 from scheduler.config import Settings
-from scheduler.devcluster.nodes import node_manifest
 from scheduler.model.objects import Pod
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "basic"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "basic"
 COLLECTIONS = {
     "Pod": "/api/v1/namespaces/{ns}/pods",
     "Workload": "/apis/scheduling.k8s.io/v1alpha1/namespaces/{ns}/workloads",
@@ -54,7 +54,7 @@ DEMO_NODES = [
 def run_demo(*, kubeconfig: str | None, state_dir: Path, keep: bool) -> int:
     started_cluster = False
     if kubeconfig is None:
-        from scheduler.devcluster.controlplane import up
+        from devcluster.controlplane import up
 
         print(f"starting the dev cluster in {state_dir} (the first run builds it from source)")
         info = up(state_dir, progress=print)
@@ -64,7 +64,7 @@ def run_demo(*, kubeconfig: str | None, state_dir: Path, keep: bool) -> int:
         return asyncio.run(_demo(kubeconfig))
     finally:
         if started_cluster and not keep:
-            from scheduler.devcluster.controlplane import down
+            from devcluster.controlplane import down
 
             down(state_dir)
             print("dev cluster stopped (use --keep to leave it running)")
