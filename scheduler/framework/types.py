@@ -8,7 +8,7 @@ and on our own assumptions.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
@@ -91,6 +91,60 @@ class ScorePlugin(Protocol):
     def normalize(self, scores: list[int]) -> None:
         """Rewrites raw scores in place to the 0..100 range (may be a no-op)."""
         ...
+
+
+class ClusterView(Protocol):
+    """What plugins may read of the whole cluster beyond the node at hand (upstream's
+    snapshot lister and namespace lister). ``ClusterCache`` is one."""
+
+    def nodes(self) -> Sequence[NodeInfo]:
+        """Every node, in a stable order."""
+        ...
+
+    def namespace_labels(self, name: str) -> Mapping[str, str] | None:
+        """A namespace's labels; None when the namespace is not known."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Unresolvable:
+    """A pre-filter's verdict for every node at once: the pod cannot go anywhere, and
+    checking nodes one by one would not change that (upstream's
+    ``UnschedulableAndUnresolvable`` from PreFilter)."""
+
+    plugin: str
+    message: str
+
+
+class PreFilterPlugin(Protocol):
+    """Looks at a pod once per scheduling attempt, before any node is filtered.
+
+    ``pre_filter`` returns ``None`` when the plugin has nothing to check for this pod
+    (upstream's ``Skip``), an ``Unresolvable`` to reject the pod for every node, or a
+    ``FilterPlugin`` holding the state it computed (upstream's CycleState entry) that
+    then runs on each node after the profile's own filters.
+    """
+
+    name: ClassVar[str]
+
+    def pre_filter(
+        self, pod: PodInfo, cluster: ClusterView
+    ) -> FilterPlugin | Unresolvable | None: ...
+
+
+class PreScorePlugin(Protocol):
+    """Computes, once per attempt, what scoring the feasible nodes needs.
+
+    ``pre_score`` returns ``None`` when the plugin does not score this pod (upstream's
+    ``Skip``), otherwise a ``ScorePlugin`` bound to the computed state.
+    """
+
+    name: ClassVar[str]
+    weight: int
+
+    def pre_score(
+        self, pod: PodInfo, cluster: ClusterView, feasible: Sequence[NodeInfo]
+    ) -> ScorePlugin | None: ...
 
 
 MAX_NODE_SCORE = 100

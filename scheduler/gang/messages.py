@@ -47,6 +47,8 @@ def cannot_place(
             for reason, n in counts.items()
         )
         message += ": " + ", ".join(reasons)
+    elif attempt.failure is not None and attempt.failure.pre_filter_message:
+        message += ": " + attempt.failure.pre_filter_message
     elif attempt.nodes_considered == 0:
         message += ": no nodes" + (f" carry the label {topology_key}" if topology_key else "")
     return message

@@ -187,11 +187,9 @@ def test_unbatchable_pods_bypass_the_cache() -> None:
     batch = SignatureCache()
     pod = make_pod_info(
         make_pod(
-            "spread",
+            "host-path",
             cpu="1",
-            topologySpreadConstraints=[
-                {"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule"}
-            ],
+            volumes=[{"name": "data", "hostPath": {"path": "/data"}}],
         )
     )
     assert pod.signature is None

@@ -9,7 +9,8 @@ from scheduler.framework.plugins.node_ports import NodePorts
 from scheduler.framework.plugins.node_resources_fit import NodeResourcesFit, Strategy
 from scheduler.framework.plugins.node_unschedulable import NodeUnschedulable
 from scheduler.framework.plugins.taint_toleration import TaintToleration
-from scheduler.framework.types import FilterPlugin, ScorePlugin
+from scheduler.framework.plugins.unsupported import UnsupportedFeatures
+from scheduler.framework.types import FilterPlugin, PreFilterPlugin, PreScorePlugin, ScorePlugin
 
 __all__ = [
     "NodeAffinity",
@@ -20,7 +21,10 @@ __all__ = [
     "NodeUnschedulable",
     "Strategy",
     "TaintToleration",
+    "UnsupportedFeatures",
     "default_filters",
+    "default_pre_filters",
+    "default_pre_scores",
     "default_scores",
 ]
 
@@ -45,3 +49,12 @@ def default_scores(strategy: Strategy = "LeastAllocated") -> list[ScorePlugin]:
         NodeResourcesFit(strategy, weight=1),
         NodeResourcesBalancedAllocation(weight=1),
     ]
+
+
+def default_pre_filters() -> list[PreFilterPlugin]:
+    # The refusal first: nothing else need run for a pod we will not place.
+    return [UnsupportedFeatures()]
+
+
+def default_pre_scores() -> list[PreScorePlugin]:
+    return []
