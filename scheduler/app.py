@@ -27,7 +27,7 @@ from scheduler.api.watch import Reflector
 from scheduler.binder.binder import Binder
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.config import Settings
-from scheduler.core.event_handlers import NodeEvents, PodEvents
+from scheduler.core.event_handlers import NamespaceEvents, NodeEvents, PodEvents
 from scheduler.core.group_events import GroupObjectEvents
 from scheduler.core.scheduler import Scheduler
 from scheduler.framework.cycle import Profile
@@ -42,7 +42,7 @@ from scheduler.gang.model import (
 )
 from scheduler.gang.registry import GangRegistry
 from scheduler.metrics import Metrics
-from scheduler.model.objects import Node, Pod
+from scheduler.model.objects import Namespace, Node, Pod
 from scheduler.queue.scheduling_queue import QueuedPod, SchedulingQueue
 
 log = structlog.get_logger(__name__)
@@ -89,7 +89,7 @@ class App:
             name=s.scheduler_name,
             cache=self.cache,
             queue=self.queue,
-            profile=Profile.default(s.scoring_strategy),
+            profile=Profile.default(s.scoring_strategy, cluster=self.cache),
             binder=Binder(self.client),
             reporter=self.reporter,
             metrics=self.metrics,
@@ -125,6 +125,13 @@ class App:
                 self.pod_events,
                 # As kube-scheduler: finished pods leave the watch (as deletions).
                 params={"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"},
+                on_error=self._watch_error,
+            ),
+            Reflector(
+                self.client,
+                "/api/v1/namespaces",
+                Namespace,
+                NamespaceEvents(self.cache, self.queue),
                 on_error=self._watch_error,
             ),
         ]

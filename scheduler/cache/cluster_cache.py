@@ -41,6 +41,10 @@ class ClusterCache:
         """Nodes that exist as API objects (the rest only hold pods we saw first)."""
         self._placements: dict[str, _Placement] = {}
         self._node_list: list[NodeInfo] | None = None
+        self._with_affinity: set[str] = set()
+        self._with_anti_affinity: set[str] = set()
+        """Names of nodes holding pods with inter-pod affinity (required anti-affinity)."""
+        self._namespaces: dict[str, dict[str, str]] = {}
         self.generation = 0
         """Bumped on every change, so callers can tell whether anything moved."""
 
@@ -54,6 +58,20 @@ class ClusterCache:
 
     def node(self, name: str) -> NodeInfo | None:
         return self._present.get(name)
+
+    def nodes_with_affinity_pods(self) -> list[NodeInfo]:
+        present = self._present
+        return [present[n] for n in self._with_affinity if n in present]
+
+    def nodes_with_required_anti_affinity_pods(self) -> list[NodeInfo]:
+        present = self._present
+        return [present[n] for n in self._with_anti_affinity if n in present]
+
+    def namespace_labels(self, name: str) -> dict[str, str] | None:
+        return self._namespaces.get(name)
+
+    def namespaces(self) -> dict[str, dict[str, str]]:
+        return self._namespaces
 
     def node_of(self, uid: str) -> str | None:
         placement = self._placements.get(uid)
@@ -99,6 +117,21 @@ class ClusterCache:
         self._node_list = None
         if not info.pods:
             del self._nodes[name]
+
+    # -- namespaces ------------------------------------------------------------
+
+    def set_namespace(self, name: str, labels: dict[str, str]) -> bool:
+        """Add or update a namespace; True when its labels changed (inter-pod affinity's
+        namespaceSelector reads them)."""
+        if self._namespaces.get(name) == labels:
+            return False
+        self.generation += 1
+        self._namespaces[name] = labels
+        return True
+
+    def delete_namespace(self, name: str) -> None:
+        if self._namespaces.pop(name, None) is not None:
+            self.generation += 1
 
     # -- pods ----------------------------------------------------------------
 
@@ -168,6 +201,10 @@ class ClusterCache:
             self._nodes[node_name] = info
         add_pod(info, pod)
         self._placements[pod.uid] = _Placement(node_name, assumed)
+        if info.pods_with_affinity:
+            self._with_affinity.add(node_name)
+        if info.pods_with_required_anti_affinity:
+            self._with_anti_affinity.add(node_name)
 
     def _remove(self, uid: str) -> None:
         self.generation += 1
@@ -176,6 +213,10 @@ class ClusterCache:
         if info is None:
             return
         remove_pod(info, uid)
+        if not info.pods_with_affinity:
+            self._with_affinity.discard(placement.node_name)
+        if not info.pods_with_required_anti_affinity:
+            self._with_anti_affinity.discard(placement.node_name)
         if not info.pods and placement.node_name not in self._present:
             del self._nodes[placement.node_name]
 
@@ -187,4 +228,5 @@ def _schedulable_view(node: Node) -> tuple[object, ...]:
         node.spec.unschedulable,
         node.spec.taints,
         node.status.allocatable,
+        node.status.images,
     )

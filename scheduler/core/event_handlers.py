@@ -18,7 +18,7 @@ from scheduler.framework.podinfo import InvalidPodError, make_pod_info
 from scheduler.framework.types import PodInfo
 from scheduler.gang.model import GroupKey
 from scheduler.gang.registry import GangRegistry
-from scheduler.model.objects import Node, Pod
+from scheduler.model.objects import Namespace, Node, Pod
 from scheduler.queue.scheduling_queue import SchedulingQueue
 
 log = structlog.get_logger(__name__)
@@ -45,6 +45,29 @@ class NodeEvents:
         is_new = self.cache.node(node.metadata.name) is None
         if self.cache.set_node(node):
             self.queue.move_all("NodeAdd" if is_new else "NodeUpdate")
+
+
+class NamespaceEvents:
+    """Namespace labels, for inter-pod affinity's ``namespaceSelector``."""
+
+    def __init__(self, cache: ClusterCache, queue: SchedulingQueue) -> None:
+        self.cache = cache
+        self.queue = queue
+
+    def replace(self, items: list[Namespace]) -> None:
+        names = {ns.metadata.name for ns in items}
+        for name in [n for n in self.cache.namespaces() if n not in names]:
+            self.cache.delete_namespace(name)
+        changed = [self.cache.set_namespace(ns.metadata.name, ns.metadata.labels) for ns in items]
+        if any(changed):
+            self.queue.move_all("NamespaceRelist")
+
+    def apply(self, event_type: str, namespace: Namespace) -> None:
+        name = namespace.metadata.name
+        if event_type == DELETED:
+            self.cache.delete_namespace(name)
+        elif self.cache.set_namespace(name, namespace.metadata.labels):
+            self.queue.move_all("NamespaceUpdate")
 
 
 class PodEvents:

@@ -67,8 +67,17 @@ class NodesView:
     def nodes(self) -> Sequence[NodeInfo]:
         return self.node_list
 
+    def nodes_with_affinity_pods(self) -> Sequence[NodeInfo]:
+        return [n for n in self.node_list if n.pods_with_affinity]
+
+    def nodes_with_required_anti_affinity_pods(self) -> Sequence[NodeInfo]:
+        return [n for n in self.node_list if n.pods_with_required_anti_affinity]
+
     def namespace_labels(self, name: str) -> Mapping[str, str] | None:
         return None
+
+    def namespaces(self) -> Mapping[str, Mapping[str, str]]:
+        return {}
 
 
 @dataclass(slots=True)

@@ -63,6 +63,11 @@ def add_pod(node_info: NodeInfo, pod_info: PodInfo) -> None:
     _add_amounts(node_info.requested, pod_info.requests)
     _add_amounts(node_info.non_zero_requested, pod_info.non_zero_requests)
     node_info.used_ports.update(pod_info.host_ports)
+    terms = pod_info.pod_affinity
+    if terms is not None:
+        node_info.pods_with_affinity[pod_info.uid] = pod_info
+        if terms.required_anti_affinity:
+            node_info.pods_with_required_anti_affinity[pod_info.uid] = pod_info
     node_info.generation = next(_generations)
 
 
@@ -73,6 +78,9 @@ def remove_pod(node_info: NodeInfo, uid: str) -> bool:
         return False
     _subtract_amounts(node_info.requested, pod_info.requests)
     _subtract_amounts(node_info.non_zero_requested, pod_info.non_zero_requests)
+    if pod_info.pod_affinity is not None:
+        node_info.pods_with_affinity.pop(uid, None)
+        node_info.pods_with_required_anti_affinity.pop(uid, None)
     if pod_info.host_ports:
         # Rebuilt rather than subtracted: another pod (bound by someone else) may
         # hold the same port, and it stays in use.

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from scheduler.framework.labels import SelectorError
 from scheduler.framework.plugins.node_affinity import compile_preferred, compile_required
+from scheduler.framework.pod_affinity import PodAffinityTerms, compile_pod_affinity
 from scheduler.framework.signature import signature_of
 from scheduler.framework.types import PodInfo, ResourceList
 from scheduler.model.objects import Container, Pod
@@ -173,6 +175,14 @@ def host_ports(pod: Pod) -> frozenset[tuple[str, str, int]]:
     return frozenset(ports)
 
 
+def pod_affinity_terms(pod: Pod) -> PodAffinityTerms | None:
+    """Compiled inter-pod affinity; raises ``InvalidPodError`` on a malformed selector."""
+    try:
+        return compile_pod_affinity(pod)
+    except SelectorError as exc:
+        raise InvalidPodError(pod.key, "spec.affinity", str(exc)) from None
+
+
 def make_pod_info(pod: Pod) -> PodInfo:
     """Everything plugins read about ``pod``, computed once.
 
@@ -190,4 +200,5 @@ def make_pod_info(pod: Pod) -> PodInfo:
         signature=signature_of(pod, requests, non_zero, ports),
         node_affinity=compile_required(pod),
         node_preference=compile_preferred(pod),
+        pod_affinity=pod_affinity_terms(pod),
     )

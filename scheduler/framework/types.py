@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
+from scheduler.framework.pod_affinity import PodAffinityTerms
 from scheduler.model.objects import Node, Pod
 
 ResourceList = dict[str, int]
@@ -38,6 +39,8 @@ class PodInfo:
     node_preference: Callable[[Node], int] | None = None
     """Preferred node affinity compiled once per pod: the summed weight of the terms a
     node matches (NodeAffinity score); None until built."""
+    pod_affinity: PodAffinityTerms | None = None
+    """Inter-pod affinity and anti-affinity terms compiled once; None when it has none."""
 
     @property
     def key(self) -> str:
@@ -58,6 +61,9 @@ class NodeInfo:
     pods: dict[str, PodInfo] = field(default_factory=dict)
     """uid -> pod, for every non-terminal pod on the node (assigned or assumed by us)."""
     used_ports: set[tuple[str, str, int]] = field(default_factory=set)
+    pods_with_affinity: dict[str, PodInfo] = field(default_factory=dict)
+    """The pods above that have inter-pod affinity or anti-affinity terms."""
+    pods_with_required_anti_affinity: dict[str, PodInfo] = field(default_factory=dict)
     generation: int = 0
     """Bumped on every change to the node or its pods; signature caches compare it."""
 
@@ -101,8 +107,20 @@ class ClusterView(Protocol):
         """Every node, in a stable order."""
         ...
 
+    def nodes_with_affinity_pods(self) -> Sequence[NodeInfo]:
+        """Nodes running a pod with inter-pod affinity terms (``HavePodsWithAffinityList``)."""
+        ...
+
+    def nodes_with_required_anti_affinity_pods(self) -> Sequence[NodeInfo]:
+        """Nodes running a pod with required anti-affinity terms."""
+        ...
+
     def namespace_labels(self, name: str) -> Mapping[str, str] | None:
         """A namespace's labels; None when the namespace is not known."""
+        ...
+
+    def namespaces(self) -> Mapping[str, Mapping[str, str]]:
+        """Every known namespace: name -> labels."""
         ...
 
 

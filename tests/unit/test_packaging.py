@@ -266,6 +266,7 @@ def test_chart_metadata() -> None:
 # Adding a permission means adding the call that needs it; when a call goes, its row fails.
 _PODS = ('"/api/v1/pods"',)
 _NODES = ('"/api/v1/nodes"',)
+_NAMESPACES = ('"/api/v1/namespaces"',)
 _WATCH = ('"watch": "true"',)
 _NATIVE_WORKLOADS = ("SCHEDULING_GROUP", "/v1alpha1", '"workloads"')
 _PODGROUPS = ("SCHEDULING_GROUP", '"podgroups"')
@@ -279,6 +280,9 @@ RBAC_USES: dict[tuple[str, str, str], tuple[str, ...]] = {
     ("", "nodes", "get"): _NODES,
     ("", "nodes", "list"): _NODES,
     ("", "nodes", "watch"): _NODES + _WATCH,
+    ("", "namespaces", "get"): _NAMESPACES,
+    ("", "namespaces", "list"): _NAMESPACES,
+    ("", "namespaces", "watch"): _NAMESPACES + _WATCH,
     ("", "pods/binding", "create"): ('"kind": "Binding"', "/binding"),
     ("", "pods/status", "patch"): ("/pods/{ref.name}/status",),
     ("events.k8s.io", "events", "create"): ("/apis/events.k8s.io/v1/namespaces/",),

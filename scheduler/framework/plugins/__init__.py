@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from scheduler.framework.plugins.balanced_allocation import NodeResourcesBalancedAllocation
+from scheduler.framework.plugins.inter_pod_affinity import InterPodAffinity
 from scheduler.framework.plugins.node_affinity import NodeAffinity
 from scheduler.framework.plugins.node_name import NodeName
 from scheduler.framework.plugins.node_ports import NodePorts
@@ -13,6 +14,7 @@ from scheduler.framework.plugins.unsupported import UnsupportedFeatures
 from scheduler.framework.types import FilterPlugin, PreFilterPlugin, PreScorePlugin, ScorePlugin
 
 __all__ = [
+    "InterPodAffinity",
     "NodeAffinity",
     "NodeName",
     "NodePorts",
@@ -52,9 +54,10 @@ def default_scores(strategy: Strategy = "LeastAllocated") -> list[ScorePlugin]:
 
 
 def default_pre_filters() -> list[PreFilterPlugin]:
-    # The refusal first: nothing else need run for a pod we will not place.
-    return [UnsupportedFeatures()]
+    # The refusal first: nothing else need run for a pod we will not place. The filters
+    # the others return run after the per-node ones, in upstream's order.
+    return [UnsupportedFeatures(), InterPodAffinity()]
 
 
 def default_pre_scores() -> list[PreScorePlugin]:
-    return []
+    return [InterPodAffinity(weight=2)]

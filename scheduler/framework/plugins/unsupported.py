@@ -47,11 +47,6 @@ def unsupported_features(pod: Pod) -> list[str]:
             found.append(f"inline {kind} volumes")
     if spec.resource_claims:
         found.append("resource claims (DRA)")
-    affinity = spec.affinity
-    if affinity is not None and affinity.pod_affinity is not None:
-        found.append("pod affinity")
-    if affinity is not None and affinity.pod_anti_affinity is not None:
-        found.append("pod anti-affinity")
     if spec.topology_spread_constraints:
         found.append("topology spread constraints")
     return found
