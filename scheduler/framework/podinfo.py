@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 from scheduler.framework.labels import SelectorError
 from scheduler.framework.plugins.node_affinity import compile_preferred, compile_required
+from scheduler.framework.plugins.pod_topology_spread import SpreadError, compile_constraints
 from scheduler.framework.pod_affinity import PodAffinityTerms, compile_pod_affinity
 from scheduler.framework.signature import signature_of
 from scheduler.framework.types import PodInfo, ResourceList
@@ -183,6 +184,18 @@ def pod_affinity_terms(pod: Pod) -> PodAffinityTerms | None:
         raise InvalidPodError(pod.key, "spec.affinity", str(exc)) from None
 
 
+def check_spread_constraints(pod: Pod) -> None:
+    """Raises ``InvalidPodError`` on a malformed topology spread selector, once, so that
+    scheduling attempts never meet one."""
+    constraints = pod.spec.topology_spread_constraints
+    if constraints:
+        try:
+            compile_constraints(pod, constraints, "DoNotSchedule")
+            compile_constraints(pod, constraints, "ScheduleAnyway")
+        except SpreadError as exc:
+            raise InvalidPodError(pod.key, "spec.topologySpreadConstraints", str(exc)) from None
+
+
 def make_pod_info(pod: Pod) -> PodInfo:
     """Everything plugins read about ``pod``, computed once.
 
@@ -192,6 +205,7 @@ def make_pod_info(pod: Pod) -> PodInfo:
     requests = _ordered(raw)
     non_zero = _non_zero(pod, raw)
     ports = host_ports(pod)
+    check_spread_constraints(pod)
     return PodInfo(
         pod=pod,
         requests=requests,

@@ -9,6 +9,7 @@ from scheduler.framework.plugins.node_name import NodeName
 from scheduler.framework.plugins.node_ports import NodePorts
 from scheduler.framework.plugins.node_resources_fit import NodeResourcesFit, Strategy
 from scheduler.framework.plugins.node_unschedulable import NodeUnschedulable
+from scheduler.framework.plugins.pod_topology_spread import PodTopologySpread
 from scheduler.framework.plugins.taint_toleration import TaintToleration
 from scheduler.framework.plugins.unsupported import UnsupportedFeatures
 from scheduler.framework.types import FilterPlugin, PreFilterPlugin, PreScorePlugin, ScorePlugin
@@ -21,6 +22,7 @@ __all__ = [
     "NodeResourcesBalancedAllocation",
     "NodeResourcesFit",
     "NodeUnschedulable",
+    "PodTopologySpread",
     "Strategy",
     "TaintToleration",
     "UnsupportedFeatures",
@@ -56,8 +58,8 @@ def default_scores(strategy: Strategy = "LeastAllocated") -> list[ScorePlugin]:
 def default_pre_filters() -> list[PreFilterPlugin]:
     # The refusal first: nothing else need run for a pod we will not place. The filters
     # the others return run after the per-node ones, in upstream's order.
-    return [UnsupportedFeatures(), InterPodAffinity()]
+    return [UnsupportedFeatures(), PodTopologySpread(), InterPodAffinity()]
 
 
 def default_pre_scores() -> list[PreScorePlugin]:
-    return [InterPodAffinity(weight=2)]
+    return [PodTopologySpread(weight=2), InterPodAffinity(weight=2)]

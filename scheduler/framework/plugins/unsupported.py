@@ -47,8 +47,6 @@ def unsupported_features(pod: Pod) -> list[str]:
             found.append(f"inline {kind} volumes")
     if spec.resource_claims:
         found.append("resource claims (DRA)")
-    if spec.topology_spread_constraints:
-        found.append("topology spread constraints")
     return found
 
 

@@ -1,0 +1,292 @@
+"""PodTopologySpread: ``topologySpreadConstraints``, kube-scheduler v1.35's semantics and
+wording.
+
+A constraint counts the pods its selector picks (in the pod's namespace, terminating ones
+left out) per domain of ``topologyKey``, over the nodes the pod could use: with
+``nodeAffinityPolicy: Honor`` (the default) only nodes matching the pod's nodeSelector and
+required node affinity, with ``nodeTaintsPolicy: Honor`` only nodes whose NoSchedule and
+NoExecute taints it tolerates (default Ignore), and only nodes carrying every constraint's
+topology key. ``matchLabelKeys`` AND the pod's own values of those labels into the selector.
+
+Filter (``whenUnsatisfiable: DoNotSchedule``): the counts per domain are made once per
+attempt (upstream's preFilterState); a node passes when, for every constraint,
+``count(node's domain) + (1 if the pod matches the selector) - global minimum <= maxSkew``,
+the global minimum being 0 while fewer than ``minDomains`` domains exist::
+
+    node(s) didn't match pod topology spread constraints
+    node(s) didn't match pod topology spread constraints (missing required label)
+
+Score (``ScheduleAnyway``): fewer matching pods in a node's domains scores higher; each
+constraint adds ``count * log(domains + 2) + maxSkew - 1``, then the sums are reversed and
+scaled to 0..100. Plugin weight 2.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Final, Literal
+
+from scheduler.framework.labels import Selector, compile_selector, label_keys
+from scheduler.framework.plugins.node_affinity import compile_required
+from scheduler.framework.plugins.taint_toleration import tolerated
+from scheduler.framework.types import MAX_NODE_SCORE, ClusterView, NodeInfo, PodInfo
+from scheduler.model.objects import Node, Pod, TopologySpreadConstraint
+
+REASON: Final = "node(s) didn't match pod topology spread constraints"
+MISSING_LABEL_REASON: Final = REASON + " (missing required label)"
+_REASONS: Final = (REASON,)
+_MISSING_LABEL: Final = (MISSING_LABEL_REASON,)
+HOSTNAME: Final = "kubernetes.io/hostname"
+DEFAULT_WEIGHT: Final = 2
+_NO_DOMAINS: Final = 2**31 - 1  # upstream's critical paths start at MaxInt32
+_IGNORED: Final = -1
+_TAINT_EFFECTS: Final = frozenset({"NoSchedule", "NoExecute"})
+
+Action = Literal["DoNotSchedule", "ScheduleAnyway"]
+
+
+class SpreadError(ValueError):
+    """A constraint the API server should not have accepted."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpreadConstraint:
+    max_skew: int
+    topology_key: str
+    selector: Selector
+    min_domains: int = 1
+    honor_node_affinity: bool = True
+    honor_node_taints: bool = False
+
+
+def compile_constraints(
+    pod: Pod, constraints: Iterable[TopologySpreadConstraint], action: Action
+) -> list[SpreadConstraint]:
+    """The pod's constraints with ``whenUnsatisfiable == action``; raises ``SpreadError``."""
+    out = []
+    labels = pod.metadata.labels
+    for c in constraints:
+        if c.when_unsatisfiable != action:
+            continue
+        try:
+            selector = compile_selector(c.label_selector)
+        except ValueError as exc:
+            raise SpreadError(f"topologySpreadConstraints[{c.topology_key}]: {exc}") from None
+        extra = label_keys(labels, c.match_label_keys)
+        if extra:
+            selector = selector.add(extra)
+        out.append(
+            SpreadConstraint(
+                c.max_skew,
+                c.topology_key,
+                selector,
+                c.min_domains if c.min_domains is not None else 1,
+                c.node_affinity_policy != "Ignore",
+                c.node_taints_policy == "Honor",
+            )
+        )
+    return out
+
+
+def count_matching(node: NodeInfo, selector: Selector, namespace: str) -> int:
+    """Upstream's ``countPodsMatchSelector``: an empty selector counts nothing."""
+    if selector.empty:
+        return 0
+    count = 0
+    for info in node.pods.values():
+        meta = info.pod.metadata
+        if (
+            meta.deletion_timestamp is None
+            and meta.namespace == namespace
+            and selector.matches(meta.labels)
+        ):
+            count += 1
+    return count
+
+
+def has_keys(node: Node, constraints: Sequence[SpreadConstraint]) -> bool:
+    labels = node.metadata.labels
+    # A loop for the hot path (every node, every attempt of a pod with constraints).
+    for c in constraints:  # noqa: SIM110
+        if c.topology_key not in labels:
+            return False
+    return True
+
+
+def _includes(
+    c: SpreadConstraint, pod: Pod, node: Node, node_affinity: Callable[[Node], bool]
+) -> bool:
+    """Upstream's ``matchNodeInclusionPolicies``."""
+    if c.honor_node_affinity and not node_affinity(node):
+        return False
+    if c.honor_node_taints:
+        tolerations = pod.spec.tolerations
+        for taint in node.spec.taints:
+            if taint.effect in _TAINT_EFFECTS and not tolerated(tolerations, taint):
+                return False
+    return True
+
+
+def _node_affinity(pod: PodInfo) -> Callable[[Node], bool]:
+    if pod.node_affinity is None:
+        pod.node_affinity = compile_required(pod.pod)
+    return pod.node_affinity
+
+
+class SpreadFilter:
+    """One attempt's counts per constraint and domain."""
+
+    name: ClassVar[str] = "PodTopologySpread"
+    __slots__ = ("constraints", "counts", "minimum", "self_match")
+
+    def __init__(
+        self, pod: PodInfo, constraints: list[SpreadConstraint], counts: list[dict[str, int]]
+    ) -> None:
+        self.constraints = constraints
+        self.counts = counts
+        labels = pod.pod.metadata.labels
+        self.self_match = [1 if c.selector.matches(labels) else 0 for c in constraints]
+        self.minimum = []
+        for c, domains in zip(constraints, counts, strict=True):
+            if len(domains) < c.min_domains:
+                self.minimum.append(0)  # too few domains: the global minimum counts as 0
+            else:
+                self.minimum.append(min(domains.values(), default=_NO_DOMAINS))
+
+    def filter(self, pod: PodInfo, node: NodeInfo) -> tuple[str, ...] | None:
+        labels = node.node.metadata.labels
+        for i, c in enumerate(self.constraints):
+            domain = labels.get(c.topology_key)
+            if domain is None:
+                return _MISSING_LABEL
+            skew = self.counts[i].get(domain, 0) + self.self_match[i] - self.minimum[i]
+            if skew > c.max_skew:
+                return _REASONS
+        return None
+
+
+class SpreadScore:
+    name: ClassVar[str] = "PodTopologySpread"
+    __slots__ = ("constraints", "counts", "ignored", "namespace", "weight", "weights")
+
+    def __init__(
+        self,
+        weight: int,
+        namespace: str,
+        constraints: list[SpreadConstraint],
+        counts: list[dict[str, int]],
+        weights: list[float],
+        ignored: set[str],
+    ) -> None:
+        self.weight = weight
+        self.namespace = namespace
+        self.constraints = constraints
+        self.counts = counts
+        self.weights = weights
+        self.ignored = ignored
+
+    def score(self, pod: PodInfo, node: NodeInfo) -> int:
+        if node.name in self.ignored:
+            return _IGNORED
+        labels = node.node.metadata.labels
+        total = 0.0
+        for i, c in enumerate(self.constraints):
+            domain = labels.get(c.topology_key)
+            if domain is None:
+                continue
+            if c.topology_key == HOSTNAME:
+                count = count_matching(node, c.selector, self.namespace)
+            else:
+                count = self.counts[i].get(domain, 0)
+            total += count * self.weights[i] + (c.max_skew - 1)
+        return math.floor(total + 0.5)  # Go's math.Round (half away from zero; total >= 0)
+
+    def normalize(self, scores: list[int]) -> None:
+        valid = [s for s in scores if s != _IGNORED]
+        low = min(valid, default=0)
+        high = max(valid, default=0)
+        for i, value in enumerate(scores):
+            if value == _IGNORED:
+                scores[i] = 0
+            elif high == 0:
+                scores[i] = MAX_NODE_SCORE
+            else:
+                scores[i] = MAX_NODE_SCORE * (high + low - value) // high
+
+
+class PodTopologySpread:
+    name: ClassVar[str] = "PodTopologySpread"
+    __slots__ = ("weight",)
+
+    def __init__(self, weight: int = DEFAULT_WEIGHT) -> None:
+        self.weight = weight
+
+    def pre_filter(self, pod: PodInfo, cluster: ClusterView) -> SpreadFilter | None:
+        spec = pod.pod.spec
+        if not spec.topology_spread_constraints:
+            return None
+        constraints = compile_constraints(
+            pod.pod, spec.topology_spread_constraints, "DoNotSchedule"
+        )
+        if not constraints:
+            return None
+        node_affinity = _node_affinity(pod)
+        namespace = pod.pod.metadata.namespace
+        counts: list[dict[str, int]] = [{} for _ in constraints]
+        for node in cluster.nodes():
+            obj = node.node
+            if not has_keys(obj, constraints):
+                continue
+            labels = obj.metadata.labels
+            for i, c in enumerate(constraints):
+                if not _includes(c, pod.pod, obj, node_affinity):
+                    continue
+                domain = labels[c.topology_key]
+                domains = counts[i]
+                domains[domain] = domains.get(domain, 0) + count_matching(
+                    node, c.selector, namespace
+                )
+        return SpreadFilter(pod, constraints, counts)
+
+    def pre_score(
+        self, pod: PodInfo, cluster: ClusterView, feasible: Sequence[NodeInfo]
+    ) -> SpreadScore | None:
+        spec = pod.pod.spec
+        if not spec.topology_spread_constraints or not feasible:
+            return None
+        constraints = compile_constraints(
+            pod.pod, spec.topology_spread_constraints, "ScheduleAnyway"
+        )
+        if not constraints:
+            return None
+        ignored: set[str] = set()
+        counts: list[dict[str, int]] = [{} for _ in constraints]
+        for node in feasible:
+            obj = node.node
+            if not has_keys(obj, constraints):
+                ignored.add(node.name)  # scored 0 later
+                continue
+            labels = obj.metadata.labels
+            for i, c in enumerate(constraints):
+                if c.topology_key != HOSTNAME:  # per-node counts are taken when scoring
+                    counts[i].setdefault(labels.get(c.topology_key, ""), 0)
+        weights = []
+        for c, domains in zip(constraints, counts, strict=True):
+            size = len(feasible) - len(ignored) if c.topology_key == HOSTNAME else len(domains)
+            weights.append(math.log(size + 2))
+        node_affinity = _node_affinity(pod)
+        namespace = pod.pod.metadata.namespace
+        for node in cluster.nodes():
+            obj = node.node
+            if not has_keys(obj, constraints):
+                continue
+            labels = obj.metadata.labels
+            for i, c in enumerate(constraints):
+                domains = counts[i]
+                domain = labels.get(c.topology_key, "")
+                if domain not in domains or not _includes(c, pod.pod, obj, node_affinity):
+                    continue
+                domains[domain] += count_matching(node, c.selector, namespace)
+        return SpreadScore(self.weight, namespace, constraints, counts, weights, ignored)
