@@ -13,6 +13,7 @@ our single event loop nothing can change the cache in the middle of one.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import structlog
@@ -45,6 +46,8 @@ class ClusterCache:
         self._with_anti_affinity: set[str] = set()
         """Names of nodes holding pods with inter-pod affinity (required anti-affinity)."""
         self._namespaces: dict[str, dict[str, str]] = {}
+        self._image_nodes: dict[str, int] = {}
+        """Image name -> how many present nodes hold it."""
         self.generation = 0
         """Bumped on every change, so callers can tell whether anything moved."""
 
@@ -72,6 +75,19 @@ class ClusterCache:
 
     def namespaces(self) -> dict[str, dict[str, str]]:
         return self._namespaces
+
+    def image_spread(self, image: str) -> float:
+        present = len(self._present)
+        return self._image_nodes.get(image, 0) / present if present else 0.0
+
+    def _count_images(self, names: Iterable[str], sign: int) -> None:
+        counts = self._image_nodes
+        for name in names:
+            left = counts.get(name, 0) + sign
+            if left > 0:
+                counts[name] = left
+            else:
+                counts.pop(name, None)
 
     def node_of(self, uid: str) -> str | None:
         placement = self._placements.get(uid)
@@ -101,11 +117,19 @@ class ClusterCache:
             self._nodes[name] = info
         elif name in self._present:
             changed = _schedulable_view(info.node) != _schedulable_view(node)
+            images = info.images
             update_node(info, node)
+            if images != info.images:
+                self._count_images(images, -1)
+                self._count_images(info.images, 1)
+                # Every node's ImageLocality score may move (an image's spread changed):
+                # a new node list makes signature caches evaluate every node again.
+                self._node_list = None
             return changed
         else:
             update_node(info, node)
         self._present[name] = info
+        self._count_images(info.images, 1)
         self._node_list = None
         return True
 
@@ -114,6 +138,7 @@ class ClusterCache:
         info = self._present.pop(name, None)
         if info is None:
             return
+        self._count_images(info.images, -1)
         self._node_list = None
         if not info.pods:
             del self._nodes[name]

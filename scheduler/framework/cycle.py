@@ -51,7 +51,7 @@ class Profile:
     ) -> Profile:
         return cls(
             default_filters(),
-            default_scores(scoring_strategy),  # type: ignore[arg-type]
+            default_scores(scoring_strategy, cluster),  # type: ignore[arg-type]
             default_pre_filters(),
             default_pre_scores(),
             cluster,
@@ -78,6 +78,10 @@ class NodesView:
 
     def namespaces(self) -> Mapping[str, Mapping[str, str]]:
         return {}
+
+    def image_spread(self, image: str) -> float:
+        holding = sum(1 for n in self.node_list if image in n.images)
+        return holding / len(self.node_list) if self.node_list else 0.0
 
 
 @dataclass(slots=True)

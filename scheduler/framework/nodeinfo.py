@@ -25,15 +25,26 @@ def _allocatable(node: Node) -> ResourceList:
     return allocatable
 
 
+def node_images(node: Node) -> dict[str, int]:
+    """Every name of every image the node reports, with the image's size."""
+    return {name: image.size_bytes for image in node.status.images for name in image.names}
+
+
 def make_node_info(node: Node) -> NodeInfo:
     """A node with no pods yet; a malformed allocatable amount counts as 0."""
-    return NodeInfo(node=node, allocatable=_allocatable(node), generation=next(_generations))
+    return NodeInfo(
+        node=node,
+        allocatable=_allocatable(node),
+        generation=next(_generations),
+        images=node_images(node),
+    )
 
 
 def update_node(node_info: NodeInfo, node: Node) -> None:
-    """A new version of the node object: allocatable re-read, pods kept."""
+    """A new version of the node object: allocatable and images re-read, pods kept."""
     node_info.node = node
     node_info.allocatable = _allocatable(node)
+    node_info.images = node_images(node)
     node_info.generation = next(_generations)
 
 

@@ -64,6 +64,8 @@ class NodeInfo:
     pods_with_affinity: dict[str, PodInfo] = field(default_factory=dict)
     """The pods above that have inter-pod affinity or anti-affinity terms."""
     pods_with_required_anti_affinity: dict[str, PodInfo] = field(default_factory=dict)
+    images: dict[str, int] = field(default_factory=dict)
+    """Image name -> size in bytes, from ``status.images`` (ImageLocality)."""
     generation: int = 0
     """Bumped on every change to the node or its pods; signature caches compare it."""
 
@@ -121,6 +123,11 @@ class ClusterView(Protocol):
 
     def namespaces(self) -> Mapping[str, Mapping[str, str]]:
         """Every known namespace: name -> labels."""
+        ...
+
+    def image_spread(self, image: str) -> float:
+        """The share of nodes that hold ``image`` (upstream's ImageStateSummary.NumNodes over
+        the number of nodes)."""
         ...
 
 

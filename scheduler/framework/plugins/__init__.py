@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from scheduler.framework.plugins.balanced_allocation import NodeResourcesBalancedAllocation
+from scheduler.framework.plugins.image_locality import ImageLocality
 from scheduler.framework.plugins.inter_pod_affinity import InterPodAffinity
 from scheduler.framework.plugins.node_affinity import NodeAffinity
 from scheduler.framework.plugins.node_name import NodeName
@@ -12,9 +13,16 @@ from scheduler.framework.plugins.node_unschedulable import NodeUnschedulable
 from scheduler.framework.plugins.pod_topology_spread import PodTopologySpread
 from scheduler.framework.plugins.taint_toleration import TaintToleration
 from scheduler.framework.plugins.unsupported import UnsupportedFeatures
-from scheduler.framework.types import FilterPlugin, PreFilterPlugin, PreScorePlugin, ScorePlugin
+from scheduler.framework.types import (
+    ClusterView,
+    FilterPlugin,
+    PreFilterPlugin,
+    PreScorePlugin,
+    ScorePlugin,
+)
 
 __all__ = [
+    "ImageLocality",
     "InterPodAffinity",
     "NodeAffinity",
     "NodeName",
@@ -46,12 +54,16 @@ def default_filters() -> list[FilterPlugin]:
     ]
 
 
-def default_scores(strategy: Strategy = "LeastAllocated") -> list[ScorePlugin]:
+def default_scores(
+    strategy: Strategy = "LeastAllocated", cluster: ClusterView | None = None
+) -> list[ScorePlugin]:
+    # PodTopologySpread (2) and InterPodAffinity (2) score through pre-scores.
     return [
         TaintToleration(weight=3),
         NodeAffinity(weight=2),
         NodeResourcesFit(strategy, weight=1),
         NodeResourcesBalancedAllocation(weight=1),
+        ImageLocality(weight=1, cluster=cluster),
     ]
 
 
