@@ -27,7 +27,13 @@ from scheduler.api.watch import Reflector
 from scheduler.binder.binder import Binder
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.config import Settings
-from scheduler.core.event_handlers import NamespaceEvents, NodeEvents, PodEvents
+from scheduler.core.event_handlers import (
+    ControllerEvents,
+    NamespaceEvents,
+    NodeEvents,
+    PodEvents,
+    ServiceEvents,
+)
 from scheduler.core.group_events import GroupObjectEvents
 from scheduler.core.scheduler import Scheduler
 from scheduler.framework.cycle import Profile
@@ -42,7 +48,14 @@ from scheduler.gang.model import (
 )
 from scheduler.gang.registry import GangRegistry
 from scheduler.metrics import Metrics
-from scheduler.model.objects import Namespace, Node, Pod
+from scheduler.model.objects import (
+    Controller,
+    Namespace,
+    Node,
+    Pod,
+    ReplicationController,
+    Service,
+)
 from scheduler.queue.scheduling_queue import QueuedPod, SchedulingQueue
 
 log = structlog.get_logger(__name__)
@@ -89,7 +102,9 @@ class App:
             name=s.scheduler_name,
             cache=self.cache,
             queue=self.queue,
-            profile=Profile.default(s.scoring_strategy, cluster=self.cache),
+            profile=Profile.default(
+                s.scoring_strategy, cluster=self.cache, spread=s.spread_defaults()
+            ),
             binder=Binder(self.client),
             reporter=self.reporter,
             metrics=self.metrics,
@@ -135,6 +150,29 @@ class App:
                 on_error=self._watch_error,
             ),
         ]
+        if s.spread_defaults().in_use:
+            self._watch_spread_selectors()
+
+    def _watch_spread_selectors(self) -> None:
+        """Default topology spreading selects a pod's peers by its Services and controller."""
+        sources: list[tuple[str, type[Any], Any]] = [
+            ("/api/v1/services", Service, ServiceEvents(self.cache)),
+            (
+                "/api/v1/replicationcontrollers",
+                ReplicationController,
+                ControllerEvents("ReplicationController", self.cache),
+            ),
+            ("/apis/apps/v1/replicasets", Controller, ControllerEvents("ReplicaSet", self.cache)),
+            (
+                "/apis/apps/v1/statefulsets",
+                Controller,
+                ControllerEvents("StatefulSet", self.cache),
+            ),
+        ]
+        for path, item_type, handler in sources:
+            self.reflectors.append(
+                Reflector(self.client, path, item_type, handler, on_error=self._watch_error)
+            )
 
     def _watch_error(self, path: str) -> None:
         self.metrics.watch_errors.labels(path).inc()

@@ -14,7 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import yaml
+
+from scheduler.framework.plugins.pod_topology_spread import SpreadDefaults
+from scheduler.model.objects import TopologySpreadConstraint
 
 SCORING_STRATEGIES = ("LeastAllocated", "MostAllocated")
 
@@ -45,6 +49,11 @@ class Settings:
     batching: bool = True
     percentage_of_nodes_to_score: int = 0
     """As kube-scheduler's: 0 adapts to the cluster size (all nodes up to 100)."""
+    topology_spread_defaulting: str = "System"
+    """PodTopologySpread constraints for pods without any: ``System`` (kube-scheduler's:
+    soft, hostname maxSkew 3 and zone maxSkew 5) or ``List``
+    (``topology_spread_default_constraints``; an empty list turns defaulting off)."""
+    topology_spread_default_constraints: list[dict[str, Any]] = field(default_factory=list)
     """Reuse filter and score results across pods with the same signature."""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -60,6 +69,34 @@ class Settings:
             split_address(getattr(self, name), name)
         if self.parallel_binds < 1:
             raise ConfigError("parallel_binds must be at least 1")
+        self.spread_defaults()
+
+    def spread_defaults(self) -> SpreadDefaults:
+        """The PodTopologySpread defaulting these settings describe."""
+        if self.topology_spread_defaulting not in ("System", "List"):
+            raise ConfigError(
+                "topology_spread_defaulting must be System or List, "
+                f"not {self.topology_spread_defaulting!r}"
+            )
+        if self.topology_spread_defaulting == "System":
+            if self.topology_spread_default_constraints:
+                raise ConfigError(
+                    "topology_spread_default_constraints need topology_spread_defaulting: List"
+                )
+            return SpreadDefaults()
+        constraints = []
+        for i, raw in enumerate(self.topology_spread_default_constraints):
+            try:
+                constraint = msgspec.convert(raw, TopologySpreadConstraint)
+            except (msgspec.ValidationError, TypeError) as exc:
+                raise ConfigError(f"topology_spread_default_constraints[{i}]: {exc}") from None
+            if constraint.label_selector is not None:
+                raise ConfigError(
+                    f"topology_spread_default_constraints[{i}]: no labelSelector (the selector "
+                    "comes from the pod's Services and controller)"
+                )
+            constraints.append(constraint)
+        return SpreadDefaults("List", tuple(constraints))
 
 
 def load_settings(path: str | None, overrides: dict[str, Any]) -> Settings:

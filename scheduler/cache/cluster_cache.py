@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from scheduler.framework.labels import Selector
 from scheduler.framework.nodeinfo import add_pod, make_node_info, remove_pod, update_node
 from scheduler.framework.types import NodeInfo, PodInfo
 from scheduler.model.objects import Node, ObjectMeta
@@ -46,6 +47,10 @@ class ClusterCache:
         self._with_anti_affinity: set[str] = set()
         """Names of nodes holding pods with inter-pod affinity (required anti-affinity)."""
         self._namespaces: dict[str, dict[str, str]] = {}
+        self._services: dict[str, dict[str, dict[str, str]]] = {}
+        """namespace -> Service name -> its pod selector (default topology spreading)."""
+        self._controllers: dict[tuple[str, str, str], Selector] = {}
+        """(kind, namespace, name) -> pod selector of a ReplicaSet, StatefulSet or RC."""
         self._image_nodes: dict[str, int] = {}
         """Image name -> how many present nodes hold it."""
         self.generation = 0
@@ -75,6 +80,28 @@ class ClusterCache:
 
     def namespaces(self) -> dict[str, dict[str, str]]:
         return self._namespaces
+
+    def service_selectors(self, namespace: str) -> Iterable[dict[str, str]]:
+        return self._services.get(namespace, {}).values()
+
+    def controller_selector(self, kind: str, namespace: str, name: str) -> Selector | None:
+        return self._controllers.get((kind, namespace, name))
+
+    def set_service(self, namespace: str, name: str, selector: dict[str, str] | None) -> None:
+        services = self._services.setdefault(namespace, {})
+        if selector:
+            services[name] = selector
+        else:
+            services.pop(name, None)  # no selector: it selects no pods
+
+    def delete_service(self, namespace: str, name: str) -> None:
+        self._services.get(namespace, {}).pop(name, None)
+
+    def set_controller(self, kind: str, namespace: str, name: str, selector: Selector) -> None:
+        self._controllers[(kind, namespace, name)] = selector
+
+    def delete_controller(self, kind: str, namespace: str, name: str) -> None:
+        self._controllers.pop((kind, namespace, name), None)
 
     def image_spread(self, image: str) -> float:
         present = len(self._present)

@@ -14,11 +14,19 @@ import structlog
 
 from scheduler.api.watch import DELETED
 from scheduler.cache.cluster_cache import ClusterCache
+from scheduler.framework.labels import Requirement, Selector, SelectorError, compile_selector
 from scheduler.framework.podinfo import InvalidPodError, make_pod_info
 from scheduler.framework.types import PodInfo
 from scheduler.gang.model import GroupKey
 from scheduler.gang.registry import GangRegistry
-from scheduler.model.objects import Namespace, Node, Pod
+from scheduler.model.objects import (
+    Controller,
+    Namespace,
+    Node,
+    Pod,
+    ReplicationController,
+    Service,
+)
 from scheduler.queue.scheduling_queue import SchedulingQueue
 
 log = structlog.get_logger(__name__)
@@ -68,6 +76,70 @@ class NamespaceEvents:
             self.cache.delete_namespace(name)
         elif self.cache.set_namespace(name, namespace.metadata.labels):
             self.queue.move_all("NamespaceUpdate")
+
+
+class ServiceEvents:
+    """Services' pod selectors, for default topology spreading (score only: no requeue)."""
+
+    def __init__(self, cache: ClusterCache) -> None:
+        self.cache = cache
+        self._known: set[tuple[str, str]] = set()
+
+    def replace(self, items: list[Service]) -> None:
+        seen = {(s.metadata.namespace, s.metadata.name) for s in items}
+        for namespace, name in self._known - seen:
+            self.cache.delete_service(namespace, name)
+        for service in items:
+            self.apply("ADDED", service)
+
+    def apply(self, event_type: str, service: Service) -> None:
+        key = (service.metadata.namespace, service.metadata.name)
+        if event_type == DELETED:
+            self._known.discard(key)
+            self.cache.delete_service(*key)
+        else:
+            self._known.add(key)
+            self.cache.set_service(*key, service.spec.selector)
+
+
+class ControllerEvents:
+    """ReplicaSets', StatefulSets' or ReplicationControllers' pod selectors (``kind``)."""
+
+    def __init__(self, kind: str, cache: ClusterCache) -> None:
+        self.kind = kind
+        self.cache = cache
+        self._known: set[tuple[str, str]] = set()
+
+    def replace(self, items: list[Controller] | list[ReplicationController]) -> None:
+        seen = {(c.metadata.namespace, c.metadata.name) for c in items}
+        for namespace, name in self._known - seen:
+            self.cache.delete_controller(self.kind, namespace, name)
+        for controller in items:
+            self.apply("ADDED", controller)
+
+    def apply(self, event_type: str, controller: Controller | ReplicationController) -> None:
+        meta = controller.metadata
+        key = (meta.namespace, meta.name)
+        if event_type == DELETED:
+            self._known.discard(key)
+            self.cache.delete_controller(self.kind, *key)
+            return
+        selector = _controller_selector(controller)
+        if selector is None:
+            log.warning("ignoring a bad selector", kind=self.kind, name=f"{key[0]}/{key[1]}")
+            return
+        self._known.add(key)
+        self.cache.set_controller(self.kind, *key, selector)
+
+
+def _controller_selector(controller: Controller | ReplicationController) -> Selector | None:
+    if isinstance(controller, ReplicationController):
+        labels = controller.spec.selector or {}
+        return Selector(tuple(Requirement(k, "In", frozenset((v,))) for k, v in labels.items()))
+    try:
+        return compile_selector(controller.spec.selector)
+    except SelectorError:
+        return None
 
 
 class PodEvents:

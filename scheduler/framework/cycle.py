@@ -7,11 +7,13 @@ and decides what to do with the answer.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from scheduler.framework.batching import SignatureCache, rank_pick
+from scheduler.framework.labels import Selector
 from scheduler.framework.plugins import (
+    SpreadDefaults,
     default_filters,
     default_pre_filters,
     default_pre_scores,
@@ -47,13 +49,18 @@ class Profile:
 
     @classmethod
     def default(
-        cls, scoring_strategy: str = "LeastAllocated", cluster: ClusterView | None = None
+        cls,
+        scoring_strategy: str = "LeastAllocated",
+        cluster: ClusterView | None = None,
+        spread: SpreadDefaults | None = None,
     ) -> Profile:
+        """kube-scheduler's default plugins; ``spread`` is PodTopologySpread's defaulting
+        (upstream's System defaults unless given)."""
         return cls(
             default_filters(),
             default_scores(scoring_strategy, cluster),  # type: ignore[arg-type]
-            default_pre_filters(),
-            default_pre_scores(),
+            default_pre_filters(spread),
+            default_pre_scores(spread),
             cluster,
         )
 
@@ -78,6 +85,12 @@ class NodesView:
 
     def namespaces(self) -> Mapping[str, Mapping[str, str]]:
         return {}
+
+    def service_selectors(self, namespace: str) -> Iterable[Mapping[str, str]]:
+        return ()
+
+    def controller_selector(self, kind: str, namespace: str, name: str) -> Selector | None:
+        return None
 
     def image_spread(self, image: str) -> float:
         holding = sum(1 for n in self.node_list if image in n.images)

@@ -8,10 +8,11 @@ and on our own assumptions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
+from scheduler.framework.labels import Selector
 from scheduler.framework.pod_affinity import PodAffinityTerms
 from scheduler.model.objects import Node, Pod
 
@@ -123,6 +124,15 @@ class ClusterView(Protocol):
 
     def namespaces(self) -> Mapping[str, Mapping[str, str]]:
         """Every known namespace: name -> labels."""
+        ...
+
+    def service_selectors(self, namespace: str) -> Iterable[Mapping[str, str]]:
+        """The pod selectors of the namespace's Services (those that have one)."""
+        ...
+
+    def controller_selector(self, kind: str, namespace: str, name: str) -> Selector | None:
+        """The pod selector of a ReplicaSet, StatefulSet or ReplicationController (``kind``);
+        None when it is not known."""
         ...
 
     def image_spread(self, image: str) -> float:

@@ -243,6 +243,35 @@ class Namespace(_Obj):
     metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
 
 
+class ServiceSpec(_Obj):
+    selector: dict[str, str] | None = None
+
+
+class Service(_Obj):
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    spec: ServiceSpec = msgspec.field(default_factory=ServiceSpec)
+
+
+class ControllerSpec(_Obj):
+    selector: LabelSelector | None = None
+
+
+class Controller(_Obj):
+    """A ReplicaSet or StatefulSet: only its pod selector is read."""
+
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    spec: ControllerSpec = msgspec.field(default_factory=ControllerSpec)
+
+
+class ReplicationControllerSpec(_Obj):
+    selector: dict[str, str] | None = None
+
+
+class ReplicationController(_Obj):
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    spec: ReplicationControllerSpec = msgspec.field(default_factory=ReplicationControllerSpec)
+
+
 class ListMeta(_Obj):
     resource_version: str = ""
     continue_: str = msgspec.field(default="", name="continue")

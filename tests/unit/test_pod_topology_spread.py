@@ -10,15 +10,19 @@ import pytest
 from factories import make_node, make_pod
 
 from scheduler.cache.cluster_cache import ClusterCache
+from scheduler.config import ConfigError, Settings
 from scheduler.framework.cycle import Profile, pick_node
-from scheduler.framework.plugins import PodTopologySpread
+from scheduler.framework.labels import compile_selector
+from scheduler.framework.plugins import PodTopologySpread, SpreadDefaults
 from scheduler.framework.podinfo import InvalidPodError, make_pod_info
 from scheduler.framework.types import PodInfo
+from scheduler.model.objects import LabelSelector, OwnerReference, TopologySpreadConstraint
 
 HOST = "kubernetes.io/hostname"
 ZONE = "zone"
 SPREAD = "node(s) didn't match pod topology spread constraints"
 MISSING = SPREAD + " (missing required label)"
+WEB_SELECTOR = LabelSelector(match_labels={"app": "web"})
 
 
 def spread(
@@ -242,3 +246,104 @@ def test_nothing_counted_scores_every_node_the_most() -> None:
     cache = cluster(("a1", "a"), ("b1", "b"))
     assert scores(cache, incoming(spread(when="ScheduleAnyway"))) == {"a1": 100, "b1": 100}
     assert scores(cache, incoming(spread())) is None
+
+
+# -- default constraints --------------------------------------------------------------------
+
+
+def owned_pod(name: str, owner_kind: str = "ReplicaSet", **kwargs: Any) -> PodInfo:
+    pod = make_pod(name, cpu="10m", labels={"app": "web"}, **kwargs)
+    pod.metadata.owner_references = [
+        OwnerReference(api_version="apps/v1", kind=owner_kind, name="web-rs", controller=True)
+    ]
+    return make_pod_info(pod)
+
+
+def test_system_defaults_spread_pods_of_a_replica_set_by_host_and_zone() -> None:
+    cache = cluster(("a1", "a"), ("a2", "a"), ("bare", ""))
+    for node in cache.nodes():  # the well-known zone label, as the defaults use it
+        labels = dict(node.node.metadata.labels)
+        if ZONE in labels:
+            labels["topology.kubernetes.io/zone"] = labels.pop(ZONE)
+        cache.set_node(make_node(node.name, labels=labels))
+    cache.set_controller("ReplicaSet", "default", "web-rs", compile_selector(WEB_SELECTOR))
+    cache.set_assigned_pod(owned_pod("web-0"), "a1")
+    cache.set_assigned_pod(owned_pod("web-1"), "a1")
+    pod = owned_pod("web-2")
+    plugin = PodTopologySpread()
+    assert plugin.pre_filter(pod, cache) is None  # soft only
+    scorer = plugin.pre_score(pod, cache, cache.nodes())
+    assert scorer is not None
+    assert [(c.topology_key, c.max_skew) for c in scorer.constraints] == [
+        (HOST, 3),
+        ("topology.kubernetes.io/zone", 5),
+    ]
+    # The node without a zone still takes part (hostname spreading): not ignored.
+    assert not scorer.ignored
+    nodes = cache.nodes()
+    raw = [scorer.score(pod, n) for n in nodes]
+    scorer.normalize(raw)
+    by_name = dict(zip([n.name for n in nodes], raw, strict=True))
+    assert by_name["a1"] < by_name["a2"] and by_name["a1"] < by_name["bare"]
+
+
+def test_defaults_need_a_service_or_a_controller() -> None:
+    cache = cluster(("a1", "a"))
+    bare = make_pod_info(make_pod("bare", labels={"app": "web"}))
+    assert PodTopologySpread().pre_score(bare, cache, cache.nodes()) is None
+    # An owner we do not know yet, or of another kind, adds nothing either.
+    assert PodTopologySpread().pre_score(owned_pod("p"), cache, cache.nodes()) is None
+    assert PodTopologySpread().pre_score(owned_pod("j", "Job"), cache, cache.nodes()) is None
+    cache.set_service("default", "web", {"app": "web"})
+    scorer = PodTopologySpread().pre_score(bare, cache, cache.nodes())
+    assert scorer is not None
+    assert scorer.constraints[0].selector.matches({"app": "web"})
+    assert not scorer.constraints[0].selector.matches({"app": "db"})
+    cache.delete_service("default", "web")
+    assert PodTopologySpread().pre_score(bare, cache, cache.nodes()) is None
+
+
+def test_list_defaulting() -> None:
+    cache = cluster(("a1", "a"), ("b1", "b"))
+    cache.set_service("default", "web", {"app": "web"})
+    pod = make_pod_info(make_pod("p", labels={"app": "web"}))
+    off = PodTopologySpread(defaults=SpreadDefaults("List", ()))
+    assert off.pre_score(pod, cache, cache.nodes()) is None
+    hard = TopologySpreadConstraint(
+        max_skew=1, topology_key=ZONE, when_unsatisfiable="DoNotSchedule"
+    )
+    listed = PodTopologySpread(defaults=SpreadDefaults("List", (hard,)))
+    run(cache, "a1")
+    state = listed.pre_filter(pod, cache)
+    assert state is not None
+    assert state.filter(pod, cache.nodes()[0]) == (SPREAD,)
+    # A pod's own constraints replace the defaults.
+    own = incoming(spread(max_skew=5))
+    assert listed.pre_filter(own, cache) is not None
+    assert listed.pre_filter(own, cache).constraints[0].max_skew == 5  # type: ignore[union-attr]
+
+
+def test_settings_describe_the_defaulting() -> None:
+    assert Settings().spread_defaults() == SpreadDefaults()
+    listed = Settings(
+        topology_spread_defaulting="List",
+        topology_spread_default_constraints=[
+            {"maxSkew": 2, "topologyKey": ZONE, "whenUnsatisfiable": "ScheduleAnyway"}
+        ],
+    ).spread_defaults()
+    assert listed.in_use == (
+        TopologySpreadConstraint(
+            max_skew=2, topology_key=ZONE, when_unsatisfiable="ScheduleAnyway"
+        ),
+    )
+    with pytest.raises(ConfigError, match="System or List"):
+        Settings(topology_spread_defaulting="Off").validate()
+    with pytest.raises(ConfigError, match="no labelSelector"):
+        Settings(
+            topology_spread_defaulting="List",
+            topology_spread_default_constraints=[
+                {**spread(when="ScheduleAnyway"), "labelSelector": {}}
+            ],
+        ).validate()
+    with pytest.raises(ConfigError, match="need topology_spread_defaulting: List"):
+        Settings(topology_spread_default_constraints=[spread()]).validate()

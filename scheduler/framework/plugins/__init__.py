@@ -10,7 +10,7 @@ from scheduler.framework.plugins.node_name import NodeName
 from scheduler.framework.plugins.node_ports import NodePorts
 from scheduler.framework.plugins.node_resources_fit import NodeResourcesFit, Strategy
 from scheduler.framework.plugins.node_unschedulable import NodeUnschedulable
-from scheduler.framework.plugins.pod_topology_spread import PodTopologySpread
+from scheduler.framework.plugins.pod_topology_spread import PodTopologySpread, SpreadDefaults
 from scheduler.framework.plugins.taint_toleration import TaintToleration
 from scheduler.framework.plugins.unsupported import UnsupportedFeatures
 from scheduler.framework.types import (
@@ -31,6 +31,7 @@ __all__ = [
     "NodeResourcesFit",
     "NodeUnschedulable",
     "PodTopologySpread",
+    "SpreadDefaults",
     "Strategy",
     "TaintToleration",
     "UnsupportedFeatures",
@@ -67,11 +68,11 @@ def default_scores(
     ]
 
 
-def default_pre_filters() -> list[PreFilterPlugin]:
+def default_pre_filters(spread: SpreadDefaults | None = None) -> list[PreFilterPlugin]:
     # The refusal first: nothing else need run for a pod we will not place. The filters
     # the others return run after the per-node ones, in upstream's order.
-    return [UnsupportedFeatures(), PodTopologySpread(), InterPodAffinity()]
+    return [UnsupportedFeatures(), PodTopologySpread(defaults=spread), InterPodAffinity()]
 
 
-def default_pre_scores() -> list[PreScorePlugin]:
-    return [PodTopologySpread(weight=2), InterPodAffinity(weight=2)]
+def default_pre_scores(spread: SpreadDefaults | None = None) -> list[PreScorePlugin]:
+    return [PodTopologySpread(weight=2, defaults=spread), InterPodAffinity(weight=2)]

@@ -19,16 +19,23 @@ the global minimum being 0 while fewer than ``minDomains`` domains exist::
 Score (``ScheduleAnyway``): fewer matching pods in a node's domains scores higher; each
 constraint adds ``count * log(domains + 2) + maxSkew - 1``, then the sums are reversed and
 scaled to 0..100. Plugin weight 2.
+
+Pods without constraints of their own get the default ones (upstream's
+``defaultingType``): ``System`` (the default) spreads, softly, by hostname (maxSkew 3) and
+by ``topology.kubernetes.io/zone`` (maxSkew 5), nodes lacking a zone label still taking
+part in hostname spreading; ``List`` uses the configured constraints. Either way they apply
+only to a pod that a Service selects or a ReplicationController, ReplicaSet or StatefulSet
+owns, with those objects' selectors ANDed as the selector (upstream's ``DefaultSelector``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar, Final, Literal
 
-from scheduler.framework.labels import Selector, compile_selector, label_keys
+from scheduler.framework.labels import Requirement, Selector, compile_selector, label_keys
 from scheduler.framework.plugins.node_affinity import compile_required
 from scheduler.framework.plugins.taint_toleration import tolerated
 from scheduler.framework.types import MAX_NODE_SCORE, ClusterView, NodeInfo, PodInfo
@@ -44,7 +51,56 @@ _NO_DOMAINS: Final = 2**31 - 1  # upstream's critical paths start at MaxInt32
 _IGNORED: Final = -1
 _TAINT_EFFECTS: Final = frozenset({"NoSchedule", "NoExecute"})
 
+ZONE: Final = "topology.kubernetes.io/zone"
+
 Action = Literal["DoNotSchedule", "ScheduleAnyway"]
+Defaulting = Literal["System", "List"]
+
+SYSTEM_DEFAULT_CONSTRAINTS: Final = (
+    TopologySpreadConstraint(
+        max_skew=3, topology_key=HOSTNAME, when_unsatisfiable="ScheduleAnyway"
+    ),
+    TopologySpreadConstraint(max_skew=5, topology_key=ZONE, when_unsatisfiable="ScheduleAnyway"),
+)
+CONTROLLER_KINDS: Final = {
+    ("v1", "ReplicationController"): "ReplicationController",
+    ("apps/v1", "ReplicaSet"): "ReplicaSet",
+    ("apps/v1", "StatefulSet"): "StatefulSet",
+}
+"""Owner (apiVersion, kind) whose selector default spreading uses."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpreadDefaults:
+    """Upstream's PodTopologySpreadArgs: ``defaultingType`` and ``defaultConstraints``."""
+
+    defaulting: Defaulting = "System"
+    constraints: tuple[TopologySpreadConstraint, ...] = ()
+    """Used with ``List`` only (no labelSelector: the default selector is used)."""
+
+    @property
+    def in_use(self) -> tuple[TopologySpreadConstraint, ...]:
+        return SYSTEM_DEFAULT_CONSTRAINTS if self.defaulting == "System" else self.constraints
+
+
+def default_selector(pod: Pod, cluster: ClusterView) -> Selector:
+    """The labels of the Services selecting ``pod`` and the selector of the controller
+    owning it, ANDed (upstream's ``helper.DefaultSelector``); empty when there are none."""
+    meta = pod.metadata
+    labels = meta.labels
+    merged: dict[str, str] = {}
+    for wanted in cluster.service_selectors(meta.namespace):
+        if all(labels.get(k) == v for k, v in wanted.items()):
+            merged.update(wanted)
+    requirements = [Requirement(k, "In", frozenset((v,))) for k, v in merged.items()]
+    owner = next((o for o in meta.owner_references if o.controller), None)
+    if owner is not None:
+        kind = CONTROLLER_KINDS.get((owner.api_version, owner.kind))
+        if kind is not None:
+            owned_by = cluster.controller_selector(kind, meta.namespace, owner.name)
+            if owned_by is not None and not owned_by.nothing:
+                requirements += owned_by.requirements
+    return Selector(tuple(requirements))
 
 
 class SpreadError(ValueError):
@@ -218,18 +274,38 @@ class SpreadScore:
 
 class PodTopologySpread:
     name: ClassVar[str] = "PodTopologySpread"
-    __slots__ = ("weight",)
+    __slots__ = ("_hard_defaults", "defaults", "system_defaulted", "weight")
 
-    def __init__(self, weight: int = DEFAULT_WEIGHT) -> None:
+    def __init__(
+        self, weight: int = DEFAULT_WEIGHT, defaults: SpreadDefaults | None = None
+    ) -> None:
         self.weight = weight
+        defaults = defaults or SpreadDefaults()
+        self.defaults = defaults.in_use
+        self.system_defaulted = defaults.defaulting == "System"
+        self._hard_defaults = any(c.when_unsatisfiable == "DoNotSchedule" for c in self.defaults)
+
+    def constraints(
+        self, pod: PodInfo, cluster: ClusterView, action: Action
+    ) -> list[SpreadConstraint]:
+        """The pod's own constraints for ``action``, or the defaults if it has none."""
+        own = pod.pod.spec.topology_spread_constraints
+        if own:
+            return compile_constraints(pod.pod, own, action)
+        if not self.defaults:
+            return []
+        defaults = compile_constraints(pod.pod, self.defaults, action)
+        if not defaults:
+            return []
+        selector = default_selector(pod.pod, cluster)
+        if selector.empty:
+            return []
+        return [replace(c, selector=selector) for c in defaults]
 
     def pre_filter(self, pod: PodInfo, cluster: ClusterView) -> SpreadFilter | None:
-        spec = pod.pod.spec
-        if not spec.topology_spread_constraints:
+        if not pod.pod.spec.topology_spread_constraints and not self._hard_defaults:
             return None
-        constraints = compile_constraints(
-            pod.pod, spec.topology_spread_constraints, "DoNotSchedule"
-        )
+        constraints = self.constraints(pod, cluster, "DoNotSchedule")
         if not constraints:
             return None
         node_affinity = _node_affinity(pod)
@@ -253,19 +329,19 @@ class PodTopologySpread:
     def pre_score(
         self, pod: PodInfo, cluster: ClusterView, feasible: Sequence[NodeInfo]
     ) -> SpreadScore | None:
-        spec = pod.pod.spec
-        if not spec.topology_spread_constraints or not feasible:
+        own = pod.pod.spec.topology_spread_constraints
+        if not feasible or (not own and not self.defaults):
             return None
-        constraints = compile_constraints(
-            pod.pod, spec.topology_spread_constraints, "ScheduleAnyway"
-        )
+        constraints = self.constraints(pod, cluster, "ScheduleAnyway")
         if not constraints:
             return None
+        # System defaults do not need every key: nodes without a zone still spread by host.
+        require_all = bool(own) or not self.system_defaulted
         ignored: set[str] = set()
         counts: list[dict[str, int]] = [{} for _ in constraints]
         for node in feasible:
             obj = node.node
-            if not has_keys(obj, constraints):
+            if require_all and not has_keys(obj, constraints):
                 ignored.add(node.name)  # scored 0 later
                 continue
             labels = obj.metadata.labels
@@ -280,7 +356,7 @@ class PodTopologySpread:
         namespace = pod.pod.metadata.namespace
         for node in cluster.nodes():
             obj = node.node
-            if not has_keys(obj, constraints):
+            if require_all and not has_keys(obj, constraints):
                 continue
             labels = obj.metadata.labels
             for i, c in enumerate(constraints):
