@@ -294,12 +294,10 @@ class PodTopologySpread:
             return compile_constraints(pod.pod, own, action)
         if not self.defaults:
             return []
-        defaults = compile_constraints(pod.pod, self.defaults, action)
-        if not defaults:
-            return []
-        selector = default_selector(pod.pod, cluster)
+        selector = default_selector(pod.pod, cluster)  # empty (cheaply) for most bare pods
         if selector.empty:
             return []
+        defaults = compile_constraints(pod.pod, self.defaults, action)
         return [replace(c, selector=selector) for c in defaults]
 
     def pre_filter(self, pod: PodInfo, cluster: ClusterView) -> SpreadFilter | None:
