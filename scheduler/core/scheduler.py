@@ -24,7 +24,7 @@ from scheduler.framework.diagnosis import unschedulable_message
 from scheduler.framework.types import NodeInfo, PodInfo
 from scheduler.gang import messages
 from scheduler.gang import status as gang_status
-from scheduler.gang.model import GroupKey, GroupPolicy
+from scheduler.gang.model import GroupKey, GroupPolicy, Waiting
 from scheduler.gang.placement import domains, place_gang, running_domain
 from scheduler.gang.registry import GangRegistry
 from scheduler.metrics import Metrics
@@ -100,8 +100,8 @@ class Scheduler:
             return
         group = self.gangs.key_of(pod.uid)
         policy = self.gangs.policy(group) if group is not None else None
-        if isinstance(policy, str):  # the group object vanished since the pod was admitted
-            self.queue.requeue_gated(qp, policy)
+        if isinstance(policy, Waiting):  # the group object vanished since the pod was admitted
+            self.queue.requeue_gated(qp, policy.message)
             return
         nodes = self.cache.nodes()
         if group is not None and policy is not None and policy.gang:
