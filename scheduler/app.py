@@ -19,7 +19,7 @@ import structlog
 
 from scheduler.api.client import ApiClient
 from scheduler.api.connection import Connection
-from scheduler.api.events import Reporter, pod_ref
+from scheduler.api.events import Reporter
 from scheduler.api.sources.discovery import SCHEDULING_GROUP, discover
 from scheduler.api.sources.policies import podgroup_object, workload_object
 from scheduler.api.sources.shapes import PodGroup, Workload
@@ -37,6 +37,7 @@ from scheduler.core.event_handlers import (
 from scheduler.core.group_events import GroupObjectEvents
 from scheduler.core.scheduler import Scheduler
 from scheduler.framework.cycle import Profile
+from scheduler.framework.plugins.pod_topology_spread import spread_defaults
 from scheduler.framework.types import PodInfo
 from scheduler.gang.model import (
     CRD_GROUP,
@@ -56,7 +57,14 @@ from scheduler.model.objects import (
     ReplicationController,
     Service,
 )
-from scheduler.queue.scheduling_queue import QueuedPod, SchedulingQueue
+from scheduler.model.refs import pod_ref
+from scheduler.queue.scheduling_queue import (
+    BACKOFF,
+    GATED,
+    UNSCHEDULABLE,
+    QueuedPod,
+    SchedulingQueue,
+)
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -81,6 +89,9 @@ class App:
 
     def __post_init__(self) -> None:
         s = self.settings
+        spread = spread_defaults(
+            s.topology_spread_defaulting, s.topology_spread_default_constraints
+        )
         self.client = ApiClient(
             self.connection,
             qps=s.kube_api_qps,
@@ -102,9 +113,7 @@ class App:
             name=s.scheduler_name,
             cache=self.cache,
             queue=self.queue,
-            profile=Profile.default(
-                s.scoring_strategy, cluster=self.cache, spread=s.spread_defaults()
-            ),
+            profile=Profile.default(s.scoring_strategy, cluster=self.cache, spread=spread),
             binder=Binder(self.client),
             reporter=self.reporter,
             metrics=self.metrics,
@@ -150,7 +159,7 @@ class App:
                 on_error=self._watch_error,
             ),
         ]
-        if s.spread_defaults().in_use:
+        if spread.in_use:
             self._watch_spread_selectors()
 
     def _watch_spread_selectors(self) -> None:
@@ -318,7 +327,7 @@ class App:
         waiting = {
             self.gangs.key_of(qp.uid)
             for qp in self.queue.pods_in_any()
-            if qp.where in ("gated", "unschedulable", "backoff")
+            if qp.where in (GATED, UNSCHEDULABLE, BACKOFF)
         }
         waiting.discard(None)
         return len(waiting)

@@ -12,15 +12,29 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
-import msgspec
 import yaml
 
-from scheduler.framework.plugins.pod_topology_spread import SpreadDefaults
-from scheduler.model.objects import TopologySpreadConstraint
+ScoringStrategy = Literal["LeastAllocated", "MostAllocated"]
+"""NodeResourcesFit's scoring: spread pods out (least allocated) or pack them (most).
+Declared here, with the settings, so the plugin reads the same type (as upstream's
+plugins read their args from ``apis/config``)."""
+SCORING_STRATEGIES: tuple[ScoringStrategy, ...] = get_args(ScoringStrategy)
 
-SCORING_STRATEGIES = ("LeastAllocated", "MostAllocated")
+
+TOPOLOGY_SPREAD_DEFAULTING = ("System", "List")
+_SPREAD_KEYS = frozenset(
+    {
+        "maxSkew",
+        "topologyKey",
+        "whenUnsatisfiable",
+        "minDomains",
+        "nodeAffinityPolicy",
+        "nodeTaintsPolicy",
+        "matchLabelKeys",
+    }
+)
 
 
 class ConfigError(ValueError):
@@ -35,7 +49,7 @@ class Settings:
     health_bind_address: str = "0.0.0.0:8081"
     log_format: str = "console"
     log_level: str = "info"
-    scoring_strategy: str = "LeastAllocated"
+    scoring_strategy: ScoringStrategy = "LeastAllocated"
     leader_elect: bool = False
     leader_elect_namespace: str = "kube-system"
     leader_elect_lease_name: str = "workload-scheduler"
@@ -69,34 +83,42 @@ class Settings:
             split_address(getattr(self, name), name)
         if self.parallel_binds < 1:
             raise ConfigError("parallel_binds must be at least 1")
-        self.spread_defaults()
+        self.check_spread_defaults()
 
-    def spread_defaults(self) -> SpreadDefaults:
-        """The PodTopologySpread defaulting these settings describe."""
-        if self.topology_spread_defaulting not in ("System", "List"):
+    def check_spread_defaults(self) -> None:
+        """PodTopologySpread's defaulting, checked here as plain data (the plugin builds
+        its constraints from it: ``pod_topology_spread.spread_defaults``)."""
+        if self.topology_spread_defaulting not in TOPOLOGY_SPREAD_DEFAULTING:
             raise ConfigError(
                 "topology_spread_defaulting must be System or List, "
                 f"not {self.topology_spread_defaulting!r}"
             )
-        if self.topology_spread_defaulting == "System":
-            if self.topology_spread_default_constraints:
+        constraints = self.topology_spread_default_constraints
+        if self.topology_spread_defaulting == "System" and constraints:
+            raise ConfigError(
+                "topology_spread_default_constraints need topology_spread_defaulting: List"
+            )
+        for i, raw in enumerate(constraints):
+            where = f"topology_spread_default_constraints[{i}]"
+            if not isinstance(raw, dict):
+                raise ConfigError(f"{where} must be a mapping, not {raw!r}")
+            if "labelSelector" in raw:
                 raise ConfigError(
-                    "topology_spread_default_constraints need topology_spread_defaulting: List"
+                    f"{where}: no labelSelector (the selector comes from the pod's Services "
+                    "and controller)"
                 )
-            return SpreadDefaults()
-        constraints = []
-        for i, raw in enumerate(self.topology_spread_default_constraints):
-            try:
-                constraint = msgspec.convert(raw, TopologySpreadConstraint)
-            except (msgspec.ValidationError, TypeError) as exc:
-                raise ConfigError(f"topology_spread_default_constraints[{i}]: {exc}") from None
-            if constraint.label_selector is not None:
+            skew = raw.get("maxSkew")
+            if not isinstance(skew, int) or isinstance(skew, bool) or skew < 1:
+                raise ConfigError(f"{where}: maxSkew must be a positive integer")
+            if not isinstance(raw.get("topologyKey"), str) or not raw["topologyKey"]:
+                raise ConfigError(f"{where}: topologyKey must be a label key")
+            if raw.get("whenUnsatisfiable") not in ("DoNotSchedule", "ScheduleAnyway"):
                 raise ConfigError(
-                    f"topology_spread_default_constraints[{i}]: no labelSelector (the selector "
-                    "comes from the pod's Services and controller)"
+                    f"{where}: whenUnsatisfiable must be DoNotSchedule or ScheduleAnyway"
                 )
-            constraints.append(constraint)
-        return SpreadDefaults("List", tuple(constraints))
+            unknown = set(raw) - _SPREAD_KEYS
+            if unknown:
+                raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
 
 
 def load_settings(path: str | None, overrides: dict[str, Any]) -> Settings:

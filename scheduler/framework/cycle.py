@@ -10,6 +10,7 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from scheduler.config import ScoringStrategy
 from scheduler.framework.batching import SignatureCache, rank_pick
 from scheduler.framework.labels import Selector
 from scheduler.framework.plugins import (
@@ -50,7 +51,7 @@ class Profile:
     @classmethod
     def default(
         cls,
-        scoring_strategy: str = "LeastAllocated",
+        scoring_strategy: ScoringStrategy = "LeastAllocated",
         cluster: ClusterView | None = None,
         spread: SpreadDefaults | None = None,
     ) -> Profile:
@@ -58,7 +59,7 @@ class Profile:
         (upstream's System defaults unless given)."""
         return cls(
             default_filters(),
-            default_scores(scoring_strategy, cluster),  # type: ignore[arg-type]
+            default_scores(scoring_strategy, cluster),
             default_pre_filters(spread),
             default_pre_scores(spread),
             cluster,

@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from scheduler.framework.labels import SelectorError
-from scheduler.framework.plugins.node_affinity import compile_preferred, compile_required
-from scheduler.framework.plugins.pod_topology_spread import SpreadError, compile_constraints
+from scheduler.framework.node_selectors import compile_preferred, compile_required
 from scheduler.framework.pod_affinity import PodAffinityTerms, compile_pod_affinity
 from scheduler.framework.signature import signature_of
+from scheduler.framework.spread_constraints import SpreadError, compile_constraints
 from scheduler.framework.types import PodInfo, ResourceList
 from scheduler.model.objects import Container, Pod
 from scheduler.model.quantity import CPU, EPHEMERAL_STORAGE, MEMORY, QuantityError, to_int

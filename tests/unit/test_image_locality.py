@@ -6,8 +6,8 @@ import msgspec
 from factories import container, make_node, make_pod, pod_info
 
 from scheduler.cache.cluster_cache import ClusterCache
+from scheduler.framework.images import normalized_image_name
 from scheduler.framework.plugins import ImageLocality
-from scheduler.framework.plugins.image_locality import normalized_image_name
 from scheduler.model.objects import Node
 
 MB = 1024 * 1024

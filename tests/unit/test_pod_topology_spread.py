@@ -14,6 +14,7 @@ from scheduler.config import ConfigError, Settings
 from scheduler.framework.cycle import Profile, pick_node
 from scheduler.framework.labels import compile_selector
 from scheduler.framework.plugins import PodTopologySpread, SpreadDefaults
+from scheduler.framework.plugins.pod_topology_spread import spread_defaults
 from scheduler.framework.podinfo import InvalidPodError, make_pod_info
 from scheduler.framework.types import PodInfo
 from scheduler.model.objects import LabelSelector, OwnerReference, TopologySpreadConstraint
@@ -324,13 +325,21 @@ def test_list_defaulting() -> None:
 
 
 def test_settings_describe_the_defaulting() -> None:
-    assert Settings().spread_defaults() == SpreadDefaults()
-    listed = Settings(
-        topology_spread_defaulting="List",
-        topology_spread_default_constraints=[
-            {"maxSkew": 2, "topologyKey": ZONE, "whenUnsatisfiable": "ScheduleAnyway"}
-        ],
-    ).spread_defaults()
+    def defaults(settings: Settings) -> SpreadDefaults:
+        settings.validate()
+        return spread_defaults(
+            settings.topology_spread_defaulting, settings.topology_spread_default_constraints
+        )
+
+    assert defaults(Settings()) == SpreadDefaults()
+    listed = defaults(
+        Settings(
+            topology_spread_defaulting="List",
+            topology_spread_default_constraints=[
+                {"maxSkew": 2, "topologyKey": ZONE, "whenUnsatisfiable": "ScheduleAnyway"}
+            ],
+        )
+    )
     assert listed.in_use == (
         TopologySpreadConstraint(
             max_skew=2, topology_key=ZONE, when_unsatisfiable="ScheduleAnyway"
@@ -344,6 +353,11 @@ def test_settings_describe_the_defaulting() -> None:
             topology_spread_default_constraints=[
                 {**spread(when="ScheduleAnyway"), "labelSelector": {}}
             ],
+        ).validate()
+    bad = {"maxSkew": 0, "topologyKey": ZONE, "whenUnsatisfiable": "ScheduleAnyway"}
+    with pytest.raises(ConfigError, match="maxSkew"):
+        Settings(
+            topology_spread_defaulting="List", topology_spread_default_constraints=[bad]
         ).validate()
     with pytest.raises(ConfigError, match="need topology_spread_defaulting: List"):
         Settings(topology_spread_default_constraints=[spread()]).validate()

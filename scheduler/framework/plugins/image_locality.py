@@ -13,24 +13,12 @@ from __future__ import annotations
 
 from typing import ClassVar, Final
 
+from scheduler.framework.images import pod_images
 from scheduler.framework.types import MAX_NODE_SCORE, ClusterView, NodeInfo, PodInfo
-from scheduler.model.objects import Pod
 
 MB: Final = 1024 * 1024
 MIN_THRESHOLD: Final = 23 * MB
 MAX_CONTAINER_THRESHOLD: Final = 1000 * MB
-
-
-def normalized_image_name(name: str) -> str:
-    """``nginx`` -> ``nginx:latest``; a tag or digest is kept."""
-    if name.rfind(":") <= name.rfind("/"):
-        return name + ":latest"
-    return name
-
-
-def pod_images(pod: Pod) -> list[str]:
-    spec = pod.spec
-    return [normalized_image_name(c.image) for c in (*spec.init_containers, *spec.containers)]
 
 
 def priority(total: int, containers: int) -> int:

@@ -169,6 +169,7 @@ class AffinityScore:
     """The score of one attempt: summed weights per topology domain."""
 
     name: ClassVar[str] = "InterPodAffinity"
+    scores_are_absolute: ClassVar[bool] = False
     __slots__ = ("topology_score", "weight")
 
     def __init__(self, weight: int, topology_score: dict[str, dict[str, int]]) -> None:

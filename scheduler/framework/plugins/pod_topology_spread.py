@@ -31,13 +31,20 @@ owns, with those objects' selectors ANDed as the selector (upstream's ``DefaultS
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import ClassVar, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
-from scheduler.framework.labels import Requirement, Selector, compile_selector, label_keys
-from scheduler.framework.plugins.node_affinity import compile_required
+import msgspec
+
+from scheduler.framework.labels import Requirement, Selector
+from scheduler.framework.node_selectors import compile_required
 from scheduler.framework.plugins.taint_toleration import tolerated
+from scheduler.framework.spread_constraints import (
+    Action,
+    SpreadConstraint,
+    compile_constraints,
+)
 from scheduler.framework.types import MAX_NODE_SCORE, ClusterView, NodeInfo, PodInfo
 from scheduler.model.objects import Node, Pod, TopologySpreadConstraint
 
@@ -53,7 +60,6 @@ _TAINT_EFFECTS: Final = frozenset({"NoSchedule", "NoExecute"})
 
 ZONE: Final = "topology.kubernetes.io/zone"
 
-Action = Literal["DoNotSchedule", "ScheduleAnyway"]
 Defaulting = Literal["System", "List"]
 
 SYSTEM_DEFAULT_CONSTRAINTS: Final = (
@@ -83,6 +89,16 @@ class SpreadDefaults:
         return SYSTEM_DEFAULT_CONSTRAINTS if self.defaulting == "System" else self.constraints
 
 
+def spread_defaults(defaulting: str, constraints: Iterable[Mapping[str, Any]]) -> SpreadDefaults:
+    """From the settings (``topology_spread_defaulting``, ``..._default_constraints``, already
+    checked by ``Settings.validate``)."""
+    if defaulting == "System":
+        return SpreadDefaults()
+    return SpreadDefaults(
+        "List", tuple(msgspec.convert(c, TopologySpreadConstraint) for c in constraints)
+    )
+
+
 def default_selector(pod: Pod, cluster: ClusterView) -> Selector:
     """The labels of the Services selecting ``pod`` and the selector of the controller
     owning it, ANDed (upstream's ``helper.DefaultSelector``); empty when there are none."""
@@ -101,49 +117,6 @@ def default_selector(pod: Pod, cluster: ClusterView) -> Selector:
             if owned_by is not None and not owned_by.nothing:
                 requirements += owned_by.requirements
     return Selector(tuple(requirements))
-
-
-class SpreadError(ValueError):
-    """A constraint the API server should not have accepted."""
-
-
-@dataclass(frozen=True, slots=True)
-class SpreadConstraint:
-    max_skew: int
-    topology_key: str
-    selector: Selector
-    min_domains: int = 1
-    honor_node_affinity: bool = True
-    honor_node_taints: bool = False
-
-
-def compile_constraints(
-    pod: Pod, constraints: Iterable[TopologySpreadConstraint], action: Action
-) -> list[SpreadConstraint]:
-    """The pod's constraints with ``whenUnsatisfiable == action``; raises ``SpreadError``."""
-    out = []
-    labels = pod.metadata.labels
-    for c in constraints:
-        if c.when_unsatisfiable != action:
-            continue
-        try:
-            selector = compile_selector(c.label_selector)
-        except ValueError as exc:
-            raise SpreadError(f"topologySpreadConstraints[{c.topology_key}]: {exc}") from None
-        extra = label_keys(labels, c.match_label_keys)
-        if extra:
-            selector = selector.add(extra)
-        out.append(
-            SpreadConstraint(
-                c.max_skew,
-                c.topology_key,
-                selector,
-                c.min_domains if c.min_domains is not None else 1,
-                c.node_affinity_policy != "Ignore",
-                c.node_taints_policy == "Honor",
-            )
-        )
-    return out
 
 
 def count_matching(node: NodeInfo, selector: Selector, namespace: str) -> int:
@@ -225,6 +198,7 @@ class SpreadFilter:
 
 class SpreadScore:
     name: ClassVar[str] = "PodTopologySpread"
+    scores_are_absolute: ClassVar[bool] = False
     __slots__ = ("constraints", "counts", "ignored", "namespace", "weight", "weights")
 
     def __init__(
