@@ -159,6 +159,9 @@ class PodEvents:
         self._on_gone = on_gone
         self.gangs = gangs or GangRegistry()
         self._assigned: dict[str, PodInfo] = {}
+        self._want_peers: dict[str, PodInfo] = {}
+        """Pending pods with required pod affinity: a new pod their terms select may let
+        them fit (upstream's queueing hint for InterPodAffinity on pod add)."""
 
     def replace(self, items: list[Pod]) -> None:
         seen = {pod.metadata.uid for pod in items}
@@ -197,8 +200,22 @@ class PodEvents:
             return
         self._assigned[uid] = info
         self.cache.set_assigned_pod(info, pod.spec.node_name)
+        self._want_peers.pop(uid, None)
         if uid in self.queue:
             self.queue.done(uid)  # bound by us (confirmation) or by someone else
+        if old is None and self._want_peers:
+            self._wake_peers_of(info.pod)
+
+    def _wake_peers_of(self, pod: Pod) -> None:
+        labels = self.cache.namespace_labels(pod.metadata.namespace)
+        wake = [
+            uid
+            for uid, waiting in self._want_peers.items()
+            if waiting.pod_affinity is not None
+            and any(t.matches(pod, labels) for t in waiting.pod_affinity.required_affinity)
+        ]
+        if wake:
+            self.queue.activate(wake)
 
     def _pending_pod(self, pod: Pod) -> None:
         uid = pod.metadata.uid
@@ -211,9 +228,12 @@ class PodEvents:
         info = _reuse(queued.info, pod) if queued else self._info(pod)
         if info is not None:
             self.queue.add(info, changed=queued is None or info is not queued.info)
+            if info.pod_affinity is not None and info.pod_affinity.required_affinity:
+                self._want_peers[uid] = info
 
     def _delete(self, uid: str) -> None:
         self._assigned.pop(uid, None)
+        self._want_peers.pop(uid, None)
         if self.cache.remove_pod(uid):
             self.queue.move_all("AssignedPodDelete")
         self.queue.delete(uid)

@@ -347,3 +347,28 @@ def test_gang_members_see_each_others_tentative_placements() -> None:
     attempt = place_gang(cache, profile, more, 4, random.Random(0))
     assert not attempt.ok(4)
     assert all(cache.node_of(p.uid) is None for p in more)
+
+
+# -- requeue ---------------------------------------------------------------------------------
+
+
+async def test_a_new_peer_wakes_pods_waiting_for_it() -> None:
+    from scheduler.core.event_handlers import PodEvents
+    from scheduler.queue.scheduling_queue import SchedulingQueue
+
+    cache = cluster(("n1", "a"))
+    queue = SchedulingQueue()
+    events = PodEvents("workload-scheduler", cache, queue, lambda pod, msg: None, lambda uid: None)
+    waiting = make_pod(
+        "follower",
+        schedulerName="workload-scheduler",
+        affinity=affinity(required=[aff_term(ZONE, sel(app="db"))]),
+    )
+    events.apply("ADDED", waiting)
+    qp = await queue.pop()
+    queue.requeue_unschedulable(qp)
+    assert queue.counts()["unschedulable"] == 1
+    events.apply("ADDED", make_pod("web", labels={"app": "web"}, node_name="n1"))
+    assert queue.counts()["unschedulable"] == 1  # not a pod its terms select
+    events.apply("ADDED", make_pod("db", labels={"app": "db"}, node_name="n1"))
+    assert queue.counts()["active"] == 1
