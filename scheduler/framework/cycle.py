@@ -256,6 +256,8 @@ def pick_node(
         return None, fit
     if len(fit.feasible) == 1:
         return fit.feasible[0], fit
+    # Pre-scores see the feasible nodes (PodTopologySpread sizes its domains by them); for
+    # a batchable pod that stepped aside above they run a second time, rarely and cheaply.
     scores = [*profile.scores, *_extra_scores(profile, pod, cluster, fit.feasible)]
     return select_node(fit.feasible, score_nodes(profile, pod, fit.feasible, scores), rng), fit
 
