@@ -13,7 +13,7 @@ our single event loop nothing can change the cache in the middle of one.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import structlog
@@ -81,7 +81,7 @@ class ClusterCache:
     def namespaces(self) -> dict[str, dict[str, str]]:
         return self._namespaces
 
-    def service_selectors(self, namespace: str) -> Iterable[dict[str, str]]:
+    def service_selectors(self, namespace: str) -> Collection[dict[str, str]]:
         return self._services.get(namespace, {}).values()
 
     def controller_selector(self, kind: str, namespace: str, name: str) -> Selector | None:

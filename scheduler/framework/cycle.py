@@ -7,7 +7,7 @@ and decides what to do with the answer.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from scheduler.config import ScoringStrategy
@@ -87,7 +87,7 @@ class NodesView:
     def namespaces(self) -> Mapping[str, Mapping[str, str]]:
         return {}
 
-    def service_selectors(self, namespace: str) -> Iterable[Mapping[str, str]]:
+    def service_selectors(self, namespace: str) -> Collection[Mapping[str, str]]:
         return ()
 
     def controller_selector(self, kind: str, namespace: str, name: str) -> Selector | None:

@@ -8,7 +8,7 @@ and on our own assumptions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
@@ -129,7 +129,7 @@ class ClusterView(Protocol):
         """Every known namespace: name -> labels."""
         ...
 
-    def service_selectors(self, namespace: str) -> Iterable[Mapping[str, str]]:
+    def service_selectors(self, namespace: str) -> Collection[Mapping[str, str]]:
         """The pod selectors of the namespace's Services (those that have one)."""
         ...
 

@@ -225,10 +225,11 @@ class InterPodAffinity:
 
     def pre_filter(self, pod: PodInfo, cluster: ClusterView) -> AffinityFilter | None:
         incoming = pod.pod
-        namespace_labels = cluster.namespace_labels(incoming.metadata.namespace)
-        existing = existing_anti_affinity_counts(
-            incoming, namespace_labels, cluster.nodes_with_required_anti_affinity_pods()
-        )
+        guarded = cluster.nodes_with_required_anti_affinity_pods()
+        existing: Counts = {}
+        if guarded:
+            namespace_labels = cluster.namespace_labels(incoming.metadata.namespace)
+            existing = existing_anti_affinity_counts(incoming, namespace_labels, guarded)
         terms = pod.pod_affinity
         affinity = terms.required_affinity if terms is not None else ()
         anti_affinity = terms.required_anti_affinity if terms is not None else ()
@@ -246,11 +247,15 @@ class InterPodAffinity:
             return None
         incoming = pod.pod
         terms = pod.pod_affinity
-        preferred = _resolved(terms.preferred_affinity, cluster) if terms else ()
-        preferred_anti = _resolved(terms.preferred_anti_affinity, cluster) if terms else ()
-        own_terms = bool(preferred or preferred_anti)
+        own_terms = terms is not None and bool(
+            terms.preferred_affinity or terms.preferred_anti_affinity
+        )
         # Without preferred terms of its own, only pods with affinity terms can matter.
         nodes = cluster.nodes() if own_terms else cluster.nodes_with_affinity_pods()
+        if not nodes:
+            return None
+        preferred = _resolved(terms.preferred_affinity, cluster) if terms else ()
+        preferred_anti = _resolved(terms.preferred_anti_affinity, cluster) if terms else ()
         namespace_labels = cluster.namespace_labels(incoming.metadata.namespace)
         hard = self.hard_pod_affinity_weight
         topology_score: dict[str, dict[str, int]] = {}

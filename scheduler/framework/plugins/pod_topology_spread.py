@@ -37,7 +37,7 @@ from typing import Any, ClassVar, Final, Literal
 
 import msgspec
 
-from scheduler.framework.labels import Requirement, Selector
+from scheduler.framework.labels import EVERYTHING, Requirement, Selector
 from scheduler.framework.node_selectors import compile_required
 from scheduler.framework.plugins.taint_toleration import tolerated
 from scheduler.framework.spread_constraints import (
@@ -103,9 +103,12 @@ def default_selector(pod: Pod, cluster: ClusterView) -> Selector:
     """The labels of the Services selecting ``pod`` and the selector of the controller
     owning it, ANDed (upstream's ``helper.DefaultSelector``); empty when there are none."""
     meta = pod.metadata
+    services = cluster.service_selectors(meta.namespace)
+    if not meta.owner_references and not services:
+        return EVERYTHING  # a bare pod in a namespace without Services: the common case
     labels = meta.labels
     merged: dict[str, str] = {}
-    for wanted in cluster.service_selectors(meta.namespace):
+    for wanted in services:
         if all(labels.get(k) == v for k, v in wanted.items()):
             merged.update(wanted)
     requirements = [Requirement(k, "In", frozenset((v,))) for k, v in merged.items()]
