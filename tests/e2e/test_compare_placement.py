@@ -8,10 +8,9 @@ import copy
 from collections import Counter
 from typing import Any
 
-from tests.e2e.conftest import delete_namespace, new_namespace
-from tests.e2e.k8s import pod_manifest, wait_until
+from tests.e2e.k8s import pod_manifest
 from tests.e2e.scheduler_process import SchedulerProcess
-from tests.e2e.test_compare_kube_scheduler import run_round, settled
+from tests.e2e.test_compare_kube_scheduler import run_round, settle_round
 
 HOST = "kubernetes.io/hostname"
 ZONE = "topology.kubernetes.io/zone"
@@ -54,26 +53,17 @@ def spread_pods() -> list[dict[str, Any]]:
 
 
 def messages_round(core: Any, pods: list[dict[str, Any]], scheduler: str) -> dict[str, Any]:
-    """name -> node name, or the PodScheduled=False message of a Pending pod, up to the end
-    of the filters' part (kube-scheduler appends its post-filters': "no new claims to
+    """name -> ("bound", node) or ("pending", the PodScheduled=False message up to the end of
+    the filters' part: kube-scheduler appends its post-filters', "no new claims to
     deallocate, preemption: ...", which we do not run)."""
-    ns = new_namespace(core)
-    try:
-        for original in pods:
-            manifest = copy.deepcopy(original)
-            manifest["spec"]["schedulerName"] = scheduler
-            core.create_namespaced_pod(ns, manifest)
-        result = wait_until(lambda: settled(core, ns, len(pods)), timeout=60, what=scheduler)
-        out: dict[str, Any] = {}
-        for name, pod in result.items():
-            if pod.spec.node_name:
-                out[name] = ("bound", pod.spec.node_name)
-                continue
-            (condition,) = [c for c in pod.status.conditions if c.type == "PodScheduled"]
-            out[name] = ("pending", condition.message.split(". ", 1)[0].rstrip(".") + ".")
-        return out
-    finally:
-        delete_namespace(core, ns)
+    out: dict[str, Any] = {}
+    for name, pod in settle_round(core, pods, scheduler).items():
+        if pod.spec.node_name:
+            out[name] = ("bound", pod.spec.node_name)
+            continue
+        (condition,) = [c for c in pod.status.conditions if c.type == "PodScheduled"]
+        out[name] = ("pending", condition.message.split(". ", 1)[0].rstrip(".") + ".")
+    return out
 
 
 def test_anti_affinity_and_spread_match_kube_scheduler(

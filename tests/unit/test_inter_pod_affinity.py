@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 import pytest
-from factories import make_node, make_pod
+from factories import make_pod, pre_filter_verdicts, zoned_cluster
 
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.framework.cycle import Profile, pick_node
@@ -57,36 +57,19 @@ def affinity(
     return out
 
 
-def cluster(
-    *nodes: tuple[str, str], namespaces: dict[str, dict[str, str]] | None = None
-) -> ClusterCache:
-    """Nodes given as (name, zone); every node carries its hostname label."""
-    cache = ClusterCache()
-    for name, zone in nodes:
-        labels = {HOST: name}
-        if zone:
-            labels[ZONE] = zone
-        cache.set_node(make_node(name, labels=labels))
-    for name, labels in (namespaces or {}).items():
-        cache.set_namespace(name, labels)
-    return cache
+cluster = zoned_cluster
+
+
+def verdicts(cache: ClusterCache, **kwargs: Any) -> dict[str, str | None]:
+    """Node name -> None (fits) or the InterPodAffinity reason."""
+    pod = make_pod_info(make_pod("incoming", cpu="100m", **kwargs))
+    return pre_filter_verdicts(InterPodAffinity(), pod, cache)
 
 
 def run(cache: ClusterCache, name: str, node: str, **kwargs: Any) -> PodInfo:
     info = make_pod_info(make_pod(name, cpu="100m", **kwargs))
     cache.set_assigned_pod(info, node)
     return info
-
-
-def verdicts(cache: ClusterCache, **kwargs: Any) -> dict[str, str | None]:
-    """Node name -> None (fits) or the InterPodAffinity reason."""
-    pod = make_pod_info(make_pod("incoming", cpu="100m", **kwargs))
-    state = InterPodAffinity().pre_filter(pod, cache)
-    out: dict[str, str | None] = {}
-    for node in cache.nodes():
-        reasons = state.filter(pod, node) if state is not None else None
-        out[node.name] = reasons[0] if reasons else None
-    return out
 
 
 # -- filter ---------------------------------------------------------------------------------

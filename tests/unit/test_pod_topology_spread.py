@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 import pytest
-from factories import make_node, make_pod
+from factories import make_node, make_pod, pre_filter_verdicts, zoned_cluster
 
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.config import ConfigError, Settings
@@ -42,16 +42,11 @@ def spread(
     }
 
 
-def cluster(
-    *nodes: tuple[str, str], taints: dict[str, list[dict[str, str]]] | None = None
-) -> ClusterCache:
-    cache = ClusterCache()
-    for name, zone in nodes:
-        labels = {HOST: name}
-        if zone:
-            labels[ZONE] = zone
-        cache.set_node(make_node(name, labels=labels, taints=(taints or {}).get(name)))
-    return cache
+cluster = zoned_cluster
+
+
+def verdicts(cache: ClusterCache, pod: PodInfo) -> dict[str, str | None]:
+    return pre_filter_verdicts(PodTopologySpread(), pod, cache)
 
 
 def run(cache: ClusterCache, node: str, n: int = 1, **kwargs: Any) -> None:
@@ -66,15 +61,6 @@ def incoming(*constraints: dict[str, Any], **kwargs: Any) -> PodInfo:
     return make_pod_info(
         make_pod("incoming", cpu="10m", topologySpreadConstraints=list(constraints), **kwargs)
     )
-
-
-def verdicts(cache: ClusterCache, pod: PodInfo) -> dict[str, str | None]:
-    state = PodTopologySpread().pre_filter(pod, cache)
-    out: dict[str, str | None] = {}
-    for node in cache.nodes():
-        reasons = state.filter(pod, node) if state is not None else None
-        out[node.name] = reasons[0] if reasons else None
-    return out
 
 
 # -- filter ---------------------------------------------------------------------------------
