@@ -4,11 +4,13 @@ and that every RBAC permission is one the code actually uses."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +32,9 @@ HADOLINT_LABELS = [
     "org.opencontainers.image.version:text",
     "org.opencontainers.image.revision:text",
     "org.opencontainers.image.licenses:spdx",
-    "org.opencontainers.image.source:url",
 ]
+# The canonical Apache License 2.0 text (Debian's base-files common-licenses/Apache-2.0).
+LICENSE_SHA256 = "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30"
 
 
 def load_all(path: Path) -> list[dict[str, Any]]:
@@ -96,9 +99,13 @@ def test_final_image_is_small_non_root_and_read_only_friendly() -> None:
     text = "\n".join(final)
     assert "ARG PYTHON_IMAGE=python:3.11-slim" in DOCKERFILE.read_text()
     assert final[0] == "FROM ${PYTHON_IMAGE}"
-    # Only the venv comes from the builder; nothing is installed in the final stage.
+    # Only the venv comes from the builder, and the license text from the context; nothing is
+    # installed in the final stage.
     copies = [i for i in final if i.upper().startswith(("COPY", "ADD"))]
-    assert copies == ["COPY --from=builder /opt/venv /opt/venv"]
+    assert copies == [
+        "COPY --from=builder /opt/venv /opt/venv",
+        "COPY LICENSE /usr/share/doc/workload-scheduler/LICENSE",
+    ]
     for tool in ("pip ", "apt-get", "apk ", "gcc", "build-essential"):
         assert tool not in text, f"{tool!r} in the final stage"
     assert "PYTHONDONTWRITEBYTECODE=1" in text
@@ -109,6 +116,16 @@ def test_final_image_is_small_non_root_and_read_only_friendly() -> None:
     ]
     # Bytecode is compiled in the builder, so the read-only root filesystem costs nothing.
     assert any("compileall" in i for i in stages[0])
+
+
+def test_license_is_the_canonical_apache_2_text() -> None:
+    assert hashlib.sha256((REPO / "LICENSE").read_bytes()).hexdigest() == LICENSE_SHA256
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "Apache-2.0" and project["license-files"] == ["LICENSE"]
+    text = DOCKERFILE.read_text()
+    assert 'org.opencontainers.image.licenses="Apache-2.0"' in text
+    # No label pointing at a repository that does not exist (yet).
+    assert "org.opencontainers.image.source" not in text
 
 
 def test_dockerignore_lets_in_what_the_build_copies() -> None:
