@@ -155,12 +155,20 @@ def test_chart_crd_is_a_copy_of_deploy_crd() -> None:
     )
 
 
-def test_kustomization_lists_every_manifest() -> None:
-    listed = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())["resources"]
-    on_disk = [p.relative_to(DEPLOY).as_posix() for p in DEPLOY.rglob("*.yaml")]
-    assert sorted(listed) == sorted(p for p in on_disk if p != "kustomization.yaml")
+@pytest.mark.parametrize("base", [DEPLOY, DEPLOY / "prometheus"])
+def test_kustomization_lists_every_manifest(base: Path) -> None:
+    """deploy/ and deploy/prometheus/ (the ServiceMonitor, for the Prometheus Operator's
+    clusters) each list every manifest beneath them, except another kustomization's."""
+    listed = yaml.safe_load((base / "kustomization.yaml").read_text())["resources"]
+    others = [p.parent for p in base.rglob("kustomization.yaml") if p.parent != base]
+    on_disk = [
+        p.relative_to(base).as_posix()
+        for p in base.rglob("*.yaml")
+        if p.name != "kustomization.yaml" and not any(o in p.parents for o in others)
+    ]
+    assert sorted(listed) == sorted(on_disk)
     for path in listed:
-        for doc in load_all(DEPLOY / path):
+        for doc in load_all(base / path):
             assert doc["apiVersion"] and doc["kind"] and doc["metadata"]["name"], path
 
 
@@ -171,6 +179,8 @@ def test_config_map_is_a_valid_scheduler_config(tmp_path: Path) -> None:
     settings = load_settings(str(path), {})  # unknown keys or wrong types raise
     assert settings.log_format == "json"
     assert settings.leader_elect_namespace == "workload-scheduler"
+    # /metrics behind TokenReview + SubjectAccessReview, self-signed serving certificate.
+    assert settings.secure_metrics and not settings.tls_cert_file
 
 
 def test_deployment_runs_the_scheduler_safely() -> None:
@@ -254,6 +264,7 @@ def test_chart_values_are_documented_and_in_the_schema() -> None:
         "affinity",
         "serviceMonitor",
         "podDisruptionBudget",
+        "metrics",
     ):
         assert key in values, key
 
@@ -273,6 +284,7 @@ def test_chart_metadata() -> None:
         "service.yaml",
         "servicemonitor.yaml",
         "poddisruptionbudget.yaml",
+        "metrics-reader.yaml",
     } <= templates
 
 
@@ -313,6 +325,15 @@ RBAC_USES: dict[tuple[str, str, str], tuple[str, ...]] = {
         "CRD_WORKLOAD",
         "/status",
         "APPLY_PATCH",
+    ),
+    # Secure /metrics: each bearer token's TokenReview and its user's SubjectAccessReview.
+    ("authentication.k8s.io", "tokenreviews", "create"): (
+        '"/apis/authentication.k8s.io/v1/tokenreviews"',
+        '"POST", TOKEN_REVIEWS',
+    ),
+    ("authorization.k8s.io", "subjectaccessreviews", "create"): (
+        '"/apis/authorization.k8s.io/v1/subjectaccessreviews"',
+        "SUBJECT_ACCESS_REVIEWS,",
     ),
     ("coordination.k8s.io", "leases", "get"): _LEASES,
     ("coordination.k8s.io", "leases", "create"): _LEASES,
@@ -356,6 +377,33 @@ def test_every_rbac_permission_is_used_by_the_code() -> None:
     for group, resource, verb in granted:
         assert "*" not in (group, resource, verb)
         assert resource != "secrets" and verb not in ("delete", "deletecollection", "escalate")
+
+
+def test_metrics_reader_role_grants_get_on_metrics_only() -> None:
+    """The readers' ClusterRole names exactly the path and verb the server asks about."""
+    from scheduler.server.endpoints import METRICS_PATH
+
+    (role,) = load_all(DEPLOY / "metrics-reader.yaml")
+    assert role["kind"] == "ClusterRole"
+    assert role["rules"] == [{"nonResourceURLs": [METRICS_PATH], "verbs": ["get"]}]
+    source = _scheduler_source()
+    assert '"get", METRICS_PATH' in source
+    chart = (CHART / "templates" / "metrics-reader.yaml").read_text()
+    chart_rules = yaml.safe_load(chart.split("\nrules:\n", 1)[1].split("\n{{-", 1)[0])
+    assert chart_rules == role["rules"]
+    # deploy/prometheus binds a reader ServiceAccount to it and scrapes with its token.
+    docs = [d for p in sorted((DEPLOY / "prometheus").glob("*.yaml")) for d in load_all(p)]
+    (binding,) = [d for d in docs if d["kind"] == "ClusterRoleBinding"]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    (monitor,) = [d for d in docs if d["kind"] == "ServiceMonitor"]
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["scheme"] == "https" and endpoint["path"] == METRICS_PATH
+    (secret,) = [d for d in docs if d["kind"] == "Secret"]
+    assert endpoint["authorization"]["credentials"]["name"] == secret["metadata"]["name"]
+    assert (
+        secret["metadata"]["annotations"]["kubernetes.io/service-account.name"]
+        == (binding["subjects"][0]["name"])
+    )
 
 
 def test_chart_rbac_template_has_the_same_rules() -> None:
