@@ -7,7 +7,7 @@
   mounted Secret by swapping a symlink, so the two files change together.
 - None given: a self-signed ECDSA P-256 certificate for the host name, ``localhost``,
   127.0.0.1 and ::1 (and the bind address), valid ``SELF_SIGNED_LIFETIME``, made in
-  memory at start and again once two thirds of its life have passed. Upstream's
+  memory at start and again when a third of its lifetime is left. Upstream's
   kube-scheduler writes its self-signed pair to ``--cert-dir`` and keeps it a year;
   with a read-only root filesystem we keep ours in memory and renew it instead.
 
@@ -43,8 +43,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 log = structlog.get_logger(__name__)
 
 SELF_SIGNED_LIFETIME = dt.timedelta(days=1)
-RENEW_AFTER = 2 / 3
-"""Fraction of the self-signed certificate's life after which a new one is made."""
+RENEW_BEFORE_EXPIRY = 1 / 3
+"""A new self-signed certificate is made when this fraction of its lifetime is left
+(with a day's lifetime: 8 hours before it expires, 16 hours after it was made)."""
 BACKDATE = dt.timedelta(hours=1)
 """notBefore lies this far in the past, for clients whose clock is a little behind."""
 CHECK_SECONDS = 10.0
@@ -79,7 +80,7 @@ class CertificateSource(Protocol):
 
 
 class SelfSigned:
-    """A fresh self-signed pair at first and whenever the last is ``RENEW_AFTER`` old."""
+    """A fresh self-signed pair at first and whenever the last is due for renewal."""
 
     def __init__(self, hosts: list[str], lifetime: dt.timedelta = SELF_SIGNED_LIFETIME) -> None:
         self.hosts = hosts
@@ -87,10 +88,13 @@ class SelfSigned:
         self.last: KeyPair | None = None
 
     def current(self, now: dt.datetime) -> KeyPair | None:
-        if self.last is not None and now < renew_at(self.last):
+        if self.last is not None and now < self.renew_at(self.last):
             return None
         self.last = self_signed(self.hosts, now, self.lifetime)
         return self.last
+
+    def renew_at(self, pair: KeyPair) -> dt.datetime:
+        return pair.not_after - self.lifetime * RENEW_BEFORE_EXPIRY
 
 
 class Files:
@@ -113,10 +117,6 @@ class Files:
         # Remembered before it is checked: a bad pair is reported once, not every check.
         self.last_digest = digest
         return parse_pair(cert_pem, key_pem, f"{self.cert_file}, {self.key_file}")
-
-
-def renew_at(pair: KeyPair) -> dt.datetime:
-    return pair.not_before + (pair.not_after - pair.not_before) * RENEW_AFTER
 
 
 class ServingCertificate:

@@ -156,6 +156,38 @@ def test_chart_crd_is_a_copy_of_deploy_crd() -> None:
 
 
 @pytest.mark.parametrize("base", [DEPLOY, DEPLOY / "prometheus"])
+def _schema_at(schema: dict[str, Any], json_path: str) -> dict[str, Any]:
+    """The schema of the field a printer column's simple JSONPath (``.a.b[0].c``) reads."""
+    for part in json_path.lstrip(".").split("."):
+        name, _, index = part.partition("[")
+        schema = schema["properties"][name]
+        if index:
+            assert schema["type"] == "array", json_path
+            schema = schema["items"]
+    return schema
+
+
+def test_crd_printer_columns_read_fields_of_the_schema() -> None:
+    """kubectl get workloads.workload-scheduler.io: each column reads a field the schema
+    has, of the column's type (tests/e2e/test_workload_columns.py shows them filled in)."""
+    (crd,) = load_all(DEPLOY / "crds" / CRD_NAME)
+    (version,) = crd["spec"]["versions"]
+    schema = version["schema"]["openAPIV3Schema"]
+    columns = version["additionalPrinterColumns"]
+    shown = [c["name"] for c in columns if not c.get("priority")]
+    assert shown == ["Group", "MinCount", "Scheduled", "Reason", "Age"]
+    for column in columns:
+        if column["name"] == "Age":  # metadata is the API server's, not in our schema
+            assert column == {
+                "name": "Age",
+                "type": "date",
+                "jsonPath": ".metadata.creationTimestamp",
+            }
+            continue
+        assert _schema_at(schema, column["jsonPath"])["type"] == column["type"], column
+        assert column.get("description"), column
+
+
 def test_kustomization_lists_every_manifest(base: Path) -> None:
     """deploy/ and deploy/prometheus/ (the ServiceMonitor, for the Prometheus Operator's
     clusters) each list every manifest beneath them, except another kustomization's."""

@@ -12,13 +12,11 @@ import pytest
 from cryptography import x509
 
 from scheduler.server.tls import (
-    RENEW_AFTER,
     SELF_SIGNED_LIFETIME,
     CertificateError,
     Files,
     SelfSigned,
     ServingCertificate,
-    renew_at,
     self_signed,
 )
 
@@ -45,13 +43,12 @@ def test_self_signed_certificate_is_for_serving_these_hosts() -> None:
     assert pair.not_before < T0 < pair.not_after == T0 + SELF_SIGNED_LIFETIME
 
 
-def test_self_signed_is_renewed_after_two_thirds_of_its_life() -> None:
+def test_self_signed_is_renewed_when_a_third_of_its_life_is_left() -> None:
     source = SelfSigned(["localhost"])
     first = source.current(T0)
     assert first is not None
-    due = renew_at(first)
-    assert due == first.not_before + (first.not_after - first.not_before) * RENEW_AFTER
-    assert first.not_after - due > dt.timedelta(hours=8), "renewed well before it expires"
+    due = source.renew_at(first)
+    assert due == T0 + dt.timedelta(hours=16) and first.not_after - due == dt.timedelta(hours=8)
     assert source.current(due - dt.timedelta(seconds=1)) is None
     second = source.current(due)
     assert second is not None and second.cert_pem != first.cert_pem
