@@ -188,8 +188,9 @@ def _run(args: argparse.Namespace) -> int:
 
         try:
             await app.run(until=stop, elect=elect)
-        except CertificateError as exc:
+        except CertificateError as exc:  # raised before the app starts its tasks
             log.error("cannot serve /metrics over HTTPS", error=str(exc))
+            await app.client.close()
             return 1
         return 1 if lost.is_set() else 0
 

@@ -67,32 +67,18 @@ def scheduler_name() -> str:
 
 
 def test_chart_lints_renders_and_matches_deploy(helm: Path) -> None:
-    run_helm(helm, "lint", "--strict", str(CHART))
-    run_helm(
-        helm,
-        "lint",
-        "--strict",
-        str(CHART),
-        "--set",
-        "serviceMonitor.enabled=true",
-        "--set",
-        "podDisruptionBudget.enabled=true",
-    )
-
-    run_helm(
-        helm,
-        "lint",
-        "--strict",
-        str(CHART),
-        "--set",
-        "serviceMonitor.enabled=true",
-        "--set",
-        "serviceMonitor.authorization=bearerTokenFile",
-        "--set",
-        "serviceMonitor.insecureSkipVerify=false",
-        "--set",
-        "metrics.tlsSecretName=scheduler-tls",
-    )
+    for values in (
+        [],
+        ["serviceMonitor.enabled=true", "podDisruptionBudget.enabled=true"],
+        [
+            "serviceMonitor.enabled=true",
+            "serviceMonitor.authorization=bearerTokenFile",
+            "serviceMonitor.insecureSkipVerify=false",
+            "metrics.tlsSecretName=scheduler-tls",
+        ],
+        ["metrics.secure=false", "serviceMonitor.enabled=true"],
+    ):
+        run_helm(helm, "lint", "--strict", str(CHART), *(f"--set={v}" for v in values))
 
     docs = render_chart(helm, "rel", "sched-ns")
     assert sorted(d["kind"] for d in docs) == [
