@@ -155,7 +155,6 @@ def test_chart_crd_is_a_copy_of_deploy_crd() -> None:
     )
 
 
-@pytest.mark.parametrize("base", [DEPLOY, DEPLOY / "prometheus"])
 def _schema_at(schema: dict[str, Any], json_path: str) -> dict[str, Any]:
     """The schema of the field a printer column's simple JSONPath (``.a.b[0].c``) reads."""
     for part in json_path.lstrip(".").split("."):
@@ -188,6 +187,7 @@ def test_crd_printer_columns_read_fields_of_the_schema() -> None:
         assert column.get("description"), column
 
 
+@pytest.mark.parametrize("base", [DEPLOY, DEPLOY / "prometheus"])
 def test_kustomization_lists_every_manifest(base: Path) -> None:
     """deploy/ and deploy/prometheus/ (the ServiceMonitor, for the Prometheus Operator's
     clusters) each list every manifest beneath them, except another kustomization's."""
