@@ -22,6 +22,17 @@ def _write(directory: Path, pair: KeyPair) -> None:
         staged.replace(directory / name)
 
 
+def _scheduler(kubeconfig: str, log_dir: Path, tls: Path, name: str) -> SchedulerProcess:
+    """Secure metrics with the pair ``tls/tls.crt``, ``tls/tls.key``."""
+    files = (
+        "--tls-cert-file",
+        str(tls / "tls.crt"),
+        "--tls-private-key-file",
+        str(tls / "tls.key"),
+    )
+    return SchedulerProcess(kubeconfig, log_dir, *files, name=name, secure=True)
+
+
 def _verifies_with(port: int, pair: KeyPair) -> bool:
     """Does a client that trusts only ``pair``'s certificate accept the server's, for the
     name localhost?"""
@@ -42,16 +53,7 @@ def test_certificate_files_are_served_and_reloaded(kubeconfig: str, tmp_path: Pa
     tls = tmp_path / "tls"
     tls.mkdir()
     _write(tls, first)
-    proc = SchedulerProcess(
-        kubeconfig,
-        tmp_path,
-        "--tls-cert-file",
-        str(tls / "tls.crt"),
-        "--tls-private-key-file",
-        str(tls / "tls.key"),
-        name="tls-files",
-        secure=True,
-    )
+    proc = _scheduler(kubeconfig, tmp_path, tls, "tls-files")
     proc.start(timeout=120)
     try:
         assert _verifies_with(proc.metrics_port, first)
@@ -78,16 +80,7 @@ def test_certificate_files_are_served_and_reloaded(kubeconfig: str, tmp_path: Pa
 
 
 def test_unusable_certificate_files_stop_the_scheduler(kubeconfig: str, tmp_path: Path) -> None:
-    proc = SchedulerProcess(
-        kubeconfig,
-        tmp_path,
-        "--tls-cert-file",
-        str(tmp_path / "missing.crt"),
-        "--tls-private-key-file",
-        str(tmp_path / "missing.key"),
-        name="tls-missing",
-        secure=True,
-    )
+    proc = _scheduler(kubeconfig, tmp_path, tmp_path / "missing", "tls-missing")
     try:
         proc.start(timeout=120)
     except RuntimeError as exc:
