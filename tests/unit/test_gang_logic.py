@@ -142,11 +142,22 @@ def test_gang_is_all_or_nothing_and_rolls_back() -> None:
         cache.set_node(make_node(f"n{i}", cpu="2", memory="4Gi"))
     pods = [make_pod_info(make_pod(f"w{i}", cpu="1500m")) for i in range(4)]
     attempt = place_gang(cache, Profile.default(), pods, 4, random.Random(0))
-    assert not attempt.ok(4) and len(attempt.placed) == 3
+    # 6 cpu free for 6 cpu asked, but each node takes one member at most: no trial.
+    assert not attempt.ok(4) and attempt.domains_tried == 0 and attempt.domains_pruned == 1
     assert all(not n.pods for n in cache.nodes())  # nothing stays reserved
     key = GroupKey(ObjectKey(WORKLOAD, "ns", "train"), "workers")
     assert messages.cannot_place(key, pods, 4, attempt, None) == (
-        "gang ns/train/workers needs 4 x {cpu: 1500m}; only 3 fit: 3 nodes Insufficient cpu"
+        "gang ns/train/workers needs 4 x {cpu: 1500m}; at most 3 fit: "
+        "too little room left on each node"
+    )
+    # A host port the capacity sums cannot see: tried, three fit, rolled back.
+    ported = [make_pod_info(make_pod(f"p{i}", cpu="100m", host_ports=[80])) for i in range(4)]
+    attempt = place_gang(cache, Profile.default(), ported, 4, random.Random(0))
+    assert not attempt.ok(4) and len(attempt.placed) == 3 and attempt.domains_tried == 1
+    assert all(not n.pods for n in cache.nodes())
+    assert messages.cannot_place(key, ported, 4, attempt, None) == (
+        "gang ns/train/workers needs 4 x {cpu: 100m}; only 3 fit: "
+        "3 nodes didn't have free ports for the requested pod ports"
     )
     cache.set_node(make_node("n3", cpu="2", memory="4Gi"))
     attempt = place_gang(cache, Profile.default(), pods, 4, random.Random(0))
