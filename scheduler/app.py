@@ -229,6 +229,7 @@ class App:
         tasks = [asyncio.create_task(r.run(), name=f"watch {r.path}") for r in self.reflectors]
         tasks.append(asyncio.create_task(self.reporter.run(), name="reporter"))
         tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        tasks.append(asyncio.create_task(self.metrics.loop.run(), name="loop-monitor"))
         if elect is None:
             tasks.append(asyncio.create_task(self._schedule(), name="scheduling"))
         else:

@@ -13,6 +13,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from scheduler.metrics.loop import LoopMonitor
+
 SCHEDULED, UNSCHEDULABLE, ERROR = "scheduled", "unschedulable", "error"
 
 
@@ -150,6 +152,8 @@ class Metrics:
             "Gangs not fully bound within their timeout.",
             registry=r,
         )
+        self.loop = LoopMonitor(r)
+        """Event-loop lag; ``App`` runs ``loop.run()`` as a task of its own."""
 
     def watch_batching(self, counts: Callable[[], tuple[int, int]]) -> None:
         self.registry.register(_Batching(counts))
