@@ -117,19 +117,21 @@ class App:
             self.reporter.forget,
             self.gangs,
         )
+        hold = self.scheduler.hold
         self.reflectors = [
             Reflector(
                 self.client,
                 "/api/v1/nodes",
                 Node,
-                NodeEvents(self.cache, self.queue),
+                # Every watch applies through the hold: a gang pass in flight sees none.
+                hold.wrap(NodeEvents(self.cache, self.queue)),
                 on_error=self._watch_error,
             ),
             Reflector(
                 self.client,
                 "/api/v1/pods",
                 Pod,
-                self.pod_events,
+                hold.wrap(self.pod_events),
                 # As kube-scheduler: finished pods leave the watch (as deletions).
                 params={"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"},
                 on_error=self._watch_error,
@@ -192,7 +194,7 @@ class App:
                 self.client,
                 f"/apis/{api}/{plural}",
                 item_type,
-                handler,
+                self.scheduler.hold.wrap(handler),
                 on_error=lambda path: self.metrics.watch_errors.labels(path).inc(),
             )
         )

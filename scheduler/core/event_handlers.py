@@ -19,7 +19,7 @@ from scheduler.framework.types import PodInfo
 from scheduler.gang.model import GroupKey
 from scheduler.gang.registry import GangRegistry
 from scheduler.model.objects import Node, Pod
-from scheduler.queue.scheduling_queue import SchedulingQueue
+from scheduler.queue.scheduling_queue import ClusterEvent, SchedulingQueue
 
 log = structlog.get_logger(__name__)
 
@@ -118,9 +118,12 @@ class PodEvents:
             self.queue.add(info, changed=queued is None or info is not queued.info)
 
     def _delete(self, uid: str) -> None:
-        self._assigned.pop(uid, None)
+        info = self._assigned.pop(uid, None)
+        queued = self.queue.get(uid)
+        node = self.cache.node_of(uid)
         if self.cache.remove_pod(uid):
-            self.queue.move_all("AssignedPodDelete")
+            requests = info.requests if info else queued.info.requests if queued else None
+            self.queue.move_all(ClusterEvent.pod_gone("AssignedPodDelete", node, requests))
         self.queue.delete(uid)
         self._on_gone(uid)
         group = self.gangs.forget_pod(uid)

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from typing import NamedTuple
 
 import structlog
 
@@ -33,15 +35,30 @@ from scheduler.framework.types import NodeInfo, PodInfo
 from scheduler.gang import messages
 from scheduler.gang import status as gang_status
 from scheduler.gang.model import GroupKey, GroupPolicy
-from scheduler.gang.placement import domains, place_gang, running_domain
+from scheduler.gang.placement import (
+    YIELD_EVERY_SECONDS,
+    domains,
+    place_gang_async,
+    running_domain,
+)
 from scheduler.gang.registry import GangRegistry
+from scheduler.gang.retry import GangRetryHint
 from scheduler.metrics.registry import SCHEDULED, UNSCHEDULABLE
-from scheduler.queue.scheduling_queue import QueuedPod
+from scheduler.queue.scheduling_queue import ClusterEvent, QueuedPod
 
 log = structlog.get_logger(__name__)
 
 REPAIR_POLL_SECONDS = 1.0
 """How often a member whose bind failed looks again for a node in its gang's domain."""
+
+
+class GangTurn(NamedTuple):
+    """A gang member the pod cycle hands over: its gang still needs members placed."""
+
+    group: GroupKey
+    policy: GroupPolicy
+    need: int
+    running_nodes: list[str]
 
 
 class GangCycle:
@@ -53,6 +70,8 @@ class GangCycle:
         self.gang_timeout = gang_timeout
         """Seconds a placed gang may take to be fully bound, unless its object says."""
         self._scheduled_groups: set[GroupKey] = set()
+        self.yield_every = YIELD_EVERY_SECONDS
+        """Seconds of placement work between turns of the event loop."""
 
     # -- where a gang stands ------------------------------------------------------------
 
@@ -77,16 +96,13 @@ class GangCycle:
 
     # -- scheduling: the whole gang against one view of the cluster ---------------------
 
-    def schedule_gang(
-        self,
-        qp: QueuedPod,
-        group: GroupKey,
-        policy: GroupPolicy,
-        need: int,
-        running_nodes: list[str],
-    ) -> None:
-        """Place ``need`` or more members at once against this view of the cluster, or none."""
+    async def schedule_gang(self, qp: QueuedPod, turn: GangTurn) -> None:
+        """Place ``need`` or more members at once against this view of the cluster, or none.
+
+        The pass hands the event loop back as it goes (``place_gang_async``); the caller
+        holds watch events until this returns, so the view stays the same throughout."""
         ctx = self.ctx
+        group, policy, need, running_nodes = turn
         started = time.perf_counter()
         pending = [
             u
@@ -106,7 +122,7 @@ class GangCycle:
         domain = None
         if policy.topology_key and running_nodes:
             domain = running_domain(ctx.cache, running_nodes, policy.topology_key)
-        attempt = place_gang(
+        attempt = await place_gang_async(
             ctx.cache,
             ctx.profile,
             pods,
@@ -116,16 +132,28 @@ class GangCycle:
             domain=domain,
             batch=ctx.batch,
             walk=ctx.walk,
+            budget=self.yield_every,
         )
-        ctx.metrics.algorithm_duration.observe(time.perf_counter() - started)
+        took = time.perf_counter() - started
+        ctx.metrics.algorithm_duration.observe(took)
         if not attempt.ok(need):
             message = messages.cannot_place(group, pods, need, attempt, policy.topology_key)
-            log.info("gang cannot be placed", gang=str(group), reason=message)
+            log.info(
+                "gang cannot be placed",
+                gang=str(group),
+                reason=message,
+                domains_pruned=attempt.domains_pruned,
+                domains_tried=attempt.domains_tried,
+                seconds=round(took, 3),
+            )
             ctx.metrics.podgroup_attempts.labels(UNSCHEDULABLE, ctx.metrics.profile).inc()
+            # Parked until an event could make it fit, and backing off as one gang.
+            hint = GangRetryHint(attempt, self._domain_of(policy.topology_key))
+            attempts = max(member.attempts for member in batch)
             for member in batch:
                 ctx.metrics.attempt(UNSCHEDULABLE, time.perf_counter() - started)
                 ctx.reporter.pod_unschedulable(ref_of(member.info), message)
-                ctx.queue.requeue_unschedulable(member)
+                ctx.queue.requeue_unschedulable(member, hint=hint, attempts=attempts)
             self._report_group(
                 group,
                 "FailedScheduling",
@@ -145,7 +173,15 @@ class GangCycle:
             )
             ctx.queue.requeue_unschedulable(extra)
         timeout = policy.timeout_seconds or self.gang_timeout
-        log.info("gang placed", gang=str(group), pods=len(placed), domain=attempt.domain)
+        log.info(
+            "gang placed",
+            gang=str(group),
+            pods=len(placed),
+            domain=attempt.domain,
+            domains_pruned=attempt.domains_pruned,
+            domains_tried=attempt.domains_tried,
+            seconds=round(took, 3),
+        )
         self._report_group(
             group,
             "GangAdmitted",
@@ -156,6 +192,18 @@ class GangCycle:
         deadline = time.monotonic() + timeout
         placements = [Placement(by_uid[pod.uid], node, started) for pod, node in attempt.placed]
         ctx.spawn(self._bind_gang(group, placements, deadline, policy))
+
+    def _domain_of(self, topology_key: str | None) -> Callable[[str], str | None] | None:
+        """Node name -> its value of ``topology_key`` (None without a key)."""
+        if topology_key is None:
+            return None
+        cache = self.ctx.cache
+
+        def domain_of(name: str) -> str | None:
+            node = cache.node(name)
+            return node.node.metadata.labels.get(topology_key) if node else None
+
+        return domain_of
 
     # -- binding: every member, repaired until the deadline ------------------------------
 
@@ -242,7 +290,7 @@ class GangCycle:
             reason="SchedulerError",
         )
         ctx.queue.requeue_backoff(qp)
-        ctx.queue.move_all("AssumedPodForgotten")
+        ctx.queue.move_all(ClusterEvent("AssumedPodForgotten"))
 
     # -- telling the group object -------------------------------------------------------
 

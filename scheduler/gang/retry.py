@@ -35,7 +35,7 @@ POD_GONE_EVENTS = frozenset({"AssignedPodDelete", "AssumedPodForgotten", "Assume
 class GangRetryHint:
     """A ``RetryHint`` for the members of one gang after one failed pass."""
 
-    __slots__ = ("_answer", "_domain_of", "_freed", "_last", "_short")
+    __slots__ = ("_answer", "_domain_of", "_freed", "_last", "_only", "_short")
 
     def __init__(
         self, attempt: GangPlacement, domain_of: Callable[[str], str | None] | None
@@ -43,6 +43,8 @@ class GangRetryHint:
         """``domain_of`` maps a node name to its domain (None: in none); None without a
         topology key (the whole cluster is the one domain)."""
         self._short: dict[str | None, DomainShortfall] = {s.domain: s for s in attempt.shortfalls}
+        self._only = attempt.domain
+        """The domain the gang runs in (its other members), if any: the rest do not count."""
         self._domain_of = domain_of
         self._freed: dict[str | None, Counter[str]] = {}
         self._last: ClusterEvent | None = None
@@ -60,8 +62,10 @@ class GangRetryHint:
         if event.name not in POD_GONE_EVENTS or event.node is None or event.freed is None:
             return True
         domain = self._domain_of(event.node) if self._domain_of is not None else None
-        if self._domain_of is not None and domain is None:
-            return False  # not in any domain: the gang cannot go there
+        if self._domain_of is not None and (
+            domain is None or (self._only is not None and domain != self._only)
+        ):
+            return False  # not in any domain, or not in the one the gang runs in
         shortfall = self._short.get(domain)
         if shortfall is None:
             return True

@@ -63,6 +63,12 @@ class ClusterEvent:
     """What a pod gone from ``node`` gave back (its requests and ``pods: 1``);
     None when unknown or not a pod going away."""
 
+    @classmethod
+    def pod_gone(cls, name: str, node: str | None, requests: ResourceList | None) -> ClusterEvent:
+        """A pod no longer holds ``requests`` on ``node`` (either may be unknown)."""
+        freed = None if requests is None else {**requests, "pods": 1}
+        return cls(name, node, freed)
+
 
 RetryHint = Callable[[ClusterEvent], bool]
 """Whether an event could make a parked pod fit; asked once per event and pod (pods
