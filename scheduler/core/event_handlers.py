@@ -64,6 +64,8 @@ class PodEvents:
         self._on_gone = on_gone
         self.gangs = gangs or GangRegistry()
         self._assigned: dict[str, PodInfo] = {}
+        self._open: dict[GroupKey, bool] = {}
+        """Per gang with members: whether its gate let members through when last checked."""
 
     def replace(self, items: list[Pod]) -> None:
         seen = {pod.metadata.uid for pod in items}
@@ -87,12 +89,28 @@ class PodEvents:
         elif pod.spec.scheduler_name == self.scheduler_name:
             self._pending_pod(pod)
         if group is not None:
-            self.regate([group])
+            self._member_changed(group, uid)
 
     def regate(self, groups: list[GroupKey]) -> None:
         """Members of these groups may pass (or fail) their gate now."""
         for group in groups:
+            self._open[group] = self.gangs.group_gate(group) is None
             self.queue.regate(self.gangs.members(group))
+
+    def _member_changed(self, group: GroupKey, uid: str) -> None:
+        """A member came, went or moved: the whole group is checked again only when its
+        verdict (quorum or not) flips, else just this pod. Checking every member on every
+        member's event cost O(members^2) for a gang arriving (seconds for thousands of
+        members); the other members' waiting messages keep the count they were gated with."""
+        open_now = self.gangs.group_gate(group) is None
+        if self._open.get(group) == open_now:
+            self.queue.regate([uid])
+            return
+        if not self.gangs.members(group):
+            self._open.pop(group, None)
+        else:
+            self._open[group] = open_now
+        self.queue.regate(self.gangs.members(group))
 
     def _assigned_pod(self, pod: Pod) -> None:
         uid = pod.metadata.uid
@@ -128,7 +146,7 @@ class PodEvents:
         self._on_gone(uid)
         group = self.gangs.forget_pod(uid)
         if group is not None:
-            self.regate([group])
+            self._member_changed(group, uid)
 
     def _info(self, pod: Pod) -> PodInfo | None:
         try:

@@ -128,6 +128,10 @@ class GangRegistry:
         key = self._key_of.get(info.uid) or pod_group_key(info.pod)
         if key is None:
             return None
+        return self.group_gate(key)
+
+    def group_gate(self, key: GroupKey) -> str | None:
+        """Why the members of ``key`` may not be tried yet, or None: the same for all."""
         policy = self.policy(key)
         if isinstance(policy, Waiting):
             return policy.message
