@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.k8s import failed_scheduling_message, placements, wait_until
+from tests.e2e.k8s import events_for, placements, wait_until
 from tests.e2e.scheduler_process import SchedulerProcess
 from tests.e2e.test_gang import settle
 
@@ -73,7 +73,14 @@ def test_big_gang_over_many_racks_never_stalls_the_loop(gang: Any, tmp_path: Any
         gang.mode.create_workload(gang.ns, "huge", {"g": 200}, topology_key="rack")
         names = submit(gang, "huge", 200, "huge", "1")
         message = wait_until(
-            lambda: failed_scheduling_message(gang.core, gang.ns, names[0]),
+            lambda: next(
+                (
+                    e.message
+                    for e in events_for(gang.core, gang.ns, names[0])
+                    if e.reason == "FailedScheduling" and "needs 200" in e.message
+                ),
+                None,
+            ),
             timeout=120,
             what="the unplaceable gang's FailedScheduling event",
         )
@@ -91,7 +98,10 @@ def test_big_gang_over_many_racks_never_stalls_the_loop(gang: Any, tmp_path: Any
         after = metric(text, total, **failed)
         assert after == before, "the parked gang was retried while nothing changed"
         assert metric(text, "workload_scheduler_event_loop_lag_seconds_count") > 0
-        longest = metric(text, "workload_scheduler_event_loop_longest_stall_seconds")
-        assert longest < STALL_BOUND_SECONDS, f"the event loop stalled for {longest:.3f}s"
+        # The busy figure: a stall our own work explains (the shared test machine may keep
+        # the process off the CPU for longer; that lag is in ..._longest_stall_seconds).
+        busy = metric(text, "workload_scheduler_event_loop_longest_busy_stall_seconds")
+        wall = metric(text, "workload_scheduler_event_loop_longest_stall_seconds")
+        assert busy < STALL_BOUND_SECONDS, f"the event loop was busy for {busy:.3f}s ({wall=})"
     finally:
         ours.stop()

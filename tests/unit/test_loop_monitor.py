@@ -20,8 +20,10 @@ def test_longest_stall_keeps_the_maximum_and_negative_lag_counts_as_zero() -> No
     registry = CollectorRegistry()
     monitor = LoopMonitor(registry)
     for lag in (0.002, 0.3, -0.001, 0.05):
-        monitor.observe(lag)
+        monitor.observe(lag, cpu=0.01 if lag == 0.3 else lag)
     assert sample(registry, "workload_scheduler_event_loop_longest_stall_seconds") == 0.3
+    # 300 ms late with 10 ms of CPU used: the machine, not us (the 50 ms one was ours).
+    assert sample(registry, "workload_scheduler_event_loop_longest_busy_stall_seconds") == 0.05
     assert sample(registry, "workload_scheduler_event_loop_lag_seconds_count") == 4
     assert (
         registry.get_sample_value(
@@ -45,3 +47,4 @@ def test_a_blocking_step_shows_as_a_stall() -> None:
     asyncio.run(run())
     # At least the stall minus one interval (no upper bound: the machine may be busy).
     assert monitor.longest >= 0.2 - 0.01
+    assert monitor.longest_busy <= monitor.longest  # time.sleep burns no CPU
