@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -220,6 +221,11 @@ class App:
         from scheduler.server import serve
 
         self.client.open()
+        # What exists now (modules, the official client's models, settings) lives as long as
+        # the process: keep it out of the cyclic collector's full passes, which otherwise
+        # walk it all and stall the event loop for a tenth of a second or more.
+        gc.collect()
+        gc.freeze()
         await self._add_group_sources()
         runners = []
         if serve_http:
