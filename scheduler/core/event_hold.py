@@ -1,7 +1,7 @@
 """Watch events wait while a gang decision is in flight, then apply in order.
 
 A big gang's pass hands the event loop back every few milliseconds
-(``gang.placement.place_gang_async``) so that watches, bindings, Events, the Lease
+(``gang.placement.run_steps_async``) so that watches, bindings, Events, the Lease
 renewal and the HTTP endpoints keep running. What it must not give up is the
 guarantee the synchronous pass had: the cache does not change under a decision that
 is then committed. So while a pass is in flight every watch event (nodes, pods,

@@ -38,7 +38,8 @@ from scheduler.gang.model import GroupKey, GroupPolicy
 from scheduler.gang.placement import (
     YIELD_EVERY_SECONDS,
     domains,
-    place_gang_async,
+    gang_steps,
+    run_steps_async,
     running_domain,
 )
 from scheduler.gang.registry import GangRegistry
@@ -99,7 +100,7 @@ class GangCycle:
     async def schedule_gang(self, qp: QueuedPod, turn: GangTurn) -> None:
         """Place ``need`` or more members at once against this view of the cluster, or none.
 
-        The pass hands the event loop back as it goes (``place_gang_async``); the caller
+        The pass hands the event loop back as it goes (``run_steps_async``); the caller
         holds watch events until this returns, so the view stays the same throughout."""
         ctx = self.ctx
         group, policy, need, running_nodes = turn
@@ -122,17 +123,20 @@ class GangCycle:
         domain = None
         if policy.topology_key and running_nodes:
             domain = running_domain(ctx.cache, running_nodes, policy.topology_key)
-        attempt = await place_gang_async(
-            ctx.cache,
-            ctx.profile,
-            pods,
-            need,
-            ctx.rng,
-            topology_key=policy.topology_key,
-            domain=domain,
-            batch=ctx.batch,
-            walk=ctx.walk,
-            budget=self.yield_every,
+        # The pass hands the loop back every few milliseconds; watch events are held.
+        attempt = await run_steps_async(
+            gang_steps(
+                ctx.cache,
+                ctx.profile,
+                pods,
+                need,
+                ctx.rng,
+                topology_key=policy.topology_key,
+                domain=domain,
+                batch=ctx.batch,
+                walk=ctx.walk,
+            ),
+            self.yield_every,
         )
         took = time.perf_counter() - started
         ctx.metrics.algorithm_duration.observe(took)

@@ -26,7 +26,7 @@ What a pass costs grows with domains, not with members times nodes:
    cache (``framework/batching.py``): a trial costs one node re-evaluated per member.
 
 The work is a generator (``gang_steps``) that yields between domains and between
-members; ``place_gang`` runs it to the end at once, ``place_gang_async`` hands the
+members; ``place_gang`` runs it to the end at once, ``run_steps_async`` hands the
 event loop back every few milliseconds. The caller of the async form keeps watch
 events from changing the cache until it has committed or abandoned the result
 (``core``'s event hold): the only other writers of the cache on our loop are our
@@ -71,7 +71,7 @@ gang. Filters not named here (resources, ports, anything added later) are left t
 trial, so pruning never rejects a domain a trial could fill."""
 
 YIELD_EVERY_SECONDS: Final = 0.005
-"""How long ``place_gang_async`` works before it hands the event loop back."""
+"""How long ``run_steps_async`` works before it hands the event loop back."""
 
 
 @dataclass(slots=True)
@@ -476,39 +476,6 @@ def place_gang(
             batch=batch,
             walk=walk,
         )
-    )
-
-
-async def place_gang_async(
-    cache: ClusterCache,
-    profile: Profile,
-    pods: Sequence[PodInfo],
-    need: int,
-    rng: random.Random,
-    *,
-    topology_key: str | None = None,
-    domain: str | None = None,
-    batch: SignatureCache | None = None,
-    walk: NodeWalk | None = None,
-    budget: float = YIELD_EVERY_SECONDS,
-) -> GangPlacement:
-    """``place_gang``, handing the event loop back every ``budget`` seconds of work.
-
-    The caller must keep watch events away from the cache until it has committed or
-    abandoned the result (see the module docstring)."""
-    return await run_steps_async(
-        gang_steps(
-            cache,
-            profile,
-            pods,
-            need,
-            rng,
-            topology_key=topology_key,
-            domain=domain,
-            batch=batch,
-            walk=walk,
-        ),
-        budget,
     )
 
 
