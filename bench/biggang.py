@@ -103,7 +103,11 @@ async def run_variant(
     )
     log(f"{variant}: {len(fillers)} filler pods in {filled.end - filled.start:.1f}s")
     ours = measure.OurScheduler(
-        kubeconfig, log_dir / f"biggang-{variant}.log", qps=args.qps, burst=args.burst
+        kubeconfig,
+        log_dir / f"biggang-{variant}.log",
+        qps=args.qps,
+        burst=args.burst,
+        extra_args=["--no-secure-metrics"],  # plain HTTP /metrics, scraped here
     )
     await ours.start()
     assert ours.pid is not None
