@@ -262,8 +262,6 @@ class App:
     async def _housekeeping(self) -> None:
         while True:
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
-            if self.cache.expire_assumed():
-                self.queue.move_all("AssumedPodExpired")
             self.queue.flush_unschedulable()
             self.metrics.cache_size.labels("nodes").set(len(self.cache.nodes()))
             self.metrics.cache_size.labels("pods").set(self.cache.pod_count)

@@ -66,11 +66,14 @@ class PodEvents:
         self._assigned: dict[str, PodInfo] = {}
 
     def replace(self, items: list[Pod]) -> None:
+        """After a (re)list: whatever we hold that the list no longer has was deleted
+        while we were not watching, including pods we bound whose confirmation never came
+        (assumptions never expire, so this is where a vanished one lets go of its node)."""
         seen = {pod.metadata.uid for pod in items}
-        for uid in [u for u in self._assigned if u not in seen]:
+        known = {*self._assigned, *(qp.uid for qp in self.queue.pods_in_any())}
+        known.update(self.cache.placed_uids())
+        for uid in known - seen:
             self._delete(uid)
-        for qp in [qp for qp in self.queue.pods_in_any() if qp.uid not in seen]:
-            self._delete(qp.uid)
         for pod in items:
             self.apply("ADDED", pod)
         self.queue.move_all("PodRelist")

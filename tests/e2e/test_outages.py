@@ -1,0 +1,126 @@
+"""The scheduler through real outages of its API server, on a control plane of its own
+(these tests restart kube-apiserver, which the session's other tests must not see)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from devcluster import ClusterInfo, ControlPlane
+from devcluster.nodes import node_manifest
+from tests.e2e.conftest import (
+    KubeRequest,
+    _create_node,
+    _raw_request,
+    delete_namespace,
+    install_crds,
+    new_namespace,
+)
+from tests.e2e.k8s import pod_manifest, wait_until
+from tests.e2e.outage import PodWatchOutage
+from tests.e2e.scheduler_process import SchedulerProcess
+
+
+@dataclass
+class Plane:
+    info: ClusterInfo
+    core: client.CoreV1Api
+    request: KubeRequest
+    nodes: list[str] = field(default_factory=list)
+
+    def node(self, name: str, **kwargs: Any) -> None:
+        _create_node(self.core, node_manifest(name, **kwargs))
+        self.nodes.append(name)
+
+
+def _progress(message: str) -> None:
+    print(f"[devcluster] {message}", file=sys.__stderr__, flush=True)
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
+    state_dir = tmp_path_factory.mktemp("controlplane-outages")
+    control_plane = ControlPlane(progress=_progress)
+    info = control_plane.up(state_dir)
+    api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=str(info.kubeconfig)
+    )
+    try:
+        install_crds(str(info.kubeconfig))
+        yield Plane(info, client.CoreV1Api(api), _raw_request(api))
+    finally:
+        api.close()  # type: ignore[no-untyped-call]
+        control_plane.down(state_dir)
+
+
+@pytest.fixture
+def ns(plane: Plane) -> Iterator[str]:
+    name = new_namespace(plane.core)
+    yield name
+    delete_namespace(plane.core, name)
+    for node in plane.nodes:
+        try:
+            plane.core.delete_node(node)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+    plane.nodes.clear()
+
+
+def _metric(proc: SchedulerProcess, name: str, labels: str) -> float:
+    for line in proc.metrics().splitlines():
+        if line.startswith(f"{name}{{") and labels in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def _node_of(plane: Plane, ns: str, pod: str) -> str:
+    return plane.core.read_namespaced_pod(pod, ns).spec.node_name or ""
+
+
+def test_a_long_pod_watch_outage_overcommits_nothing(
+    plane: Plane, ns: str, tmp_path: Path
+) -> None:
+    """Bound during a 40 s pod-watch outage, pod a is never confirmed by the watch; it must
+    keep its node's capacity all along (an assumption that expired after 30 s let b onto the
+    same full node). Deleted during the outage, a lets go once the watch is back."""
+    outage = PodWatchOutage(plane.request, str(plane.info.kubeconfig), tmp_path)
+    name = "outage-scheduler"
+    proc = SchedulerProcess(outage.kubeconfig, tmp_path, name=name).start()
+    try:
+        for pod in ("a", "b"):  # known to the scheduler, unschedulable: no node yet
+            plane.core.create_namespaced_pod(ns, pod_manifest(pod, cpu="1500m", scheduler=name))
+        wait_until(
+            lambda: _metric(proc, "scheduler_schedule_attempts_total", 'result="unschedulable"')
+            >= 2,
+            what="both pods tried",
+        )
+        with outage.pods_unwatchable(plane.info) as plane.info:
+            plane.node("only", cpu="2", memory="4Gi")
+            first = wait_until(
+                lambda: _node_of(plane, ns, "a") or _node_of(plane, ns, "b"),
+                timeout=60,
+                what="one pod bound during the outage",
+            )
+            assert first == "only"
+            placed, other = ("a", "b") if _node_of(plane, ns, "a") else ("b", "a")
+            time.sleep(40)
+            assert _node_of(plane, ns, other) == "", f"{other} over-commits node 'only'"
+            assumed = _metric(proc, "scheduler_cache_size", 'type="assumed_pods"')
+            assert assumed == 1, "the outage was real: the binding was never confirmed"
+            plane.core.delete_namespaced_pod(placed, ns, grace_period_seconds=0)
+        # Once the watch is back (the reflector's next retry: its back-off is at most 45 s),
+        # the deletion is seen and the node is free for the other pod.
+        wait_until(
+            lambda: _node_of(plane, ns, other) == "only", timeout=90, what=f"{other} bound"
+        )
+    finally:
+        proc.stop()
