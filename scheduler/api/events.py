@@ -4,6 +4,12 @@ Scheduling decisions hand their reports to ``Reporter`` and move on; a few
 worker tasks write them on the client's general request budget (bindings have
 their own). Reports for one object are coalesced: only the newest waits to
 be written, and an unchanged message is not repeated within a minute.
+
+Reports about one object are written one at a time, in order, so a pod that
+binds while its ``PodScheduled=False`` condition is still being written gets
+the ``True`` back after it: a bound pod never keeps a stale ``False`` (the
+binding itself sets ``True``; a queued ``False`` is cancelled, one already on
+its way is followed by a ``True``).
 """
 
 from __future__ import annotations
@@ -71,6 +77,10 @@ class Reporter:
         self._last: dict[str, dict[str, tuple[str, float]]] = {}
         """object -> reason -> (message, when written), to hold back repeats."""
         self._wakeup = asyncio.Event()
+        self._writing: set[str] = set()
+        """Objects with a report being written now (the next for them waits)."""
+        self._condition_false: set[str] = set()
+        """Pods whose PodScheduled=False was (or is being) written."""
         self.dropped = 0
 
     # -- what callers say ----------------------------------------------------------
@@ -135,17 +145,29 @@ class Reporter:
         )
 
     def pod_scheduled(self, ref: ObjectRef, node: str) -> None:
+        """The pod is bound: what said it could not be is no longer true."""
+        slot = (ref.uid or ref.key, "FailedScheduling")
+        self._pending.pop(slot, None)
+        self._delayed.pop(slot, None)
+        self._last.get(slot[0], {}).pop("FailedScheduling", None)
+        condition = None
+        if slot[0] in self._condition_false:
+            # A False may land after the binding's True: write True again, after it.
+            self._condition_false.discard(slot[0])
+            condition = ("True", "", "")
         self.event(
             ref,
             "Scheduled",
             f"Successfully assigned {ref.namespace}/{ref.name} to {node}",
             action="Binding",
+            pod_condition=condition,
         )
 
     def forget(self, uid: str) -> None:
         """The object is gone: forget what was written for it (a queued report
         for it fails with 404 and is dropped)."""
         self._last.pop(uid, None)
+        self._condition_false.discard(uid)
 
     # -- writing -------------------------------------------------------------------
 
@@ -166,13 +188,17 @@ class Reporter:
     async def _worker(self) -> None:
         while True:
             wait = self._promote()
-            if not self._pending:
+            slot = next((s for s in self._pending if s[0] not in self._writing), None)
+            if slot is None:
                 self._wakeup.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), wait)
                 continue
-            slot, report = self._pending.popitem(last=False)
+            report = self._pending.pop(slot)
             self._last.setdefault(slot[0], {})[slot[1]] = (report.message, time.monotonic())
+            if report.pod_condition is not None and report.pod_condition[0] == "False":
+                self._condition_false.add(slot[0])
+            self._writing.add(slot[0])
             try:
                 await self._write(report)
             except ApiError as exc:
@@ -180,6 +206,9 @@ class Reporter:
                     log.warning("could not write event", object=report.ref.key, error=str(exc))
             except Exception as exc:
                 log.warning("could not write event", object=report.ref.key, error=str(exc))
+            finally:
+                self._writing.discard(slot[0])
+                self._wakeup.set()  # a report for this object may be waiting
 
     async def _write(self, report: _Report) -> None:
         ref = report.ref
@@ -197,8 +226,10 @@ class Reporter:
             condition = {
                 "type": "PodScheduled",
                 "status": status,
-                "reason": reason,
-                "message": message,
+                # None removes the key (strategic merge): True carries no reason, as the
+                # binding writes it.
+                "reason": reason or None,
+                "message": message or None,
                 "lastTransitionTime": now_rfc3339(),
             }
             await self.client.patch(
