@@ -85,6 +85,8 @@ class App:
         self.reporter = Reporter(
             self.client, s.scheduler_name, f"{s.scheduler_name}-{socket.gethostname()}"
         )
+        reporter = self.reporter
+        self.metrics.watch_reports(lambda: reporter.pending, lambda: reporter.dropped)
         self.scheduler = Scheduler(
             name=s.scheduler_name,
             cache=self.cache,

@@ -5,6 +5,12 @@ worker tasks write them on the client's general request budget (bindings have
 their own). Reports for one object are coalesced: only the newest waits to
 be written, and an unchanged message is not repeated within a minute.
 
+Through an API outage (connection errors, 5xx, 429) reports wait and are
+retried, all writers backing off together (0.5 s doubling to 10 s) so that an
+outage costs a request per worker per interval, not a storm. Memory is
+bounded: at ``MAX_PENDING`` reports waiting the oldest is dropped and counted
+(``workload_scheduler_reports_dropped_total``).
+
 Reports about one object are written one at a time, in order, so a pod that
 binds while its ``PodScheduled=False`` condition is still being written gets
 the ``True`` back after it: a bound pod never keeps a stale ``False`` (the
@@ -30,6 +36,9 @@ log = structlog.get_logger(__name__)
 
 REPEAT_AFTER_SECONDS = 60.0
 MAX_PENDING = 10_000
+"""Reports waiting (queued or delayed) at most; beyond it the oldest is dropped."""
+RETRY_INITIAL_SECONDS = 0.5
+RETRY_MAX_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +90,11 @@ class Reporter:
         """Objects with a report being written now (the next for them waits)."""
         self._condition_false: set[str] = set()
         """Pods whose PodScheduled=False was (or is being) written."""
+        self._retry_at = 0.0
+        """While the API fails, no writer tries again before this (monotonic)."""
+        self._retry_delay = RETRY_INITIAL_SECONDS
         self.dropped = 0
+        """Reports dropped because MAX_PENDING were waiting."""
 
     # -- what callers say ----------------------------------------------------------
 
@@ -107,9 +120,8 @@ class Reporter:
             and time.monotonic() - last[1] < REPEAT_AFTER_SECONDS
         ):
             return
-        if slot not in self._pending and len(self._pending) >= MAX_PENDING:
-            self.dropped += 1
-            return
+        if slot not in self._pending and slot not in self._delayed:
+            self._make_room()
         report = _Report(
             ref,
             "Warning" if warning else "Normal",
@@ -127,6 +139,19 @@ class Reporter:
             self._pending[slot] = report
             self._pending.move_to_end(slot)
         self._wakeup.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending) + len(self._delayed)
+
+    def _make_room(self) -> None:
+        """Bounded memory: drop the oldest waiting report when MAX_PENDING are waiting."""
+        while self.pending >= MAX_PENDING:
+            oldest = self._pending if self._pending else self._delayed
+            slot, _ = oldest.popitem(last=False)
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning("reports dropped, too many waiting", dropped=self.dropped, last=slot)
 
     def cancel(self, uid: str, reason: str) -> None:
         """Drop a delayed report that is no longer true."""
@@ -188,6 +213,10 @@ class Reporter:
     async def _worker(self) -> None:
         while True:
             wait = self._promote()
+            backing_off = self._retry_at - time.monotonic()
+            if backing_off > 0:
+                await asyncio.sleep(backing_off)
+                continue
             slot = next((s for s in self._pending if s[0] not in self._writing), None)
             if slot is None:
                 self._wakeup.clear()
@@ -201,14 +230,36 @@ class Reporter:
             self._writing.add(slot[0])
             try:
                 await self._write(report)
+                self._retry_delay = RETRY_INITIAL_SECONDS
             except ApiError as exc:
-                if exc.status != 404:  # the object went away meanwhile: nothing to tell
+                if _retryable(exc):
+                    self._retry_later(slot, report, exc)
+                elif exc.status != 404:  # the object went away meanwhile: nothing to tell
                     log.warning("could not write event", object=report.ref.key, error=str(exc))
-            except Exception as exc:
-                log.warning("could not write event", object=report.ref.key, error=str(exc))
+            except Exception as exc:  # connection refused or reset, timeout: the API is away
+                self._retry_later(slot, report, exc)
             finally:
                 self._writing.discard(slot[0])
                 self._wakeup.set()  # a report for this object may be waiting
+
+    def _retry_later(self, slot: tuple[str, str], report: _Report, exc: Exception) -> None:
+        """Put the report back at the front (unless a newer one for the slot arrived) and
+        hold every writer back for the current delay, doubling it up to the maximum."""
+        self._last.get(slot[0], {}).pop(slot[1], None)
+        if slot not in self._pending and slot not in self._delayed:
+            self._make_room()
+            self._pending[slot] = report
+            self._pending.move_to_end(slot, last=False)
+        if self._retry_at <= time.monotonic():
+            log.warning(
+                "could not write reports, retrying",
+                object=report.ref.key,
+                error=f"{type(exc).__name__}: {exc}",
+                retry_in=self._retry_delay,
+                waiting=self.pending,
+            )
+            self._retry_at = time.monotonic() + self._retry_delay
+            self._retry_delay = min(self._retry_delay * 2, RETRY_MAX_SECONDS)
 
     async def _write(self, report: _Report) -> None:
         ref = report.ref
@@ -260,6 +311,11 @@ class Reporter:
                 },
             },
         )
+
+
+def _retryable(exc: ApiError) -> bool:
+    """Throttled or server trouble: the same request may well succeed later."""
+    return exc.status == 429 or exc.status >= 500
 
 
 def pod_ref(namespace: str, name: str, uid: str) -> ObjectRef:

@@ -25,7 +25,7 @@ from tests.e2e.conftest import (
     new_namespace,
 )
 from tests.e2e.k8s import pod_manifest, wait_until
-from tests.e2e.outage import PodWatchOutage
+from tests.e2e.outage import PodWatchOutage, restart_apiserver
 from tests.e2e.scheduler_process import SchedulerProcess
 
 
@@ -77,7 +77,7 @@ def ns(plane: Plane) -> Iterator[str]:
 
 def _metric(proc: SchedulerProcess, name: str, labels: str) -> float:
     for line in proc.metrics().splitlines():
-        if line.startswith(f"{name}{{") and labels in line:
+        if line.startswith((f"{name}{{", f"{name} ")) and labels in line:
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 
@@ -122,5 +122,46 @@ def test_a_long_pod_watch_outage_overcommits_nothing(
         wait_until(
             lambda: _node_of(plane, ns, other) == "only", timeout=90, what=f"{other} bound"
         )
+    finally:
+        proc.stop()
+
+
+def test_events_and_conditions_are_written_after_an_api_outage(
+    plane: Plane, ns: str, tmp_path: Path
+) -> None:
+    """Reports queue behind a small request budget (4/s) when kube-apiserver restarts:
+    the ones due while it is away are retried, none is lost."""
+    name = "outage-reports"
+    budget = ("--kube-api-qps", "4", "--kube-api-burst", "4")
+    proc = SchedulerProcess(str(plane.info.kubeconfig), tmp_path, *budget, name=name).start()
+    names = [f"r-{i}" for i in range(20)]
+    try:
+        for pod in names:  # no node at all: each gets a FailedScheduling event and condition
+            plane.core.create_namespaced_pod(ns, pod_manifest(pod, scheduler=name))
+        wait_until(
+            lambda: _metric(proc, "scheduler_schedule_attempts_total", 'result="unschedulable"')
+            >= len(names),
+            what="every pod tried (its report queued)",
+        )
+        plane.info = restart_apiserver(plane.info)
+
+        def reported() -> list[str]:
+            missing = []
+            for pod in names:
+                obj = plane.core.read_namespaced_pod(pod, ns)
+                condition = next(
+                    (c for c in obj.status.conditions or [] if c.type == "PodScheduled"), None
+                )
+                if condition is None or condition.status != "False":
+                    missing.append(pod)
+            return missing
+
+        # Within the minute in which a repeat of the same message is held back: what
+        # arrives was retried, not reported anew.
+        wait_until(lambda: not reported(), timeout=45, interval=1, what=f"reports {reported()}")
+        events = plane.core.list_namespaced_event(ns).items
+        told = {e.involved_object.name for e in events if e.reason == "FailedScheduling"}
+        assert told == set(names), sorted(set(names) - told)
+        assert _metric(proc, "workload_scheduler_reports_dropped_total", "") == 0
     finally:
         proc.stop()
