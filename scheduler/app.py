@@ -259,7 +259,12 @@ class App:
         log.info(
             "caches synced, scheduling", nodes=len(self.cache.nodes()), pending=len(self.queue)
         )
-        await self.scheduler.run()
+        try:
+            await self.scheduler.run()
+        finally:
+            # Stopped (or no longer leading): the bindings in flight finish first, so a
+            # released Lease never lets a new leader race our last binds.
+            await self.scheduler.drain()
 
     async def _housekeeping(self) -> None:
         while True:
