@@ -1,0 +1,56 @@
+"""Policy checks the scheduler repeats for every API (an older CRD schema may let more in)."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from scheduler.api.sources.policies import MAX_MIN_COUNT, label_key_problem, workload_object
+from scheduler.api.sources.shapes import Workload
+from scheduler.gang.model import CRD_WORKLOAD
+
+
+def crd_workload(min_count: object, key: str | None = None) -> Workload:
+    entry: dict[str, object] = {"name": "g", "policy": {"gang": {"minCount": min_count}}}
+    if key is not None:
+        entry["schedulingConstraints"] = {"topology": [{"key": key}]}
+    return msgspec.convert(
+        {"metadata": {"name": "w", "namespace": "ns"}, "spec": {"podGroups": [entry]}}, Workload
+    )
+
+
+@pytest.mark.parametrize(
+    "key", ["rack", "topology.kubernetes.io/zone", "example.com/Rack_1", "x" * 63]
+)
+def test_valid_label_keys(key: str) -> None:
+    assert label_key_problem(key) is None
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        ("", "is empty"),
+        ("a/b/c", "prefix"),
+        ("/rack", "prefix"),
+        ("UPPER.com/rack", "prefix"),
+        ("-rack", "name"),
+        ("x" * 64, "name"),
+        ("example.com/", "name"),
+    ],
+)
+def test_invalid_label_keys(key: str, problem: str) -> None:
+    message = label_key_problem(key)
+    assert message is not None and problem in message
+
+
+def test_an_empty_topology_key_is_refused_not_ignored() -> None:
+    obj = workload_object(crd_workload(2, ""), kind=CRD_WORKLOAD, api_version="x/v1")
+    assert obj.invalid is not None
+    assert "spec.podGroups[0].schedulingConstraints.topology[0].key '' is empty" in obj.invalid
+
+
+def test_min_count_is_bounded() -> None:
+    ok = workload_object(crd_workload(MAX_MIN_COUNT), kind=CRD_WORKLOAD, api_version="x/v1")
+    assert ok.invalid is None
+    big = workload_object(crd_workload(10**12), kind=CRD_WORKLOAD, api_version="x/v1")
+    assert big.invalid is not None and "from 1 to 100000, not 1000000000000" in big.invalid
