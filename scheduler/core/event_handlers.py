@@ -72,6 +72,9 @@ class PodEvents:
         seen = {pod.metadata.uid for pod in items}
         known = {*self._assigned, *(qp.uid for qp in self.queue.pods_in_any())}
         known.update(self.cache.placed_uids())
+        # Members of any scheduler, bound or not: a vanished one must not count
+        # towards its gang's quorum.
+        known.update(self.gangs.pod_uids())
         for uid in known - seen:
             self._delete(uid)
         for pod in items:

@@ -82,6 +82,10 @@ class GangRegistry:
                 del self._members[key]
         return key
 
+    def pod_uids(self) -> list[str]:
+        """Every pod counted as a member of some group (for relists)."""
+        return list(self._key_of)
+
     def key_of(self, uid: str) -> GroupKey | None:
         return self._key_of.get(uid)
 

@@ -165,3 +165,47 @@ def test_events_and_conditions_are_written_after_an_api_outage(
         assert _metric(proc, "workload_scheduler_reports_dropped_total", "") == 0
     finally:
         proc.stop()
+
+
+def test_a_relist_drops_gang_members_deleted_while_not_watching(
+    plane: Plane, ns: str, tmp_path: Path
+) -> None:
+    """A member of another scheduler, deleted during a pod-watch outage, must not keep
+    counting towards the gang's quorum after the relist (it let the gang's own members pass
+    their gate with 1 real pod of 2)."""
+    outage = PodWatchOutage(plane.request, str(plane.info.kubeconfig), tmp_path)
+    name = "outage-gangs"
+    labels = {"workload-scheduler.io/workload": "w", "workload-scheduler.io/pod-group": "g"}
+    plane.request(
+        "POST",
+        f"/apis/workload-scheduler.io/v1alpha1/namespaces/{ns}/workloads",
+        {
+            "apiVersion": "workload-scheduler.io/v1alpha1",
+            "kind": "Workload",
+            "metadata": {"name": "w"},
+            "spec": {"podGroups": [{"name": "g", "policy": {"gang": {"minCount": 2}}}]},
+        },
+    )
+    plane.core.create_namespaced_pod(
+        ns, pod_manifest("theirs", scheduler="someone-else", labels=labels)
+    )
+    proc = SchedulerProcess(outage.kubeconfig, tmp_path, name=name).start()
+    try:
+        with outage.pods_unwatchable(plane.info) as plane.info:
+            plane.core.delete_namespaced_pod("theirs", ns, grace_period_seconds=0)
+        plane.core.create_namespaced_pod(ns, pod_manifest("ours", scheduler=name, labels=labels))
+
+        def message() -> str:
+            events = plane.core.list_namespaced_event(ns).items
+            notes = [
+                e.message
+                for e in events
+                if e.involved_object.name == "ours" and e.reason == "FailedScheduling"
+            ]
+            return notes[-1] if notes else ""
+
+        # Seen once the watch is back (its next retry, at most 45 s away).
+        text = wait_until(message, timeout=90, interval=1, what="why 'ours' waits")
+        assert "1 of 2 pods exist" in text, text
+    finally:
+        proc.stop()

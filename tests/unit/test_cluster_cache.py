@@ -90,3 +90,25 @@ def test_heartbeat_updates_do_not_count_as_changes() -> None:
     assert cache.set_node(node) is True
     assert cache.set_node(make_node("n")) is False
     assert cache.set_node(make_node("n", cpu="8")) is True
+
+
+def test_relist_drops_vanished_gang_members_of_any_scheduler() -> None:
+    """A member pod of another scheduler (never in our queue) deleted during a watch gap
+    must not keep counting towards its gang's quorum."""
+    from scheduler.gang.registry import GangRegistry
+
+    gangs = GangRegistry()
+    events = PodEvents(
+        "workload-scheduler",
+        ClusterCache(),
+        SchedulingQueue(),
+        lambda pod, msg: None,
+        lambda uid: None,
+        gangs,
+    )
+    labels = {"workload-scheduler.io/workload": "w", "workload-scheduler.io/pod-group": "g"}
+    theirs = make_pod("theirs", labels=labels, schedulerName="someone-else")
+    events.apply("ADDED", theirs)
+    assert gangs.pod_uids() == [theirs.metadata.uid]
+    events.replace([])
+    assert gangs.pod_uids() == []
