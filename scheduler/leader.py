@@ -17,8 +17,8 @@ import asyncio
 import os
 import socket
 import uuid
-from datetime import UTC, datetime
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog

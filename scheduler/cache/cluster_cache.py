@@ -27,6 +27,7 @@ from scheduler.model.objects import Node, ObjectMeta
 
 log = structlog.get_logger(__name__)
 
+
 class PlacementState(Enum):
     BINDING = "binding"
     """Assumed by us; the bind request is in flight."""

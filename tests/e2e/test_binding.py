@@ -79,7 +79,9 @@ async def test_binding_refusals_are_classified_from_the_status(
             outcome, detail = await binder.bind(held, "druid-0")
             assert outcome is BindOutcome.POD_GONE, detail
         finally:
-            core_api.patch_namespaced_pod("fluid-held", namespace, {"metadata": {"finalizers": None}})
+            core_api.patch_namespaced_pod(
+                "fluid-held", namespace, {"metadata": {"finalizers": None}}
+            )
 
         # Gone.
         gone = as_pod(create("fluid-gone"))

@@ -86,9 +86,7 @@ def _node_of(plane: Plane, ns: str, pod: str) -> str:
     return plane.core.read_namespaced_pod(pod, ns).spec.node_name or ""
 
 
-def test_a_long_pod_watch_outage_overcommits_nothing(
-    plane: Plane, ns: str, tmp_path: Path
-) -> None:
+def test_a_long_pod_watch_outage_overcommits_nothing(plane: Plane, ns: str, tmp_path: Path) -> None:
     """Bound during a 40 s pod-watch outage, pod a is never confirmed by the watch; it must
     keep its node's capacity all along (an assumption that expired after 30 s let b onto the
     same full node). Deleted during the outage, a lets go once the watch is back."""
@@ -99,8 +97,9 @@ def test_a_long_pod_watch_outage_overcommits_nothing(
         for pod in ("a", "b"):  # known to the scheduler, unschedulable: no node yet
             plane.core.create_namespaced_pod(ns, pod_manifest(pod, cpu="1500m", scheduler=name))
         wait_until(
-            lambda: _metric(proc, "scheduler_schedule_attempts_total", 'result="unschedulable"')
-            >= 2,
+            lambda: (
+                _metric(proc, "scheduler_schedule_attempts_total", 'result="unschedulable"') >= 2
+            ),
             what="both pods tried",
         )
         with outage.pods_unwatchable(plane.info) as plane.info:
@@ -119,9 +118,7 @@ def test_a_long_pod_watch_outage_overcommits_nothing(
             plane.core.delete_namespaced_pod(placed, ns, grace_period_seconds=0)
         # Once the watch is back (the reflector's next retry: its back-off is at most 45 s),
         # the deletion is seen and the node is free for the other pod.
-        wait_until(
-            lambda: _node_of(plane, ns, other) == "only", timeout=90, what=f"{other} bound"
-        )
+        wait_until(lambda: _node_of(plane, ns, other) == "only", timeout=90, what=f"{other} bound")
     finally:
         proc.stop()
 
@@ -139,8 +136,10 @@ def test_events_and_conditions_are_written_after_an_api_outage(
         for pod in names:  # no node at all: each gets a FailedScheduling event and condition
             plane.core.create_namespaced_pod(ns, pod_manifest(pod, scheduler=name))
         wait_until(
-            lambda: _metric(proc, "scheduler_schedule_attempts_total", 'result="unschedulable"')
-            >= len(names),
+            lambda: (
+                _metric(proc, "scheduler_schedule_attempts_total", 'result="unschedulable"')
+                >= len(names)
+            ),
             what="every pod tried (its report queued)",
         )
         plane.info = restart_apiserver(plane.info)

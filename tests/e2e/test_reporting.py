@@ -43,8 +43,10 @@ def test_a_bound_pod_never_keeps_pod_scheduled_false(
                 namespace, pod_manifest(pod, scheduler=name, node_selector=zone)
             )
         wait_until(
-            lambda: _metric(proc, "scheduler_schedule_attempts_total", 'result="unschedulable"')
-            >= len(names),
+            lambda: (
+                _metric(proc, "scheduler_schedule_attempts_total", 'result="unschedulable"')
+                >= len(names)
+            ),
             what="every pod tried (and its FailedScheduling report queued)",
         )
         node_factory(f"{name}-node", cpu="8", memory="16Gi", labels=zone)

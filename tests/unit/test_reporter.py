@@ -17,6 +17,7 @@ class FakeClient:
     def __init__(self, outage: int = 0) -> None:
         self.outage = outage
         self.writes: list[tuple[str, str, Any]] = []
+        self.changed = asyncio.Event()
 
     async def _call(self, method: str, path: str, body: Any) -> bytes:
         await asyncio.sleep(0)
@@ -24,6 +25,7 @@ class FakeClient:
             self.outage -= 1
             raise ConnectionRefusedError("connection refused")
         self.writes.append((method, path, body))
+        self.changed.set()
         return b"{}"
 
     async def request(self, method: str, path: str, **kwargs: Any) -> bytes:
@@ -40,12 +42,13 @@ def reporter(client: FakeClient) -> Reporter:
     return Reporter(client, "test-scheduler", "test-1", workers=2)  # type: ignore[arg-type]
 
 
-async def run_until(rep: Reporter, done: Any, timeout: float = 5.0) -> None:
+async def run_until(rep: Reporter, client: FakeClient, done: Any, timeout: float = 5.0) -> None:
     task = asyncio.create_task(rep.run())
     try:
         async with asyncio.timeout(timeout):
             while not done():
-                await asyncio.sleep(0.01)
+                client.changed.clear()
+                await client.changed.wait()
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -61,7 +64,7 @@ async def test_reports_survive_an_outage(monkeypatch: pytest.MonkeyPatch) -> Non
     rep = reporter(client)
     for i in range(5):
         rep.pod_unschedulable(pod_ref("ns", f"p{i}", f"u{i}"), f"no room for p{i}")
-    await run_until(rep, lambda: len(notes(client)) == 5)
+    await run_until(rep, client, lambda: len(notes(client)) == 5)
     assert sorted(notes(client)) == [f"no room for p{i}" for i in range(5)]
     assert rep.dropped == 0 and rep.pending == 0
 
@@ -97,7 +100,7 @@ async def test_binding_cancels_a_queued_failed_scheduling() -> None:
     ref = pod_ref("ns", "p", "u")
     rep.pod_unschedulable(ref, "no room")
     rep.pod_scheduled(ref, "n1")
-    await run_until(rep, lambda: len(notes(client)) == 1)
+    await run_until(rep, client, lambda: len(notes(client)) == 1)
     assert notes(client) == ["Successfully assigned ns/p to n1"]
     assert not [w for w in client.writes if w[0] == "PATCH"], "no condition written"
 
@@ -107,9 +110,9 @@ async def test_a_false_already_written_is_followed_by_true() -> None:
     rep = reporter(client)
     ref = pod_ref("ns", "p", "u")
     rep.pod_unschedulable(ref, "no room")
-    await run_until(rep, lambda: len(notes(client)) == 1)
+    await run_until(rep, client, lambda: len(notes(client)) == 1)
     rep.pod_scheduled(ref, "n1")
-    await run_until(rep, lambda: len(notes(client)) == 2)
+    await run_until(rep, client, lambda: len(notes(client)) == 2)
     conditions = [
         body["status"]["conditions"][0] for method, _, body in client.writes if method == "PATCH"
     ]
