@@ -284,15 +284,32 @@ class App:
         return len(waiting)
 
     def _gated(self, qp: QueuedPod, message: str | None) -> None:
+        """Tell a gated pod why it waits (and the group object it names: a gang short of
+        its minCount, or a pod with half of our labels, is seen on the group too)."""
         meta = qp.info.pod.metadata
+        group = self.gangs.object_to_tell(qp.info)
         if message is None:
             self.reporter.cancel(meta.uid, "FailedScheduling")
-        else:
-            self.reporter.pod_unschedulable(
-                pod_ref(meta.namespace, meta.name, meta.uid),
-                message,
-                reason="NotReadyForScheduling",
+            if group is not None:
+                obj, topic = group
+                self.reporter.cancel(obj.ref.uid, f"FailedScheduling/{topic}")
+            return
+        self.reporter.pod_unschedulable(
+            pod_ref(meta.namespace, meta.name, meta.uid),
+            message,
+            reason="NotReadyForScheduling",
+            delay=GATE_REPORT_DELAY,
+        )
+        if group is not None:
+            obj, topic = group
+            about = f"pod {meta.namespace}/{meta.name}: " if topic.startswith("pod ") else ""
+            self.reporter.event(
+                obj.ref,
+                "FailedScheduling",
+                about + message,
+                warning=True,
                 delay=GATE_REPORT_DELAY,
+                topic=topic,
             )
 
     def _count_incoming(self, queue: str, event: str) -> None:

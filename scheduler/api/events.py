@@ -109,11 +109,14 @@ class Reporter:
         pod_condition: tuple[str, str, str] | None = None,
         status_apply: tuple[str, dict[str, Any]] | None = None,
         delay: float = 0.0,
+        topic: str = "",
     ) -> None:
         """Queue a report; with ``delay`` it is written only if not cancelled by then
-        (a gang that fills up within seconds need not tell each member it waited)."""
-        slot = (ref.uid or ref.key, reason)
-        last = self._last.get(slot[0], {}).get(reason)
+        (a gang that fills up within seconds need not tell each member it waited).
+        Reports coalesce per object and reason, and ``topic`` when given (several
+        stories about one object)."""
+        slot = (ref.uid or ref.key, f"{reason}/{topic}" if topic else reason)
+        last = self._last.get(slot[0], {}).get(slot[1])
         if (
             last is not None
             and last[0] == message

@@ -54,3 +54,23 @@ def test_min_count_is_bounded() -> None:
     assert ok.invalid is None
     big = workload_object(crd_workload(10**12), kind=CRD_WORKLOAD, api_version="x/v1")
     assert big.invalid is not None and "from 1 to 100000, not 1000000000000" in big.invalid
+
+
+def test_half_labelled_pods_are_held_with_a_message() -> None:
+    from factories import make_pod
+
+    from scheduler.api.sources.pods import label_problem, pod_group_key
+    from scheduler.framework.podinfo import make_pod_info
+    from scheduler.gang.registry import GangRegistry
+
+    only_group = make_pod("a", labels={"workload-scheduler.io/pod-group": "g"})
+    only_workload = make_pod("b", labels={"workload-scheduler.io/workload": "w"})
+    assert pod_group_key(only_group) is None and pod_group_key(only_workload) is None
+    problem = label_problem(only_workload)
+    assert problem is not None and problem.workload == (CRD_WORKLOAD, "default", "w")
+    registry = GangRegistry()
+    message = registry.gate(make_pod_info(only_group))
+    assert message is not None and message.startswith(
+        "pod has label workload-scheduler.io/pod-group=g but no workload-scheduler.io/workload"
+    )
+    assert label_problem(make_pod("plain")) is None
