@@ -33,6 +33,10 @@ from scheduler.queue.scheduling_queue import QueuedPod, SchedulingQueue
 
 log = structlog.get_logger(__name__)
 
+REPAIR_PAUSE_SECONDS = 0.1
+REPAIR_PAUSE_MAX_SECONDS = 2.0
+"""Between a gang member's failed bind and the next try (doubling)."""
+
 
 @dataclass(slots=True)
 class Placement:
@@ -255,6 +259,7 @@ class Scheduler:
         """Bind one member; if the bind fails, repair it on another node until the deadline."""
         qp, pod = placement.pod, placement.pod.info
         node_name = placement.node_name
+        pause = REPAIR_PAUSE_SECONDS
         while True:
             async with self._bind_slots:
                 outcome, detail = await self.binder.bind(pod.pod, node_name)
@@ -269,7 +274,16 @@ class Scheduler:
             log.warning(
                 "gang member bind failed, repairing", pod=pod.key, node=node_name, error=detail
             )
+            # A refusal that repeats (forbidden, throttled) must not become a busy loop.
+            await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, REPAIR_PAUSE_MAX_SECONDS)
             while True:
+                if self.cache.node_of(pod.uid) is not None:
+                    # Bound meanwhile (a bind of ours that landed after all, or someone
+                    # else's): the watch has it on a node. It counts; never assume it again.
+                    log.info("gang member bound meanwhile", pod=pod.key)
+                    self.queue.done(pod.uid)
+                    return True
                 if time.monotonic() >= deadline:
                     self.reporter.pod_unschedulable(
                         _ref(pod),
