@@ -19,7 +19,7 @@ import structlog
 
 from scheduler.api.client import ApiClient
 from scheduler.api.connection import Connection
-from scheduler.api.events import Reporter, pod_ref
+from scheduler.api.events import Reporter
 from scheduler.api.sources.discovery import SCHEDULING_GROUP, discover
 from scheduler.api.sources.policies import podgroup_object, workload_object
 from scheduler.api.sources.shapes import PodGroup, Workload
@@ -43,6 +43,7 @@ from scheduler.gang.model import (
 from scheduler.gang.registry import GangRegistry
 from scheduler.metrics import Metrics
 from scheduler.model.objects import Node, Pod
+from scheduler.model.refs import pod_ref
 from scheduler.queue.scheduling_queue import QueuedPod, SchedulingQueue
 
 log = structlog.get_logger(__name__)

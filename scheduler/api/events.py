@@ -25,12 +25,12 @@ import contextlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from scheduler.api.client import APPLY_PATCH, STRATEGIC_MERGE_PATCH, ApiClient, ApiError
+from scheduler.model.refs import ObjectRef, now_micro, now_rfc3339
 
 log = structlog.get_logger(__name__)
 
@@ -39,19 +39,6 @@ MAX_PENDING = 10_000
 """Reports waiting (queued or delayed) at most; beyond it the oldest is dropped."""
 RETRY_INITIAL_SECONDS = 0.5
 RETRY_MAX_SECONDS = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectRef:
-    api_version: str
-    kind: str
-    namespace: str
-    name: str
-    uid: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind}/{self.namespace}/{self.name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,14 +51,6 @@ class _Report:
     pod_condition: tuple[str, str, str] | None = None  # (status, reason, message) of PodScheduled
     status_apply: tuple[str, dict[str, Any]] | None = None
     """(path, body) of a server-side apply on the object's status subresource."""
-
-
-def now_micro() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Reporter:
@@ -319,7 +298,3 @@ class Reporter:
 def _retryable(exc: ApiError) -> bool:
     """Throttled or server trouble: the same request may well succeed later."""
     return exc.status == 429 or exc.status >= 500
-
-
-def pod_ref(namespace: str, name: str, uid: str) -> ObjectRef:
-    return ObjectRef("v1", "Pod", namespace, name, uid)

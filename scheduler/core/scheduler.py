@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from scheduler.api.events import ObjectRef, Reporter, pod_ref
+from scheduler.api.events import Reporter
 from scheduler.binder.binder import Binder, BindOutcome
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.framework.batching import SignatureCache
@@ -29,6 +29,7 @@ from scheduler.gang.placement import domains, place_gang, running_domain
 from scheduler.gang.registry import GangRegistry
 from scheduler.metrics import Metrics
 from scheduler.metrics.registry import ERROR, SCHEDULED, UNSCHEDULABLE
+from scheduler.model.refs import ObjectRef, pod_ref
 from scheduler.queue.scheduling_queue import QueuedPod, SchedulingQueue
 
 log = structlog.get_logger(__name__)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from scheduler.api.events import ObjectRef
+from scheduler.model.refs import ObjectRef
 
 WORKLOAD = "Workload"
 """Native ``scheduling.k8s.io/v1alpha1`` Workload (Kubernetes 1.35)."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from scheduler.api.sources.pods import label_problem, pod_group_key
 from scheduler.framework.types import PodInfo
+from scheduler.gang.membership import label_problem, pod_group_key
 from scheduler.gang.model import (
     CRD_WORKLOAD,
     PODGROUP,

@@ -59,8 +59,8 @@ def test_min_count_is_bounded() -> None:
 def test_half_labelled_pods_are_held_with_a_message() -> None:
     from factories import make_pod
 
-    from scheduler.api.sources.pods import label_problem, pod_group_key
     from scheduler.framework.podinfo import make_pod_info
+    from scheduler.gang.membership import label_problem, pod_group_key
     from scheduler.gang.registry import GangRegistry
 
     only_group = make_pod("a", labels={"workload-scheduler.io/pod-group": "g"})

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from scheduler.api import events
-from scheduler.api.events import Reporter, pod_ref
+from scheduler.api.events import Reporter
+from scheduler.model.refs import pod_ref
 
 
 class FakeClient:
