@@ -44,7 +44,13 @@ from scheduler.gang.registry import GangRegistry
 from scheduler.metrics import Metrics
 from scheduler.model.objects import Node, Pod
 from scheduler.model.refs import pod_ref
-from scheduler.queue.scheduling_queue import QueuedPod, SchedulingQueue
+from scheduler.queue.scheduling_queue import (
+    BACKOFF,
+    GATED,
+    UNSCHEDULABLE,
+    QueuedPod,
+    SchedulingQueue,
+)
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -279,7 +285,7 @@ class App:
         waiting = {
             self.gangs.key_of(qp.uid)
             for qp in self.queue.pods_in_any()
-            if qp.where in ("gated", "unschedulable", "backoff")
+            if qp.where in (GATED, UNSCHEDULABLE, BACKOFF)
         }
         waiting.discard(None)
         return len(waiting)
