@@ -96,7 +96,7 @@ class GangCycle:
         pending = [
             u
             for u, node in self.gangs.members(group).items()
-            if not node and u != qp.uid and ctx.cache.node_of(u) is None
+            if not node and u != qp.uid and ctx.cache.node_of(u) is None and _ungated(ctx, u)
         ]
         batch = [qp, *ctx.queue.pop_ready(pending)]
         pods = [m.info for m in batch]
@@ -281,3 +281,10 @@ class GangCycle:
             if scheduled:
                 self._scheduled_groups.add(group)
         self.ctx.reporter.event(obj.ref, reason, message, warning=warning, status_apply=apply)
+
+
+def _ungated(ctx: CycleContext, uid: str) -> bool:
+    """A sibling still carrying ``spec.schedulingGates`` (as Kueue leaves pods until
+    admission) never enters a gang pass: the API server would refuse its Binding."""
+    queued = ctx.queue.get(uid)
+    return queued is not None and not queued.info.pod.spec.scheduling_gates

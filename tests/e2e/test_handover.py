@@ -66,7 +66,7 @@ def test_sigterm_hands_the_lease_over_at_once(
                 return ""
             raise
 
-    with running(*procs):
+    with running(*procs, timeout=60):
         identities = [wait_until(lambda p=p: _identity(p), what="identity") for p in procs]  # type: ignore[misc]
         leader_identity = wait_until(holder, timeout=20, what="a leader")
         leader = procs[identities.index(leader_identity)]
