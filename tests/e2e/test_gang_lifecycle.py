@@ -9,6 +9,7 @@ import pytest
 
 from tests.e2e.k8s import failed_scheduling_message, placements, wait_until
 
+
 def bound(gang: Any) -> dict[str, str]:
     return {n: node for n, node in placements(gang.core, gang.ns).items() if node}
 
