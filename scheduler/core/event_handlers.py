@@ -86,8 +86,14 @@ class PodEvents:
         if event_type == DELETED:
             self._delete(uid)
             return
-        # Membership first: a new member must count before its own gate is checked.
-        group = self.gangs.observe_pod(pod, pod.spec.node_name)
+        # Membership first: a new member must count before its own gate is checked. A
+        # terminating pod (deletionTimestamp set) is no member: it neither counts towards
+        # the quorum nor as running, so a gang whose pods are being replaced is placed
+        # whole again (it still holds its node's capacity in the cache until it is gone).
+        if pod.metadata.deletion_timestamp is not None:
+            group = self.gangs.forget_pod(uid)
+        else:
+            group = self.gangs.observe_pod(pod, pod.spec.node_name)
         if pod.spec.node_name:
             self._assigned_pod(pod)
         elif pod.spec.scheduler_name == self.scheduler_name:

@@ -9,6 +9,8 @@ import pytest
 
 from tests.e2e.k8s import failed_scheduling_message, placements, wait_until
 
+HOLD = "example.com/hold"
+
 
 def bound(gang: Any) -> dict[str, str]:
     return {n: node for n, node in placements(gang.core, gang.ns).items() if node}
@@ -48,3 +50,38 @@ def test_gated_member_never_enters_a_gang_pass(gang: Any) -> None:
         lambda: gang.mode.scheduled_status(gang.ns, "w", "g") == "True",
         what="the gang reported scheduled",
     )
+
+
+@pytest.mark.parametrize("gang", ["crd"], indirect=True)
+def test_terminating_members_do_not_count_as_running(gang: Any) -> None:
+    """A gang's pods are being replaced (as a Job or JobSet does): the old ones are
+    terminating, still bound. A single new member must wait for the quorum, not join the
+    'running' gang alone."""
+    for i in range(4):
+        gang.node(f"{gang.ns[-8:]}-{i}", cpu="2", memory="4Gi")
+    gang.mode.create_workload(gang.ns, "w", {"g": 2})
+    hold = {"finalizers": [HOLD]}  # keeps them terminating, kubelet or not
+    try:
+        member(gang, "old-0", cpu="500m", metadata=hold)
+        member(gang, "old-1", cpu="500m", metadata=hold)
+        wait_until(lambda: len(bound(gang)) == 2, what="the first gang bound")
+        for name in ("old-0", "old-1"):
+            gang.core.delete_namespaced_pod(name, gang.ns)
+        wait_until(
+            lambda: all(
+                gang.core.read_namespaced_pod(n, gang.ns).metadata.deletion_timestamp
+                for n in ("old-0", "old-1")
+            ),
+            what="both terminating",
+        )
+        member(gang, "new-0", cpu="500m")
+        message = wait_until(
+            lambda: failed_scheduling_message(gang.core, gang.ns, "new-0"), what="new-0 told"
+        )
+        assert "1 of 2 pods exist" in message, message
+        assert "new-0" not in bound(gang)
+        member(gang, "new-1", cpu="500m")
+        wait_until(lambda: {"new-0", "new-1"} <= set(bound(gang)), what="the new gang bound whole")
+    finally:
+        for name in ("old-0", "old-1"):
+            gang.core.patch_namespaced_pod(name, gang.ns, {"metadata": {"finalizers": None}})

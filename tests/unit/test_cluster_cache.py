@@ -112,3 +112,28 @@ def test_relist_drops_vanished_gang_members_of_any_scheduler() -> None:
     assert gangs.pod_uids() == [theirs.metadata.uid]
     events.replace([])
     assert gangs.pod_uids() == []
+
+
+def test_terminating_members_are_no_members() -> None:
+    """A bound member being deleted (deletionTimestamp set) no longer counts towards its
+    gang, but its capacity stays counted until it is gone."""
+    from scheduler.gang.registry import GangRegistry
+
+    gangs = GangRegistry()
+    cache = ClusterCache()
+    events = PodEvents(
+        "workload-scheduler",
+        cache,
+        SchedulingQueue(),
+        lambda pod, msg: None,
+        lambda uid: None,
+        gangs,
+    )
+    labels = {"workload-scheduler.io/workload": "w", "workload-scheduler.io/pod-group": "g"}
+    pod = make_pod("old", labels=labels, node_name="n", cpu="1")
+    events.apply("ADDED", pod)
+    assert gangs.pod_uids() == [pod.metadata.uid]
+    pod.metadata.deletion_timestamp = "2026-12-01T00:00:00Z"
+    events.apply("MODIFIED", pod)
+    assert gangs.pod_uids() == []
+    assert cache.node_of(pod.metadata.uid) == "n"
