@@ -274,3 +274,54 @@ def running(*procs: SchedulerProcess, timeout: float = 15) -> Iterator[None]:
     finally:
         for proc in procs:
             proc.stop()
+
+
+def identity_of(proc: SchedulerProcess) -> str:
+    """The leader-election identity a scheduler logged ("" until it has)."""
+    for line in proc.log_path.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("event") == "waiting for leadership":
+            return str(entry["identity"])
+    return ""
+
+
+@dataclass
+class LeaderPair:
+    """Two replicas of one scheduler name on one Lease in ``namespace``."""
+
+    procs: list[SchedulerProcess]
+    lease_path: str
+    request: KubeRequest
+
+    def holder(self) -> str:
+        try:
+            spec = self.request("GET", self.lease_path)["spec"]
+        except ApiException as exc:
+            if exc.status == 404:
+                return ""
+            raise
+        return str(spec.get("holderIdentity") or "")
+
+
+def leader_pair(
+    kubeconfig: str,
+    request: KubeRequest,
+    namespace: str,
+    name: str,
+    tmp_path: Path,
+    election: dict[str, float],
+) -> LeaderPair:
+    """Two ``--leader-elect`` replicas (not started), with the given election settings."""
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(election))
+    args = ("--config", str(config_file), "--leader-elect")
+    args += ("--leader-elect-namespace", namespace, "--leader-elect-lease-name", name)
+    logs = [tmp_path / "a", tmp_path / "b"]  # one log each (the file name is per millisecond)
+    for log_dir in logs:
+        log_dir.mkdir()
+    procs = [SchedulerProcess(kubeconfig, log_dir, *args, name=name) for log_dir in logs]
+    lease_path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}"
+    return LeaderPair(procs, lease_path, request)

@@ -3,29 +3,13 @@ Lease, so the follower takes over at its next retry, not after the whole lease d
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from pathlib import Path
 
-import yaml
-from kubernetes.client.exceptions import ApiException
-
 from tests.e2e.conftest import KubeRequest, NodeFactory
-from tests.e2e.deploy_fixtures import running
+from tests.e2e.deploy_fixtures import identity_of, leader_pair, running
 from tests.e2e.k8s import pod_manifest, wait_until
-from tests.e2e.scheduler_process import SchedulerProcess
-
-
-def _identity(proc: SchedulerProcess) -> str:
-    for line in proc.log_path.read_text().splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if entry.get("event") == "waiting for leadership":
-            return str(entry["identity"])
-    return ""
 
 
 def test_sigterm_hands_the_lease_over_at_once(
@@ -36,38 +20,20 @@ def test_sigterm_hands_the_lease_over_at_once(
     tmp_path: Path,
 ) -> None:
     lease_duration, retry_period = 15, 1  # the default lease: waiting it out takes 15 s
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "leader_elect_lease_duration": lease_duration,
-                "leader_elect_renew_deadline": 10,
-                "leader_elect_retry_period": retry_period,
-            }
-        )
-    )
     name = f"ws-{uuid.uuid4().hex[:8]}"
     zone = {"handover-test": name}
     node_factory(f"{name}-n0", cpu="4", memory="8Gi", labels=zone)
-    args = ("--config", str(config), "--leader-elect")
-    args += ("--leader-elect-namespace", namespace, "--leader-elect-lease-name", name)
-    logs = [tmp_path / "a", tmp_path / "b"]
-    for log_dir in logs:
-        log_dir.mkdir()
-    procs = [SchedulerProcess(kubeconfig, log_dir, *args, name=name) for log_dir in logs]
-    lease_path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}"
+    election = {
+        "leader_elect_lease_duration": lease_duration,
+        "leader_elect_renew_deadline": 10,
+        "leader_elect_retry_period": retry_period,
+    }
+    pair = leader_pair(kubeconfig, kube_request, namespace, name, tmp_path, election)
+    procs, holder = pair.procs, pair.holder
     pods_path = f"/api/v1/namespaces/{namespace}/pods"
 
-    def holder() -> str:
-        try:
-            return str(kube_request("GET", lease_path)["spec"].get("holderIdentity") or "")
-        except ApiException as exc:
-            if exc.status == 404:
-                return ""
-            raise
-
     with running(*procs, timeout=60):
-        identities = [wait_until(lambda p=p: _identity(p), what="identity") for p in procs]  # type: ignore[misc]
+        identities = [wait_until(lambda p=p: identity_of(p), what="identity") for p in procs]  # type: ignore[misc]
         leader_identity = wait_until(holder, timeout=20, what="a leader")
         leader = procs[identities.index(leader_identity)]
         follower_identity = identities[1 - identities.index(leader_identity)]
