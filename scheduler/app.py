@@ -99,7 +99,8 @@ class App:
             cache=self.cache,
             queue=self.queue,
             profile=Profile.default(s.scoring_strategy),
-            binder=Binder(self.client),
+            # Never bind to a node the cache no longer has (the API server accepts it).
+            binder=Binder(self.client, node_exists=lambda name: self.cache.node(name) is not None),
             reporter=self.reporter,
             metrics=self.metrics,
             gangs=self.gangs,
@@ -124,7 +125,7 @@ class App:
                 self.client,
                 "/api/v1/nodes",
                 Node,
-                NodeEvents(self.cache, self.queue),
+                NodeEvents(self.cache, self.queue, self.scheduler.gang_cycle.node_gone),
                 on_error=self._watch_error,
             ),
             Reflector(

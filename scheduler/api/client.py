@@ -112,9 +112,12 @@ class ApiClient:
         content_type: str = JSON,
         budget: TokenBucket | None = None,
         timeout: float = 30.0,
+        throttle: bool = True,
     ) -> bytes:
-        """One request; raises ``ApiError`` on non-2xx. ``body`` is bytes or JSON-able."""
-        await (budget or self.budget).acquire()
+        """One request; raises ``ApiError`` on non-2xx. ``body`` is bytes or JSON-able.
+        ``throttle=False``: the caller has already taken the token from the budget."""
+        if throttle:
+            await (budget or self.budget).acquire()
         data = body if body is None or isinstance(body, bytes) else orjson.dumps(body)
         headers = {**self.connection.auth_headers(), "Content-Type": content_type}
         async with self.session.request(

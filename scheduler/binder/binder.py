@@ -5,6 +5,12 @@ same name is never bound by mistake, and the API server refuses to bind a pod
 that already has a node, is being deleted or still has scheduling gates:
 together with the cache's assumed state, nothing is bound twice.
 
+The API server does not check that the target node exists: a Binding to a
+deleted node is accepted, and the pod is lost there. So the last thing before
+the request leaves (after any wait for the request budget) is asking the cache
+whether the node is still there; if not, the outcome is ``RETRY`` without a
+request (a pod goes back to the queue, a gang member is repaired).
+
 Refusals are told apart by the Status the server sends, never by its message
 text (which quotes pod and node names). Every refusal is a 409 ``Conflict``:
 the UID precondition fails in the storage layer, which names the resource
@@ -14,6 +20,7 @@ words, so for those the pod is read back to see which it is.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 
 import msgspec
@@ -38,8 +45,10 @@ class BindOutcome(Enum):
 
 
 class Binder:
-    def __init__(self, client: ApiClient) -> None:
+    def __init__(self, client: ApiClient, node_exists: Callable[[str], bool] | None = None) -> None:
         self.client = client
+        self.node_exists = node_exists
+        """Asked right before each Binding leaves (the cluster cache's view)."""
 
     async def bind(self, pod: Pod, node_name: str) -> tuple[BindOutcome, str]:
         meta = pod.metadata
@@ -49,11 +58,15 @@ class Binder:
             "metadata": {"name": meta.name, "namespace": meta.namespace, "uid": meta.uid},
             "target": {"apiVersion": "v1", "kind": "Node", "name": node_name},
         }
+        await self.client.bind_budget.acquire()
+        if self.node_exists is not None and not self.node_exists(node_name):
+            return BindOutcome.RETRY, f"node {node_name} was deleted after it was chosen"
         try:
-            await self.client.post(
+            await self.client.request(
+                "POST",
                 f"/api/v1/namespaces/{meta.namespace}/pods/{meta.name}/binding",
-                body,
-                budget=self.client.bind_budget,
+                body=body,
+                throttle=False,
             )
         except ApiError as exc:
             outcome = classify(exc)

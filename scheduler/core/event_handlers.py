@@ -25,15 +25,23 @@ log = structlog.get_logger(__name__)
 
 
 class NodeEvents:
-    def __init__(self, cache: ClusterCache, queue: SchedulingQueue) -> None:
+    def __init__(
+        self,
+        cache: ClusterCache,
+        queue: SchedulingQueue,
+        on_gone: Callable[[str], None] | None = None,
+    ) -> None:
         self.cache = cache
         self.queue = queue
+        self._on_gone = on_gone or (lambda name: None)
+        """Told the name of every node that went away (gangs with members there say so)."""
 
     def replace(self, items: list[Node]) -> None:
         names = {node.metadata.name for node in items}
         for info in list(self.cache.nodes()):
             if info.name not in names:
                 self.cache.delete_node(info.name)
+                self._on_gone(info.name)
         for node in items:
             self.cache.set_node(node)
         self.queue.move_all("NodeRelist")
@@ -41,6 +49,7 @@ class NodeEvents:
     def apply(self, event_type: str, node: Node) -> None:
         if event_type == DELETED:
             self.cache.delete_node(node.metadata.name)
+            self._on_gone(node.metadata.name)
             return
         is_new = self.cache.node(node.metadata.name) is None
         if self.cache.set_node(node):

@@ -257,6 +257,29 @@ class GangCycle:
         ctx.queue.requeue_backoff(qp)
         ctx.queue.move_all("AssumedPodForgotten")
 
+    def node_gone(self, node_name: str) -> None:
+        """A node was deleted: every gang with members bound there is told how many of its
+        members are left on nodes that exist, when that is below its minCount. (The pods
+        stay until PodGC deletes them; their replacements are placed as members.)"""
+        cache = self.ctx.cache
+        for group in self.gangs.groups():
+            members = self.gangs.members(group)
+            lost = [uid for uid, node in members.items() if node == node_name]
+            if not lost:
+                continue
+            policy = self.gangs.policy(group)
+            if not isinstance(policy, GroupPolicy) or not policy.gang:
+                continue
+            alive = sum(1 for node in members.values() if node and cache.node(node) is not None)
+            if alive >= policy.min_count:
+                continue
+            message = (
+                f"gang {group}: node {node_name} was deleted with {len(lost)} member(s) bound "
+                f"to it; {alive} of minCount {policy.min_count} members are on nodes that exist"
+            )
+            log.warning("gang member's node deleted", gang=str(group), node=node_name)
+            self._report_group(group, "MemberNodeDeleted", message, warning=True)
+
     # -- telling the group object -------------------------------------------------------
 
     def _report_group(

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.k8s import failed_scheduling_message, placements, wait_until
+from tests.e2e.scheduler_process import SchedulerProcess
 
 HOLD = "example.com/hold"
 
@@ -85,3 +86,47 @@ def test_terminating_members_do_not_count_as_running(gang: Any) -> None:
     finally:
         for name in ("old-0", "old-1"):
             gang.core.patch_namespaced_pod(name, gang.ns, {"metadata": {"finalizers": None}})
+
+
+@pytest.mark.parametrize("gang", ["crd"], indirect=True)
+def test_never_bound_to_a_deleted_node_and_a_lost_node_is_reported(
+    gang: Any, tmp_path: Any
+) -> None:
+    """A gang of 8 on 8 nodes, bound slowly (2 requests/s); a node still waiting for its
+    member is deleted and a spare added. The API server accepts a Binding to a missing
+    node: the member must be repaired onto the spare, not bound to the deleted node."""
+    name = f"gone-{gang.ns[-6:]}"
+    slow = ("--kube-api-qps", "2", "--kube-api-burst", "2")
+    proc = SchedulerProcess(gang.kubeconfig, tmp_path, *slow, name=name).start(timeout=60)
+    try:
+        prefix = gang.ns[-8:]
+        nodes = [f"{prefix}-{i}" for i in range(8)]
+        for node in nodes:
+            gang.node(node, cpu="2", memory="4Gi")
+        gang.mode.create_workload(gang.ns, "w", {"g": 8})
+        for i in range(8):
+            member(gang, f"m-{i}", cpu="1500m", scheduler=name)
+        first = wait_until(lambda: bound(gang), interval=0.02, what="binding under way")
+        victim = next(n for n in nodes if n not in first.values())
+        gang.core.delete_node(victim)
+        gang.node(f"{prefix}-spare", cpu="2", memory="4Gi")
+        result = wait_until(lambda: len(bound(gang)) == 8 and bound(gang), timeout=60, what="8")
+        assert victim not in result.values(), f"bound to the deleted node {victim}: {result}"
+        assert len(set(result.values())) == 8
+
+        # After binding, a member's node goes away: the group hears it is below minCount.
+        lost = result["m-0"]
+        gang.core.delete_node(lost)
+
+        def told() -> list[str]:
+            return [
+                e.message
+                for e in gang.core.list_namespaced_event(gang.ns).items
+                if e.involved_object.kind == "Workload" and e.reason == "MemberNodeDeleted"
+            ]
+
+        messages = wait_until(told, timeout=20, what="the Workload told")
+        assert f"node {lost} was deleted with 1 member(s)" in messages[0], messages
+        assert "7 of minCount 8 members are on nodes that exist" in messages[0], messages
+    finally:
+        proc.stop()

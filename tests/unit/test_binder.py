@@ -63,3 +63,21 @@ def test_refusal_from_the_pod_as_it_is_now() -> None:
     assert refusal(pod, "another-uid") is BindOutcome.POD_GONE
     pod.metadata.deletion_timestamp = "2026-01-01T00:00:00Z"
     assert refusal(pod, uid) is BindOutcome.POD_GONE
+
+
+async def test_no_binding_leaves_for_a_node_the_cache_no_longer_has() -> None:
+    from typing import Any
+
+    from scheduler.api.ratelimit import TokenBucket
+    from scheduler.binder.binder import Binder
+
+    class NoRequests:
+        bind_budget = TokenBucket(100.0, 10)
+
+        async def request(self, *args: Any, **kwargs: Any) -> bytes:
+            raise AssertionError("a Binding was sent to a deleted node")
+
+    binder = Binder(NoRequests(), node_exists=lambda name: name != "gone")  # type: ignore[arg-type]
+    outcome, detail = await binder.bind(make_pod("p"), "gone")
+    assert outcome is BindOutcome.RETRY
+    assert detail == "node gone was deleted after it was chosen"
