@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -295,6 +295,10 @@ class LeaderPair:
     procs: list[SchedulerProcess]
     lease_path: str
     request: KubeRequest
+    name: str
+    """The scheduler name (and Lease name) of both."""
+    zone: dict[str, str]
+    """The label of the one node made for them: pods select it."""
 
     def holder(self) -> str:
         try:
@@ -309,13 +313,25 @@ class LeaderPair:
 def leader_pair(
     kubeconfig: str,
     request: KubeRequest,
+    node_factory: Callable[..., Any],
     namespace: str,
-    name: str,
     tmp_path: Path,
-    election: dict[str, float],
+    *,
+    lease_duration: float,
+    renew_deadline: float,
+    retry_period: float,
 ) -> LeaderPair:
-    """Two ``--leader-elect`` replicas (not started), with the given election settings."""
+    """Two ``--leader-elect`` replicas (not started) of a new scheduler name, with these
+    election timings, and a node of their own."""
+    name = f"ws-{uuid.uuid4().hex[:8]}"
+    zone = {"leader-test": name}
+    node_factory(f"{name}-n0", cpu="4", memory="8Gi", labels=zone)
     config_file = tmp_path / "config.yaml"
+    election = {
+        "leader_elect_lease_duration": lease_duration,
+        "leader_elect_renew_deadline": renew_deadline,
+        "leader_elect_retry_period": retry_period,
+    }
     config_file.write_text(yaml.safe_dump(election))
     args = ("--config", str(config_file), "--leader-elect")
     args += ("--leader-elect-namespace", namespace, "--leader-elect-lease-name", name)
@@ -324,4 +340,4 @@ def leader_pair(
         log_dir.mkdir()
     procs = [SchedulerProcess(kubeconfig, log_dir, *args, name=name) for log_dir in logs]
     lease_path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}"
-    return LeaderPair(procs, lease_path, request)
+    return LeaderPair(procs, lease_path, request, name, zone)

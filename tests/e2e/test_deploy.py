@@ -366,16 +366,17 @@ def test_leader_failover(
     """Two replicas on one Lease: only the leader binds; SIGKILL it and the other takes over
     within the lease duration (plus a retry period and a margin) and binds new pods."""
     lease_duration, retry_period = 3, 1
-    name = scheduler_name()
-    zone = {"deploy-test": name}
-    node_factory(f"{name}-n0", cpu="4", memory="8Gi", labels=zone)
-    election = {
-        "leader_elect_lease_duration": lease_duration,
-        "leader_elect_renew_deadline": 2,
-        "leader_elect_retry_period": retry_period,
-    }
-    pair = leader_pair(kubeconfig, kube_request, namespace, name, tmp_path, election)
-    procs, holder = pair.procs, pair.holder
+    pair = leader_pair(
+        kubeconfig,
+        kube_request,
+        node_factory,
+        namespace,
+        tmp_path,
+        lease_duration=lease_duration,
+        renew_deadline=2,
+        retry_period=retry_period,
+    )
+    name, zone, procs, holder = pair.name, pair.zone, pair.procs, pair.holder
     pods_path = f"/api/v1/namespaces/{namespace}/pods"
 
     def node_of(pod: str) -> str:

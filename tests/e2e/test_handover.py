@@ -4,7 +4,6 @@ Lease, so the follower takes over at its next retry, not after the whole lease d
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 
 from tests.e2e.conftest import KubeRequest, NodeFactory
@@ -20,16 +19,17 @@ def test_sigterm_hands_the_lease_over_at_once(
     tmp_path: Path,
 ) -> None:
     lease_duration, retry_period = 15, 1  # the default lease: waiting it out takes 15 s
-    name = f"ws-{uuid.uuid4().hex[:8]}"
-    zone = {"handover-test": name}
-    node_factory(f"{name}-n0", cpu="4", memory="8Gi", labels=zone)
-    election = {
-        "leader_elect_lease_duration": lease_duration,
-        "leader_elect_renew_deadline": 10,
-        "leader_elect_retry_period": retry_period,
-    }
-    pair = leader_pair(kubeconfig, kube_request, namespace, name, tmp_path, election)
-    procs, holder = pair.procs, pair.holder
+    pair = leader_pair(
+        kubeconfig,
+        kube_request,
+        node_factory,
+        namespace,
+        tmp_path,
+        lease_duration=lease_duration,
+        renew_deadline=10,
+        retry_period=retry_period,
+    )
+    name, zone, procs, holder = pair.name, pair.zone, pair.procs, pair.holder
     pods_path = f"/api/v1/namespaces/{namespace}/pods"
 
     with running(*procs, timeout=60):
