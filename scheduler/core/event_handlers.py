@@ -25,15 +25,23 @@ log = structlog.get_logger(__name__)
 
 
 class NodeEvents:
-    def __init__(self, cache: ClusterCache, queue: SchedulingQueue) -> None:
+    def __init__(
+        self,
+        cache: ClusterCache,
+        queue: SchedulingQueue,
+        on_gone: Callable[[str], None] | None = None,
+    ) -> None:
         self.cache = cache
         self.queue = queue
+        self._on_gone = on_gone or (lambda name: None)
+        """Told the name of every node that went away (gangs with members there say so)."""
 
     def replace(self, items: list[Node]) -> None:
         names = {node.metadata.name for node in items}
         for info in list(self.cache.nodes()):
             if info.name not in names:
                 self.cache.delete_node(info.name)
+                self._on_gone(info.name)
         for node in items:
             self.cache.set_node(node)
         self.queue.move_all("NodeRelist")
@@ -41,6 +49,7 @@ class NodeEvents:
     def apply(self, event_type: str, node: Node) -> None:
         if event_type == DELETED:
             self.cache.delete_node(node.metadata.name)
+            self._on_gone(node.metadata.name)
             return
         is_new = self.cache.node(node.metadata.name) is None
         if self.cache.set_node(node):
@@ -68,11 +77,17 @@ class PodEvents:
         """Per gang with members: whether its gate let members through when last checked."""
 
     def replace(self, items: list[Pod]) -> None:
+        """After a (re)list: whatever we hold that the list no longer has was deleted
+        while we were not watching, including pods we bound whose confirmation never came
+        (assumptions never expire, so this is where a vanished one lets go of its node)."""
         seen = {pod.metadata.uid for pod in items}
-        for uid in [u for u in self._assigned if u not in seen]:
+        known = {*self._assigned, *(qp.uid for qp in self.queue.pods_in_any())}
+        known.update(self.cache.placed_uids())
+        # Members of any scheduler, bound or not: a vanished one must not count
+        # towards its gang's quorum.
+        known.update(self.gangs.pod_uids())
+        for uid in known - seen:
             self._delete(uid)
-        for qp in [qp for qp in self.queue.pods_in_any() if qp.uid not in seen]:
-            self._delete(qp.uid)
         for pod in items:
             self.apply("ADDED", pod)
         self.queue.move_all("PodRelist")
@@ -82,8 +97,14 @@ class PodEvents:
         if event_type == DELETED:
             self._delete(uid)
             return
-        # Membership first: a new member must count before its own gate is checked.
-        group = self.gangs.observe_pod(pod, pod.spec.node_name)
+        # Membership first: a new member must count before its own gate is checked. A
+        # terminating pod (deletionTimestamp set) is no member: it neither counts towards
+        # the quorum nor as running, so a gang whose pods are being replaced is placed
+        # whole again (it still holds its node's capacity in the cache until it is gone).
+        if pod.metadata.deletion_timestamp is not None:
+            group = self.gangs.forget_pod(uid)
+        else:
+            group = self.gangs.observe_pod(pod, pod.spec.node_name)
         if pod.spec.node_name:
             self._assigned_pod(pod)
         elif pod.spec.scheduler_name == self.scheduler_name:

@@ -10,9 +10,11 @@ in the background, each member on its own (``_bind_member``):
 1. bind the member on its planned node; bound: done;
 2. the pod is gone, or already assigned (409): drop it from the queue; an assigned
    one counts as bound;
-3. any other failure: release the node and look for another one where the gang runs
+3. any other failure: release the node, pause (``REPAIR_PAUSE_SECONDS`` doubling, so a
+   refusal that repeats is no busy loop) and look for another one where the gang runs
    (``_repair_node``), every ``REPAIR_POLL_SECONDS`` until the gang's deadline, and
-   bind again there;
+   bind again there; a member the watch shows bound meanwhile (a bind of ours that
+   landed after all, or someone else's) counts as bound;
 4. no node by the deadline: give the member up (FailedScheduling, back-off).
 
 The group object hears of it (``_report_group``): ``GangAdmitted`` when placed,
@@ -51,6 +53,9 @@ log = structlog.get_logger(__name__)
 
 REPAIR_POLL_SECONDS = 1.0
 """How often a member whose bind failed looks again for a node in its gang's domain."""
+REPAIR_PAUSE_SECONDS = 0.1
+REPAIR_PAUSE_MAX_SECONDS = 2.0
+"""Between a member's failed bind and its next try (doubling)."""
 
 
 class GangTurn(NamedTuple):
@@ -108,7 +113,7 @@ class GangCycle:
         pending = [
             u
             for u, node in self.gangs.members(group).items()
-            if not node and u != qp.uid and ctx.cache.node_of(u) is None
+            if not node and u != qp.uid and ctx.cache.node_of(u) is None and _ungated(ctx, u)
         ]
         batch = [qp, *ctx.queue.pop_ready(pending)]
         pods = [m.info for m in batch]
@@ -247,6 +252,7 @@ class GangCycle:
         ctx = self.ctx
         qp, pod = placement.pod, placement.pod.info
         node_name = placement.node_name
+        pause = REPAIR_PAUSE_SECONDS
         while True:
             async with ctx.bind_slots:
                 outcome, detail = await ctx.binder.bind(pod.pod, node_name)
@@ -260,7 +266,14 @@ class GangCycle:
             log.warning(
                 "gang member bind failed, repairing", pod=pod.key, node=node_name, error=detail
             )
+            await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, REPAIR_PAUSE_MAX_SECONDS)
             repaired = await self._repair_node(pod, policy, group, deadline)
+            if ctx.cache.node_of(pod.uid) is not None:
+                # Bound meanwhile: the watch has it on a node. Never assume it again.
+                log.info("gang member bound meanwhile", pod=pod.key)
+                ctx.queue.done(pod.uid)
+                return True
             if repaired is None:
                 self._give_up(qp, group, detail)
                 return False
@@ -296,6 +309,29 @@ class GangCycle:
         ctx.queue.requeue_backoff(qp)
         ctx.queue.move_all(ClusterEvent("AssumedPodForgotten"))
 
+    def node_gone(self, node_name: str) -> None:
+        """A node was deleted: every gang with members bound there is told how many of its
+        members are left on nodes that exist, when that is below its minCount. (The pods
+        stay until PodGC deletes them; their replacements are placed as members.)"""
+        cache = self.ctx.cache
+        for group in self.gangs.groups():
+            members = self.gangs.members(group)
+            lost = [uid for uid, node in members.items() if node == node_name]
+            if not lost:
+                continue
+            policy = self.gangs.policy(group)
+            if not isinstance(policy, GroupPolicy) or not policy.gang:
+                continue
+            alive = sum(1 for node in members.values() if node and cache.node(node) is not None)
+            if alive >= policy.min_count:
+                continue
+            message = (
+                f"gang {group}: node {node_name} was deleted with {len(lost)} member(s) bound "
+                f"to it; {alive} of minCount {policy.min_count} members are on nodes that exist"
+            )
+            log.warning("gang member's node deleted", gang=str(group), node=node_name)
+            self._report_group(group, "MemberNodeDeleted", message, warning=True)
+
     # -- telling the group object -------------------------------------------------------
 
     def _report_group(
@@ -320,3 +356,10 @@ class GangCycle:
             if scheduled:
                 self._scheduled_groups.add(group)
         self.ctx.reporter.event(obj.ref, reason, message, warning=warning, status_apply=apply)
+
+
+def _ungated(ctx: CycleContext, uid: str) -> bool:
+    """A sibling still carrying ``spec.schedulingGates`` (as Kueue leaves pods until
+    admission) never enters a gang pass: the API server would refuse its Binding."""
+    queued = ctx.queue.get(uid)
+    return queued is not None and not queued.info.pod.spec.scheduling_gates

@@ -58,6 +58,26 @@ class _Batching(Collector):
         yield family
 
 
+class _Reports(Collector):
+    """The reporter's backlog and what it had to drop, read at scrape time."""
+
+    def __init__(self, pending: Callable[[], int], dropped: Callable[[], int]) -> None:
+        self._pending = pending
+        self._dropped = dropped
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        yield GaugeMetricFamily(
+            "workload_scheduler_reports_pending",
+            "Events and status writes waiting to be written (retried through API outages).",
+            value=self._pending(),
+        )
+        yield CounterMetricFamily(
+            "workload_scheduler_reports_dropped",
+            "Events and status writes dropped, oldest first, because too many were waiting.",
+            value=self._dropped(),
+        )
+
+
 class Metrics:
     def __init__(self, profile: str = "workload-scheduler") -> None:
         self.profile = profile
@@ -165,6 +185,9 @@ class Metrics:
             registry=self.registry,
         )
         gauge.set_function(waiting)
+
+    def watch_reports(self, pending: Callable[[], int], dropped: Callable[[], int]) -> None:
+        self.registry.register(_Reports(pending, dropped))
 
     def watch_queue(self, counts: Callable[[], dict[str, int]]) -> None:
         self.registry.register(_PendingPods(counts))
