@@ -119,8 +119,8 @@ def _raw_request(api_client: client.ApiClient) -> KubeRequest:
 
 @pytest.fixture
 def namespace(core_api: client.CoreV1Api) -> Iterator[str]:
-    """A fresh namespace per test.  Deleted afterwards without waiting: with no
-    kube-controller-manager it stays Terminating forever, which harms nothing."""
+    """A fresh namespace per test.  Deleted afterwards without waiting (kube-controller-
+    manager's namespace controller finishes the deletion in the background)."""
     name = new_namespace(core_api)
     yield name
     delete_namespace(core_api, name)
@@ -133,8 +133,8 @@ def new_namespace(core_api: client.CoreV1Api) -> str:
 
 
 def delete_namespace(core_api: client.CoreV1Api, name: str) -> None:
-    # No kubelet and no namespace controller: pods would linger (and hold node capacity
-    # for the next test) unless force-deleted here.
+    # Force-deleted at once: the namespace controller would delete them with their grace
+    # period, and pods on nodes kwok does not manage would hold node capacity until PodGC.
     core_api.delete_collection_namespaced_pod(name, grace_period_seconds=0)
     _ignore_not_found(core_api.delete_namespace, name)
 
