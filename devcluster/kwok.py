@@ -38,6 +38,8 @@ EXIT_CODE = "workload-scheduler.io/kwok-exit-code"
 
 POD_CIDR = "10.64.0.0/10"
 """Where pod IPs come from: four million addresses, apart from the Service range."""
+NODE_IP = "10.63.0.1"
+"""The InternalIP every simulated node reports (pods' hostIP); nothing connects to it."""
 NODE_LEASE_SECONDS = 40
 """The kubelet's default Lease duration; kwok renews each node's Lease every quarter of it."""
 _KWOK_MODULE = "sigs.k8s.io/kwok"
@@ -70,6 +72,7 @@ def kwok_args(kubeconfig: Path, port: int, *, stages: Path = STAGES_FILE) -> lis
         f"--manage-nodes-with-annotation-selector={MANAGED_ANNOTATION}={MANAGED_VALUE}",
         f"--node-lease-duration-seconds={NODE_LEASE_SECONDS}",
         f"--cidr={POD_CIDR}",
+        f"--node-ip={NODE_IP}",
         # Plain HTTP and TLS on one loopback port: /healthz, and the kubelet API (logs, exec)
         # that nothing here configures.
         f"--server-address=127.0.0.1:{port}",
