@@ -20,7 +20,7 @@ from devcluster.kwok import COMPLETE_AFTER, EXIT_CODE, FAIL_AFTER
 from scheduler.cli.main import main as cli_main
 from tests.e2e.conftest import KubeRequest, NodeFactory
 from tests.e2e.gang_modes import GangMode
-from tests.e2e.k8s import SCHEDULER, pod_manifest, wait_until
+from tests.e2e.k8s import SCHEDULER, job_manifest, pod_manifest, wait_until
 from tests.e2e.scheduler_process import SchedulerProcess
 
 POOL = "e2e.workload-scheduler.io/pool"
@@ -38,21 +38,6 @@ def _phase(kube_request: KubeRequest, ns: str, name: str) -> str:
             return "Gone"
         raise
     return str(pod.get("status", {}).get("phase", ""))
-
-
-def _job(ns: str, name: str, completions: int, template: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": name},
-        "spec": {
-            "completions": completions,
-            "parallelism": completions,
-            "completionMode": "Indexed",
-            "backoffLimit": 0,
-            "template": template,
-        },
-    }
 
 
 def _job_conditions(kube_request: KubeRequest, ns: str, name: str) -> set[str]:
@@ -90,12 +75,8 @@ def test_indexed_job_runs_as_one_gang_and_completes(
     crd.create_workload(namespace, "train", {"workers": 4})
     member = crd.member("unused", "train", "workers", cpu="500m", node_selector=pool)
     member["metadata"]["annotations"][COMPLETE_AFTER] = "2s"
-    template = {"metadata": member["metadata"], "spec": {**member["spec"]}}
-    del template["metadata"]["name"]
-    template["spec"]["restartPolicy"] = "Never"
-    kube_request(
-        "POST", f"/apis/batch/v1/namespaces/{namespace}/jobs", _job(namespace, "train", 4, template)
-    )
+    job = job_manifest("train", member, completions=4)
+    kube_request("POST", f"/apis/batch/v1/namespaces/{namespace}/jobs", job)
 
     def all_running() -> list[dict[str, Any]]:
         items = kube_request("GET", f"/api/v1/namespaces/{namespace}/pods")["items"]
