@@ -160,14 +160,12 @@ def node_factory(core_api: client.CoreV1Api) -> Iterator[NodeFactory]:
 
 
 def _create_node(core_api: client.CoreV1Api, manifest: dict[str, Any]) -> client.V1Node:
-    # The API drops status on create (it belongs to the status subresource, normally the
-    # kubelet's), so the status is written in a second call on nodes/status.
+    # One call, status included, as a kubelet registers its Node (the API keeps a Node's
+    # status on create): kwok takes the node over as soon as it sees status.allocatable,
+    # and a second status write would race with it.
     node = client.V1Node.from_dict(manifest)
-    assert node is not None and node.metadata is not None
-    created = core_api.create_node(node)
-    assert created.metadata is not None
-    node.metadata.resource_version = created.metadata.resource_version
-    return core_api.replace_node_status(manifest["metadata"]["name"], node)
+    assert node is not None
+    return core_api.create_node(node)
 
 
 def _ignore_not_found(delete: Callable[[str], object], name: str) -> None:
