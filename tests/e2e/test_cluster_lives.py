@@ -16,7 +16,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from devcluster import ClusterInfo, get_release
-from devcluster.kwok import COMPLETE_AFTER, EXIT_CODE, FAIL_AFTER
+from devcluster.kwok import COMPLETE_AFTER, EXIT_CODE, FAIL_AFTER, NODE_LEASE_SECONDS
 from scheduler.cli.main import main as cli_main
 from tests.e2e.conftest import KubeRequest, NodeFactory
 from tests.e2e.gang_modes import GangMode
@@ -177,7 +177,14 @@ def test_kwok_keeps_nodes_ready_with_a_lease(
         timeout=30,
         what="the node Lease",
     )
-    assert lease.spec.holder_identity == name
+    assert lease.spec.lease_duration_seconds == NODE_LEASE_SECONDS
+    first = lease.spec.renew_time
+    # The heartbeat: renewed every quarter of its duration, as a kubelet does.
+    wait_until(
+        lambda: leases.read_namespaced_lease(name, "kube-node-lease").spec.renew_time != first,
+        timeout=NODE_LEASE_SECONDS,
+        what="the node Lease to be renewed",
+    )
 
 
 def test_kwok_runs_bound_pods_and_finishes_them_on_request(
