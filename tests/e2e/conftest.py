@@ -1,4 +1,6 @@
-"""Fixtures for end-to-end tests against a real kube-apiserver + etcd on 127.0.0.1.
+"""Fixtures for end-to-end tests against a real kube-apiserver + etcd on 127.0.0.1, with
+kube-controller-manager (Jobs, namespaces, PodGC, ...) and kwok, which plays the kubelet of
+the nodes ``node_factory`` makes (they become Ready, the pods bound to them Running).
 
 The control plane is started once per test run (the first run builds it from source, which
 takes long; later runs start in seconds).  To run against one that is already up, e.g. the
