@@ -198,7 +198,8 @@ async def run_indexed_job(client: ApiClient, namespace: str, timeout: float = 90
 
 
 def _true_conditions(obj: dict[str, Any]) -> set[str]:
-    return {c["type"] for c in obj.get("status", {}).get("conditions", []) if c["status"] == "True"}
+    conditions = (obj.get("status") or {}).get("conditions") or []  # null on a new object
+    return {c["type"] for c in conditions if c["status"] == "True"}
 
 
 def _completion_index(pod: dict[str, Any]) -> str:
