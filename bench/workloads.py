@@ -65,6 +65,9 @@ def nodes(count: int, *, gpu_every: int = 8, start: int = 0) -> list[dict[str, A
                     **({"accelerator": "nvidia"} if gpu else {}),
                 },
                 taints=[dict(GPU_TAINT)] if gpu else None,
+                # Bare API objects: kwok's Lease renewals for thousands of nodes would
+                # compete with the schedulers for the CPU (docs/benchmarks.md).
+                kwok=False,
             )
         )
     return out

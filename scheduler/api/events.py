@@ -25,12 +25,11 @@ import contextlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
 from scheduler.api.client import APPLY_PATCH, STRATEGIC_MERGE_PATCH, ApiClient, ApiError
-from scheduler.model.refs import ObjectRef, now_micro, now_rfc3339
+from scheduler.model.refs import ObjectRef, StatusApply, now_micro, now_rfc3339
 
 log = structlog.get_logger(__name__)
 
@@ -49,7 +48,7 @@ class _Report:
     message: str
     action: str
     pod_condition: tuple[str, str, str] | None = None  # (status, reason, message) of PodScheduled
-    status_apply: tuple[str, dict[str, Any]] | None = None
+    status_apply: StatusApply | None = None
     """(path, body) of a server-side apply on the object's status subresource."""
 
 
@@ -86,7 +85,7 @@ class Reporter:
         warning: bool = False,
         action: str = "Scheduling",
         pod_condition: tuple[str, str, str] | None = None,
-        status_apply: tuple[str, dict[str, Any]] | None = None,
+        status_apply: StatusApply | None = None,
         delay: float = 0.0,
         topic: str = "",
     ) -> None:
@@ -246,11 +245,11 @@ class Reporter:
     async def _write(self, report: _Report) -> None:
         ref = report.ref
         if report.status_apply is not None:
-            path, body = report.status_apply
+            path, body, manager = report.status_apply
             await self.client.request(
                 "PATCH",
                 path,
-                params={"fieldManager": self.controller, "force": "true"},
+                params={"fieldManager": manager or self.controller, "force": "true"},
                 body=body,
                 content_type=APPLY_PATCH,
             )

@@ -233,11 +233,13 @@ def chart_release(
 ) -> Iterator[Release]:
     """``helm template`` + server-side apply of the chart into the test namespace, under a
     unique release name (its ClusterRole and ClusterRoleBinding carry that name). The CRD
-    is already installed by the session; it is applied as a dry run only."""
+    is already installed by the session, and the Deployment would make kube-controller-
+    manager start the scheduler's pods (kwok would "run" them on the test's nodes): both
+    are applied as a dry run only."""
     name = f"ws-{uuid.uuid4().hex[:6]}"
     docs = render_chart(helm, name, namespace, include_crds=True)
     for doc in docs:
-        applier.apply(doc, dry_run=doc["kind"] == "CustomResourceDefinition")
+        applier.apply(doc, dry_run=doc["kind"] in ("CustomResourceDefinition", "Deployment"))
     config_map = yaml.safe_load(one(docs, "ConfigMap")["data"]["config.yaml"])
     release = Release(
         name=name,

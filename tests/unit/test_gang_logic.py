@@ -17,6 +17,7 @@ from scheduler.gang.membership import pod_group_key
 from scheduler.gang.model import CRD_WORKLOAD, PODGROUP, WORKLOAD, GroupKey, ObjectKey
 from scheduler.gang.placement import place_gang
 from scheduler.gang.registry import GangRegistry
+from scheduler.gang.status import status_apply
 
 
 def workload(name: str, groups: list[dict[str, object]], **meta: object) -> Workload:
@@ -185,3 +186,27 @@ def test_topology_picks_the_tightest_domain() -> None:
     assert {node.split("-")[0] for _, node in attempt.placed} == {"r2"}
     # the trials in r3 were rolled back
     assert all(not n.pods for n in cache.nodes() if n.name.startswith("r3"))
+
+
+def test_each_crd_gang_entry_is_applied_by_its_own_field_manager() -> None:
+    """A report on one gang must not delete another gang's status entry (server-side apply
+    removes list entries that a manager owned and left out of its newest apply)."""
+    obj = workload_object(
+        workload("train", [{"name": "workers", "policy": {"gang": {"minCount": 2}}}]),
+        kind=CRD_WORKLOAD,
+        api_version="workload-scheduler.io/v1alpha1",
+        resource="/apis/workload-scheduler.io/v1alpha1",
+    )
+    key = GroupKey(obj.key, "workers")
+    first = status_apply(obj, key, True, "Scheduled", "all 2 pods bound")
+    second = status_apply(obj, GroupKey(obj.key, "workers", "r1"), False, "Unschedulable", "")
+    assert first is not None and second is not None
+    assert first.path == "/apis/workload-scheduler.io/v1alpha1/namespaces/ns/workloads/train/status"
+    assert first.field_manager == "workload-scheduler/workers"
+    assert second.field_manager == "workload-scheduler/workers[r1]"
+    long = status_apply(obj, GroupKey(obj.key, "w" * 200), True, "Scheduled", "")
+    assert long is not None and len(long.field_manager) <= 128
+    assert (
+        long.field_manager
+        != status_apply(obj, GroupKey(obj.key, "w" * 199), True, "Scheduled", "").field_manager
+    )  # type: ignore[union-attr]
