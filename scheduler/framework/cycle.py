@@ -12,8 +12,14 @@ from dataclasses import dataclass, field
 
 from scheduler.config import ScoringStrategy
 from scheduler.framework.batching import SignatureCache, rank_pick
-from scheduler.framework.plugins import default_filters, default_scores
-from scheduler.framework.types import FilterPlugin, NodeInfo, PodInfo, ScorePlugin
+from scheduler.framework.plugins import default_filters, default_pre_enqueue, default_scores
+from scheduler.framework.types import (
+    FilterPlugin,
+    NodeInfo,
+    PodInfo,
+    PreEnqueuePlugin,
+    ScorePlugin,
+)
 
 
 @dataclass(slots=True)
@@ -22,10 +28,24 @@ class Profile:
 
     filters: list[FilterPlugin]
     scores: list[ScorePlugin]
+    pre_enqueue: list[PreEnqueuePlugin] = field(default_factory=list)
+    """Run by the queue before a pod may be tried at all (``pre_enqueue`` below)."""
 
     @classmethod
     def default(cls, scoring_strategy: ScoringStrategy = "LeastAllocated") -> Profile:
-        return cls(default_filters(), default_scores(scoring_strategy))
+        return cls(
+            default_filters(), default_scores(scoring_strategy), pre_enqueue=default_pre_enqueue()
+        )
+
+
+def pre_enqueue(profile: Profile, pod: PodInfo) -> str | None:
+    """Why ``pod`` may not enter the active queue yet (the first PreEnqueue plugin that
+    says so), or None."""
+    for plugin in profile.pre_enqueue:
+        reason = plugin.pre_enqueue(pod)
+        if reason is not None:
+            return reason
+    return None
 
 
 @dataclass(slots=True)

@@ -17,12 +17,11 @@ import orjson
 from factories import make_pod
 
 from scheduler.api.client import ApiError
-from scheduler.app import scheduling_gates
 from scheduler.binder.binder import BindOutcome, classify
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.core.interfaces import Binder, Reporter
 from scheduler.core.scheduler import Scheduler
-from scheduler.framework.cycle import Profile
+from scheduler.framework.cycle import Profile, pre_enqueue
 from scheduler.framework.podinfo import make_pod_info
 from scheduler.framework.types import PodInfo
 from scheduler.gang.model import GroupObject
@@ -116,15 +115,6 @@ class RecordingReporter:
 _: tuple[type[Binder], type[Reporter]] = (ScriptedBinder, RecordingReporter)
 
 
-def gates_then_gangs(gangs: GangRegistry) -> Callable[[PodInfo], str | None]:
-    """The queue's gate as the app builds it: scheduling gates first, then the gang's."""
-
-    def gate(info: PodInfo) -> str | None:
-        return scheduling_gates(info) or gangs.gate(info)
-
-    return gate
-
-
 class Cycles:
     """A scheduler on plain data: real cache, queue, registry and profile; fake API."""
 
@@ -142,7 +132,11 @@ class Cycles:
         self.gangs = GangRegistry()
         for obj in groups:
             self.gangs.set_object(obj)
-        self.queue = SchedulingQueue(gate=gates_then_gangs(self.gangs))
+        self.profile = Profile.default()
+        # The queue's gate as the app builds it: PreEnqueue plugins, then the gang's quorum.
+        self.queue = SchedulingQueue(
+            gate=lambda info: pre_enqueue(self.profile, info) or self.gangs.gate(info)
+        )
         self.binder = binder or ScriptedBinder()
         self.reporter = RecordingReporter()
         self.metrics = Metrics()
@@ -150,7 +144,7 @@ class Cycles:
             name="workload-scheduler",
             cache=self.cache,
             queue=self.queue,
-            profile=Profile.default(),
+            profile=self.profile,
             binder=self.binder,
             reporter=self.reporter,
             metrics=self.metrics,

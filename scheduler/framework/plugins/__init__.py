@@ -8,8 +8,9 @@ from scheduler.framework.plugins.node_name import NodeName
 from scheduler.framework.plugins.node_ports import NodePorts
 from scheduler.framework.plugins.node_resources_fit import NodeResourcesFit, Strategy
 from scheduler.framework.plugins.node_unschedulable import NodeUnschedulable
+from scheduler.framework.plugins.scheduling_gates import SchedulingGates
 from scheduler.framework.plugins.taint_toleration import TaintToleration
-from scheduler.framework.types import FilterPlugin, ScorePlugin
+from scheduler.framework.types import FilterPlugin, PreEnqueuePlugin, ScorePlugin
 
 __all__ = [
     "NodeAffinity",
@@ -18,11 +19,17 @@ __all__ = [
     "NodeResourcesBalancedAllocation",
     "NodeResourcesFit",
     "NodeUnschedulable",
+    "SchedulingGates",
     "Strategy",
     "TaintToleration",
     "default_filters",
+    "default_pre_enqueue",
     "default_scores",
 ]
+
+
+def default_pre_enqueue() -> list[PreEnqueuePlugin]:
+    return [SchedulingGates()]
 
 
 def default_filters() -> list[FilterPlugin]:
