@@ -1,8 +1,9 @@
 """Small fakes behind the cycles' protocols, and a scheduler wired on plain data.
 
-``ScriptedBinder`` answers each pod's binds from a script, classifying API errors as
-the real binder does (``scheduler.binder.binder.classify``); ``RecordingReporter``
-keeps every report instead of writing it. ``Cycles`` puts them together with a real
+``ScriptedBinder`` answers each pod's binds from a script, with the outcomes the
+``Binder`` protocol returns (how the real binder classifies the API server's answers
+is its own business, tested beside it); ``RecordingReporter`` keeps every report
+instead of writing it. ``Cycles`` puts them together with a real
 cache, queue, gang registry and profile, as ``scheduler.app`` does, minus the API.
 """
 
@@ -17,7 +18,7 @@ import orjson
 from factories import make_pod
 
 from scheduler.api.client import ApiError
-from scheduler.binder.binder import BindOutcome, classify
+from scheduler.binder.binder import BindOutcome
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.core.interfaces import Binder, Reporter
 from scheduler.core.scheduler import Scheduler
@@ -31,13 +32,19 @@ from scheduler.model.objects import Node, Pod
 from scheduler.model.refs import ObjectRef
 from scheduler.queue.scheduling_queue import QueuedPod, SchedulingQueue
 
-Answer = BindOutcome | ApiError
+Answer = BindOutcome | tuple[BindOutcome, str]
+"""An outcome, with what the API server said (``""`` when left out)."""
 Step = Answer | Callable[[Pod, str], Answer]
 """A scripted answer, or a callable run at bind time (the world moving meanwhile)."""
+RETRY_500 = (
+    BindOutcome.RETRY,
+    "POST /api/v1/namespaces/ns/pods/p/binding: 500 InternalError: etcdserver: request timed out",
+)
+"""What the real binder returns for a 5xx answer."""
 
 
 def api_error(status: int, reason: str, message: str) -> ApiError:
-    """An error as the API server sends it: a Status object."""
+    """An error as the API server sends it: a Status object (for ``classify``)."""
     body = orjson.dumps(
         {"kind": "Status", "status": "Failure", "reason": reason, "message": message}
     )
@@ -57,9 +64,7 @@ class ScriptedBinder:
         steps = self.script.get(pod.metadata.name)
         step: Step = steps.pop(0) if steps else BindOutcome.BOUND
         answer = step(pod, node_name) if callable(step) else step
-        if isinstance(answer, ApiError):
-            return classify(answer), str(answer)
-        return answer, ""
+        return answer if isinstance(answer, tuple) else (answer, "")
 
     def nodes_of(self, name: str) -> list[str]:
         return [node for pod, node in self.calls if pod == name]

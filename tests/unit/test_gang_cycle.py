@@ -8,11 +8,11 @@ from typing import Any
 import msgspec
 import pytest
 from factories import make_node
-from fakes import Cycles, ScriptedBinder, api_error, pod
+from fakes import RETRY_500, Cycles, ScriptedBinder, api_error, pod
 
 from scheduler.api.sources.policies import workload_object
 from scheduler.api.sources.shapes import Workload
-from scheduler.binder.binder import BindOutcome
+from scheduler.binder.binder import BindOutcome, classify
 from scheduler.core import gang_cycle
 from scheduler.gang.model import (
     CRD_GROUP,
@@ -131,10 +131,8 @@ async def test_members_pending_for_another_scheduler_keep_the_gang_waiting() -> 
 
 
 async def test_member_already_assigned_counts_as_bound() -> None:
-    conflict = api_error(409, "Conflict", 'pod "w1" is already assigned to node "n1"')
-    cycles = Cycles(
-        [make_node("n", cpu="8")], ScriptedBinder({"w1": [conflict]}), groups=[train(3)]
-    )
+    conflict = [BindOutcome.ALREADY_ASSIGNED]  # a 409: someone bound it meanwhile
+    cycles = Cycles([make_node("n", cpu="8")], ScriptedBinder({"w1": conflict}), groups=[train(3)])
     cycles.add(*members(3))
     await cycles.schedule_next()
     assert sorted(cycles.reporter.scheduled()) == ["w0", "w2"]
@@ -145,8 +143,11 @@ async def test_member_already_assigned_counts_as_bound() -> None:
 async def test_gated_sibling_is_taken_into_the_gang_and_its_409_counts_as_bound() -> None:
     """A sibling still carrying schedulingGates (as Kueue leaves them until admission)."""
     gated_409 = api_error(409, "Conflict", "pod w2 has non-empty .spec.schedulingGates")
+    assert classify(gated_409) is BindOutcome.ALREADY_ASSIGNED  # issue 10 will change this
     cycles = Cycles(
-        [make_node("n", cpu="8")], ScriptedBinder({"w2": [gated_409]}), groups=[train(3)]
+        [make_node("n", cpu="8")],
+        ScriptedBinder({"w2": [classify(gated_409)]}),
+        groups=[train(3)],
     )
     cycles.add(member("w0"), member("w1"), member("w2", schedulingGates=[{"name": "kueue"}]))
     assert cycles.where("w2") == "gated"
@@ -168,7 +169,7 @@ async def test_failed_member_is_repaired_on_another_node_of_its_domain() -> None
 
     def node_gone(pod: Pod, node: str) -> Any:
         cycles.cache.delete_node(node)
-        return api_error(500, "InternalError", f'node "{node}" went away')
+        return RETRY_500
 
     cycles.binder.script["w0"] = [node_gone]
     cycles.add(*members(2))
@@ -211,7 +212,7 @@ async def test_member_with_no_node_until_the_deadline_is_given_up(
 
     def node_gone(pod: Pod, node: str) -> Any:
         cycles.cache.delete_node(node)
-        return api_error(500, "InternalError", "node went away")
+        return RETRY_500
 
     cycles.binder.script["w0"] = [node_gone]
     cycles.add(*members(2))
@@ -220,7 +221,7 @@ async def test_member_with_no_node_until_the_deadline_is_given_up(
     assert cycles.reporter.scheduled().keys() == {"w1"}
     [report] = cycles.reporter.about("w0")
     assert (report.kind, report.reason) == ("pod_unschedulable", "SchedulerError")
-    assert report.message.startswith(f"gang {GANG}: binding failed until the deadline: POST ")
+    assert report.message == f"gang {GANG}: binding failed until the deadline: {RETRY_500[1]}"
     assert cycles.where("w0") == "backoff"
     assert cycles.node_of("w0") is None
     assert group_events(cycles)[-1] == (
@@ -235,8 +236,8 @@ async def test_member_with_no_node_until_the_deadline_is_given_up(
 
 
 async def test_member_deleted_during_binding_leaves_the_gang_short() -> None:
-    gone = api_error(404, "NotFound", 'pods "w2" not found')
-    cycles = Cycles([make_node("n", cpu="8")], ScriptedBinder({"w2": [gone]}), groups=[train(3)])
+    gone = [BindOutcome.POD_GONE]  # a 404
+    cycles = Cycles([make_node("n", cpu="8")], ScriptedBinder({"w2": gone}), groups=[train(3)])
     cycles.add(*members(3))
     await cycles.schedule_next()
     assert cycles.where("w2") is None and cycles.node_of("w2") is None
@@ -257,7 +258,7 @@ async def test_repair_of_a_member_bound_meanwhile_raises() -> None:
     def bound_elsewhere(pod: Pod, node: str) -> Any:
         other = next(n.name for n in cycles.cache.nodes() if n.name != node and not n.pods)
         cycles.cache.set_assigned_pod(infos[0], other)
-        return api_error(500, "InternalError", "timeout")
+        return RETRY_500
 
     cycles.binder.script["w0"] = [bound_elsewhere]
     qp = await cycles.pop()  # w0's turn places the gang
