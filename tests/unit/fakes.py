@@ -186,6 +186,16 @@ class Cycles:
         await self.scheduler.drain()
         return tasks
 
+    def node_vanishes(self, answer: Answer) -> Step:
+        """A bind step that deletes its target node from the cache (the node vanished
+        meanwhile), then answers ``answer``."""
+
+        def step(pod: Pod, node: str) -> Answer:
+            self.cache.delete_node(node)
+            return answer
+
+        return step
+
     def where(self, name: str, namespace: str = "ns") -> str | None:
         """The pod's place in the queue (None once the queue let go of it)."""
         qp = self.queue.get(f"uid-{namespace}-{name}")

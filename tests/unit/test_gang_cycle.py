@@ -167,11 +167,7 @@ async def test_failed_member_is_repaired_on_another_node_of_its_domain() -> None
     a free node in the rack its gang runs in."""
     cycles = Cycles(racks(a=3, b=4), groups=[train(2, topology_key="rack")])
 
-    def node_gone(pod: Pod, node: str) -> Any:
-        cycles.cache.delete_node(node)
-        return RETRY_500
-
-    cycles.binder.script["w0"] = [node_gone]
+    cycles.binder.script["w0"] = [cycles.node_vanishes(RETRY_500)]
     cycles.add(*members(2))
     await cycles.schedule_next()
     first, second = cycles.binder.nodes_of("w0")
@@ -190,11 +186,7 @@ async def test_member_bound_to_a_vanished_node_counts_as_bound() -> None:
     """The API server accepts a Binding to a node that is gone."""
     cycles = Cycles([make_node(f"n{i}", cpu="2") for i in range(3)], groups=[train(3)])
 
-    def node_gone(pod: Pod, node: str) -> BindOutcome:
-        cycles.cache.delete_node(node)
-        return BindOutcome.BOUND
-
-    cycles.binder.script["w0"] = [node_gone]
+    cycles.binder.script["w0"] = [cycles.node_vanishes(BindOutcome.BOUND)]
     cycles.add(*members(3))
     await cycles.schedule_next()
     # issue 10 will change this: never bind to a node the cache no longer has; a member
@@ -210,11 +202,7 @@ async def test_member_with_no_node_until_the_deadline_is_given_up(
     monkeypatch.setattr(gang_cycle, "REPAIR_POLL_SECONDS", 0.01)
     cycles = Cycles(racks(a=2), groups=[train(2)], gang_timeout=0.2)
 
-    def node_gone(pod: Pod, node: str) -> Any:
-        cycles.cache.delete_node(node)
-        return RETRY_500
-
-    cycles.binder.script["w0"] = [node_gone]
+    cycles.binder.script["w0"] = [cycles.node_vanishes(RETRY_500)]
     cycles.add(*members(2))
     await cycles.schedule_next()
     assert len(cycles.binder.nodes_of("w0")) == 1  # no node was left to try again on

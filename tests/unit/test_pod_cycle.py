@@ -7,7 +7,7 @@ from factories import make_node
 from fakes import RETRY_500, Cycles, ScriptedBinder, api_error, pod
 
 from scheduler.binder.binder import BindOutcome, classify
-from scheduler.model.objects import Node, Pod
+from scheduler.model.objects import Node
 
 BIND_ERRORS = "workload_scheduler_bind_errors_total"
 ATTEMPTS = "scheduler_schedule_attempts_total"
@@ -115,11 +115,8 @@ async def test_409_for_a_gated_pod_counts_as_already_assigned() -> None:
 async def test_node_vanished_before_the_bind_is_still_bound_there() -> None:
     """The API server accepts a Binding to a node that does not exist."""
 
-    def node_deleted(pod: Pod, node: str) -> BindOutcome:
-        cycles.cache.delete_node(node)
-        return BindOutcome.BOUND
-
-    cycles = Cycles([make_node("n1")], ScriptedBinder({"web": [node_deleted]}))
+    cycles = Cycles([make_node("n1")])
+    cycles.binder.script["web"] = [cycles.node_vanishes(BindOutcome.BOUND)]
     cycles.add(pod("web"))
     await cycles.schedule_next()
     # issue 10 will change this: never bind to a node the cache no longer has.
@@ -128,11 +125,8 @@ async def test_node_vanished_before_the_bind_is_still_bound_there() -> None:
 
 
 async def test_node_vanished_and_the_bind_failed_goes_elsewhere_next_time() -> None:
-    def node_deleted(pod: Pod, node: str) -> BindOutcome:
-        cycles.cache.delete_node(node)
-        return BindOutcome.RETRY
-
-    cycles = Cycles(two_nodes(), ScriptedBinder({"web": [node_deleted]}))
+    cycles = Cycles(two_nodes())
+    cycles.binder.script["web"] = [cycles.node_vanishes(BindOutcome.RETRY)]
     cycles.add(pod("web", cpu="500m"))
     await cycles.schedule_next()
     first = cycles.binder.calls[0][1]
