@@ -19,6 +19,7 @@ from scheduler.api.sources.discovery import SCHEDULING_GROUP, discover
 from scheduler.api.sources.policies import podgroup_object, workload_object
 from scheduler.api.sources.shapes import PodGroup, Workload
 from scheduler.api.watch import Reflector
+from scheduler.core.event_hold import EventHold
 from scheduler.core.group_events import GroupObjectEvents
 from scheduler.gang.model import (
     CRD_GROUP,
@@ -40,10 +41,12 @@ async def group_reflectors(
     gangs: GangRegistry,
     on_change: Callable[[list[GroupKey]], None],
     on_error: Callable[[str], None],
+    hold: EventHold,
 ) -> list[Reflector[Any]]:
     """A reflector per pod-group API the cluster serves; ``gangs.served`` is set to them.
 
-    ``on_change`` gets the groups whose members should pass (or fail) their gate again.
+    ``on_change`` gets the groups whose members should pass (or fail) their gate again;
+    events apply through ``hold``, as every watch does (a gang pass in flight sees none).
     """
     served = await discover(client)
     log.info("pod-group APIs", served=served.describe())
@@ -52,7 +55,9 @@ async def group_reflectors(
         kind: str, api: str, plural: str, item_type: type[T], convert: Callable[[T], GroupObject]
     ) -> Reflector[Any]:
         handler = GroupObjectEvents(kind, gangs, convert, on_change)
-        return Reflector(client, f"/apis/{api}/{plural}", item_type, handler, on_error=on_error)
+        return Reflector(
+            client, f"/apis/{api}/{plural}", item_type, hold.wrap(handler), on_error=on_error
+        )
 
     reflectors: list[Reflector[Any]] = []
     kinds = set()

@@ -29,7 +29,7 @@ from scheduler.gang.model import GroupObject
 from scheduler.gang.registry import GangRegistry
 from scheduler.metrics import Metrics
 from scheduler.model.objects import Node, Pod
-from scheduler.model.refs import ObjectRef
+from scheduler.model.refs import ObjectRef, StatusApply
 from scheduler.queue.scheduling_queue import QueuedPod, SchedulingQueue
 
 Answer = BindOutcome | tuple[BindOutcome, str]
@@ -78,7 +78,7 @@ class Report:
     reason: str
     message: str = ""
     warning: bool = False
-    status_apply: tuple[str, dict[str, Any]] | None = None
+    status_apply: StatusApply | None = None
 
 
 @dataclass
@@ -94,7 +94,7 @@ class RecordingReporter:
         warning: bool = False,
         action: str = "Scheduling",
         pod_condition: tuple[str, str, str] | None = None,
-        status_apply: tuple[str, dict[str, Any]] | None = None,
+        status_apply: StatusApply | None = None,
         delay: float = 0.0,
     ) -> None:
         self.reports.append(Report("event", ref, reason, message, warning, status_apply))
@@ -176,7 +176,7 @@ class Cycles:
     async def schedule_next(self) -> QueuedPod:
         """One scheduling cycle on the next ready pod, then every binding it started."""
         qp = await self.pop()
-        self.scheduler.schedule_one(qp)
+        await self.scheduler.schedule(qp)
         await self.settle()
         return qp
 
