@@ -53,7 +53,7 @@ import msgspec
 
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.framework.batching import SignatureCache
-from scheduler.framework.cycle import Feasibility, NodeWalk, Profile, pick_node
+from scheduler.framework.cycle import Feasibility, NodeWalk, Profile, find_feasible, pick_node
 from scheduler.framework.types import FilterPlugin, NodeInfo, PodInfo, ResourceList
 from scheduler.model.quantity import PODS
 
@@ -362,6 +362,10 @@ def running_domain(
     return values.most_common(1)[0][0] if values else None
 
 
+def _size(pod: PodInfo) -> tuple[int, int]:
+    return pod.requests.get("cpu", 0), pod.requests.get("memory", 0)
+
+
 def candidates(
     nodes: Sequence[NodeInfo], topology_key: str | None, domain: str | None
 ) -> list[tuple[str | None, Sequence[NodeInfo]]]:
@@ -392,18 +396,19 @@ def gang_steps(
     considered = candidates(cache.nodes(), topology_key, domain)
     shortfalls: list[DomainShortfall] = []
     open_: list[tuple[float, str, DomainCapacity]] = []
+    smallest = min(pods, key=_size) if pods else None
     for name, nodes in considered:
         cap = capacity(name, nodes, gang, filters)
         at_most = cap.at_most(gang)
         if at_most < need:
+            failure = cap.rejected if cap.usable == 0 else None
+            if failure is None and at_most == 0 and smallest is not None:
+                # Not one member fits on any node here: say why per node, in
+                # kube-scheduler's words ("2 Insufficient cpu"), as a trial would have.
+                failure = find_feasible(profile, smallest, cap.nodes)
             shortfalls.append(
                 DomainShortfall(
-                    name,
-                    len(nodes),
-                    cap.usable,
-                    cap.short(gang),
-                    at_most,
-                    failure=cap.rejected if cap.usable == 0 else None,
+                    name, len(nodes), cap.usable, cap.short(gang), at_most, failure=failure
                 )
             )
         else:

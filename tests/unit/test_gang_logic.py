@@ -210,3 +210,16 @@ def test_each_crd_gang_entry_is_applied_by_its_own_field_manager() -> None:
         long.field_manager
         != status_apply(obj, GroupKey(obj.key, "w" * 199), True, "Scheduled", "").field_manager
     )  # type: ignore[union-attr]
+
+
+def test_members_too_big_for_every_node_are_told_why_per_node() -> None:
+    """A pruned domain where not one member fits on any node says why in kube-scheduler's
+    words, as a trial would have, rather than only a shortfall in sums."""
+    cache = ClusterCache()
+    for i in range(2):
+        cache.set_node(make_node(f"n{i}", cpu="2", memory="4Gi"))
+    pods = [make_pod_info(make_pod(f"w{i}", cpu="8")) for i in range(2)]
+    attempt = place_gang(cache, Profile.default(), pods, 2, random.Random(0))
+    assert not attempt.ok(2) and attempt.domains_tried == 0
+    key = GroupKey(ObjectKey(WORKLOAD, "ns", "train"), "workers")
+    assert "2 nodes Insufficient cpu" in messages.cannot_place(key, pods, 2, attempt, None)
