@@ -130,6 +130,7 @@ class PodSpec(_Obj):
     resources: ResourceRequirements | None = None  # pod-level resources
     priority: int = 0
     priority_class_name: str = ""
+    preemption_policy: str = ""  # "" (PreemptLowerPriority) | "Never"
     scheduling_gates: list[dict[str, Any]] = []
     topology_spread_constraints: list[dict[str, Any]] = []
     volumes: list[dict[str, Any]] = []
@@ -149,6 +150,7 @@ class PodStatus(_Obj):
     phase: str = ""
     conditions: list[PodCondition] = []
     nominated_node_name: str = ""
+    start_time: str | None = None
 
 
 class Pod(_Obj):
