@@ -20,15 +20,18 @@ import structlog
 from scheduler.api.client import ApiClient
 from scheduler.api.connection import Connection
 from scheduler.api.events import Reporter
+from scheduler.api.preemption import PreemptionWriter
 from scheduler.api.sources.discovery import SCHEDULING_GROUP, discover
 from scheduler.api.sources.policies import podgroup_object, workload_object
 from scheduler.api.sources.shapes import PodGroup, Workload
 from scheduler.api.watch import Reflector
 from scheduler.binder.binder import Binder
 from scheduler.cache.cluster_cache import ClusterCache
+from scheduler.cache.disruption_budgets import DisruptionBudgets
 from scheduler.config import Settings
 from scheduler.core.event_handlers import NodeEvents, PodEvents
 from scheduler.core.group_events import GroupObjectEvents
+from scheduler.core.preemption import PodPreemption
 from scheduler.core.scheduler import Scheduler
 from scheduler.framework.cycle import Profile
 from scheduler.framework.types import PodInfo
@@ -43,7 +46,9 @@ from scheduler.gang.model import (
 from scheduler.gang.registry import GangRegistry
 from scheduler.metrics import Metrics
 from scheduler.model.objects import Node, Pod
+from scheduler.model.policy import PodDisruptionBudget
 from scheduler.model.refs import pod_ref
+from scheduler.queue.nominator import Nominator
 from scheduler.queue.scheduling_queue import QueuedPod, SchedulingQueue
 
 log = structlog.get_logger(__name__)
@@ -86,11 +91,15 @@ class App:
         self.reporter = Reporter(
             self.client, s.scheduler_name, f"{s.scheduler_name}-{socket.gethostname()}"
         )
+        self.nominator = Nominator()
+        self.budgets = DisruptionBudgets()
+        self.preempter = PreemptionWriter(self.client, self.reporter)
+        profile = Profile.default(s.scoring_strategy)
         self.scheduler = Scheduler(
             name=s.scheduler_name,
             cache=self.cache,
             queue=self.queue,
-            profile=Profile.default(s.scoring_strategy),
+            profile=profile,
             binder=Binder(self.client),
             reporter=self.reporter,
             metrics=self.metrics,
@@ -99,6 +108,14 @@ class App:
             batching=s.batching,
             percentage_of_nodes_to_score=s.percentage_of_nodes_to_score,
             parallel_binds=s.parallel_binds,
+            preemption=PodPreemption(
+                self.cache,
+                profile,
+                self.preempter,
+                self.metrics,
+                self.budgets.budgets,
+                self.nominator,
+            ),
         )
         batch = self.scheduler.batch
         if batch is not None:
@@ -110,6 +127,7 @@ class App:
             self._invalid_pod,
             self.reporter.forget,
             self.gangs,
+            self.nominator,
         )
         self.reflectors = [
             Reflector(
@@ -126,6 +144,14 @@ class App:
                 self.pod_events,
                 # As kube-scheduler: finished pods leave the watch (as deletions).
                 params={"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"},
+                on_error=self._watch_error,
+            ),
+            # Preemption respects PodDisruptionBudgets, as kube-scheduler does.
+            Reflector(
+                self.client,
+                "/apis/policy/v1/poddisruptionbudgets",
+                PodDisruptionBudget,
+                self.budgets,
                 on_error=self._watch_error,
             ),
         ]
@@ -247,6 +273,7 @@ class App:
             with contextlib.suppress(BaseException):
                 await asyncio.gather(*tasks, return_exceptions=True)
             await self.scheduler.drain()
+            await self.preempter.drain()
             for runner in runners:
                 await runner.cleanup()
             await self.client.close()

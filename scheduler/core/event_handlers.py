@@ -19,6 +19,7 @@ from scheduler.framework.types import PodInfo
 from scheduler.gang.model import GroupKey
 from scheduler.gang.registry import GangRegistry
 from scheduler.model.objects import Node, Pod
+from scheduler.queue.nominator import Nominator
 from scheduler.queue.scheduling_queue import SchedulingQueue
 
 log = structlog.get_logger(__name__)
@@ -56,8 +57,10 @@ class PodEvents:
         on_invalid: Callable[[Pod, str], None],
         on_gone: Callable[[str], None],
         gangs: GangRegistry | None = None,
+        nominator: Nominator | None = None,
     ) -> None:
         self.scheduler_name = scheduler_name
+        self.nominator = nominator if nominator is not None else Nominator()
         self.cache = cache
         self.queue = queue
         self._on_invalid = on_invalid
@@ -102,6 +105,7 @@ class PodEvents:
             return
         self._assigned[uid] = info
         self.cache.set_assigned_pod(info, pod.spec.node_name)
+        self.nominator.remove(uid)
         if uid in self.queue:
             self.queue.done(uid)  # bound by us (confirmation) or by someone else
 
@@ -109,12 +113,16 @@ class PodEvents:
         uid = pod.metadata.uid
         if pod.metadata.deletion_timestamp:
             self.queue.delete(uid)
+            self.nominator.remove(uid)
             return
         if self.cache.node_of(uid) is not None:
             return  # assumed by us, bind in flight: the queue already let go of it
         queued = self.queue.get(uid)
+        # Read before _reuse, which may update the queued PodInfo in place.
+        was_nominated = queued.info.pod.status.nominated_node_name if queued else ""
         info = _reuse(queued.info, pod) if queued else self._info(pod)
         if info is not None:
+            self.nominator.observe(was_nominated, info)
             self.queue.add(info, changed=queued is None or info is not queued.info)
 
     def _delete(self, uid: str) -> None:
@@ -122,6 +130,7 @@ class PodEvents:
         if self.cache.remove_pod(uid):
             self.queue.move_all("AssignedPodDelete")
         self.queue.delete(uid)
+        self.nominator.remove(uid)
         self._on_gone(uid)
         group = self.gangs.forget_pod(uid)
         if group is not None:

@@ -18,8 +18,9 @@ import structlog
 from scheduler.api.events import Reporter
 from scheduler.binder.binder import Binder, BindOutcome
 from scheduler.cache.cluster_cache import ClusterCache
+from scheduler.core.preemption import PodPreemption
 from scheduler.framework.batching import SignatureCache
-from scheduler.framework.cycle import NodeWalk, Profile, pick_node
+from scheduler.framework.cycle import Feasibility, NodeWalk, Profile, pick_node
 from scheduler.framework.diagnosis import unschedulable_message
 from scheduler.framework.types import NodeInfo, PodInfo
 from scheduler.gang import messages
@@ -60,6 +61,7 @@ class Scheduler:
         percentage_of_nodes_to_score: int = 0,
         parallel_binds: int = 64,
         seed: int | None = None,
+        preemption: PodPreemption | None = None,
     ) -> None:
         self.name = name
         self.cache = cache
@@ -70,6 +72,7 @@ class Scheduler:
         self.metrics = metrics
         self.gangs = gangs or GangRegistry()
         self.gang_timeout = gang_timeout
+        self.preemption = preemption
         self._scheduled_groups: set[GroupKey] = set()
         self.batch = SignatureCache() if batching else None
         self.walk = NodeWalk(percentage_of_nodes_to_score)
@@ -111,17 +114,36 @@ class Scheduler:
                 return
             # The gang already runs: this member joins it, inside its domain.
             nodes = self._gang_nodes(policy, running_nodes)
-        node, fit = pick_node(self.profile, pod, nodes, self.rng, self.batch, self.walk)
+        node, fit = self._pick(pod, nodes)
         self.metrics.algorithm_duration.observe(time.perf_counter() - started)
         if node is None:
             message = unschedulable_message(len(nodes), fit.reasons)
+            if self.preemption is not None and nodes:
+                tail = self.preemption.post_filter(pod, nodes, fit)
+                if tail:
+                    message = f"{message} {tail}"
             self.metrics.attempt(UNSCHEDULABLE, time.perf_counter() - started)
             log.info("pod unschedulable", pod=pod.key, reason=message)
             self.reporter.pod_unschedulable(_ref(pod), message)
             self.queue.requeue_unschedulable(qp)
             return
         self.cache.assume(pod, node.name)
+        if self.preemption is not None:
+            self.preemption.placed(pod.uid)
         self.start_binding(Placement(qp, node.name, started))
+
+    def _pick(self, pod: PodInfo, nodes: list[NodeInfo]) -> tuple[NodeInfo | None, Feasibility]:
+        """The node for the pod: its nominated node if it fits there now, else the best
+        one with the nominated pods it must leave room for counted on their nodes."""
+        preemption = self.preemption
+        if preemption is not None:
+            nominated = preemption.nominated_fit(pod, nodes)
+            if nominated is not None:
+                return nominated, Feasibility(feasible=[nominated])
+            view = preemption.nodes_for(pod, nodes)
+            if view is not None:  # copies of some nodes: the signature cache does not apply
+                return pick_node(self.profile, pod, view, self.rng, None, self.walk)
+        return pick_node(self.profile, pod, nodes, self.rng, self.batch, self.walk)
 
     # -- gangs ------------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 from scheduler.framework.diagnosis import unschedulable_message
@@ -377,11 +377,12 @@ def not_eligible(
     preemptor: PodInfo, nominated_node: NodeInfo | None, nominated_node_fixable: bool
 ) -> str | None:
     """Why the pod may not preempt now (upstream's ``PodEligibleToPreemptOthers``), or
-    None. ``nominated_node_fixable``: the pod's nominated node failed the filters for a
-    reason preemption can fix (otherwise the pod may preempt elsewhere)."""
+    None. ``nominated_node``: the node the pod is nominated to, if any;
+    ``nominated_node_fixable``: it failed the filters for a reason preemption can fix
+    (otherwise the pod may preempt elsewhere)."""
     if preemptor.pod.spec.preemption_policy == "Never":
         return NEVER
-    if preemptor.pod.status.nominated_node_name and nominated_node_fixable and nominated_node:
+    if nominated_node is not None and nominated_node_fixable:
         for pod in preemptible(preemptor, nominated_node.pods.values()):
             if terminating_by_preemption(pod):
                 return TERMINATING
@@ -398,7 +399,7 @@ class Outcome:
     """The ``preemption: ...`` tail of the FailedScheduling message; "" on success."""
     clear_nomination: bool = False
     """No candidate: the pod's nominated node, if any, is stale and must be cleared."""
-    tried_nodes: int = field(default=0)
+    tried_nodes: int = 0
 
 
 def fixable_nodes(
@@ -429,9 +430,10 @@ def preempt(
     """Upstream's ``Evaluator.Preempt`` up to choosing the node (no API calls).
 
     ``rejected_by``: node name -> the filter that rejected it in this cycle;
-    ``unresolvable``: a pre-filter rejected the pod for every node.
+    ``unresolvable``: a pre-filter rejected the pod for every node; ``nominated_node``:
+    the node the pod is nominated to (by an earlier preemption), if it still exists.
     """
-    own_node = preemptor.pod.status.nominated_node_name
+    own_node = nominated_node.name if nominated_node is not None else ""
     fixable = (
         not unresolvable
         and own_node in rejected_by

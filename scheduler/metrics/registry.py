@@ -133,6 +133,18 @@ class Metrics:
             registry=r,
         )
 
+        self.preemption_attempts = Counter(
+            "scheduler_preemption_attempts",
+            "Total preemption attempts in the cluster till now",
+            registry=r,
+        )
+        self.preemption_victims = Histogram(
+            "scheduler_preemption_victims",
+            "Number of selected preemption victims",
+            buckets=_exp(1, 2, 7),
+            registry=r,
+        )
+
         self.podgroup_attempts = Counter(
             "scheduler_podgroup_schedule_attempts",
             "Number of attempts to schedule pod groups (gangs), by the result.",

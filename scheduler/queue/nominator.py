@@ -31,6 +31,10 @@ class Nominator:
     def node_of(self, uid: str) -> str | None:
         return self._node_of.get(uid)
 
+    def nodes(self) -> list[str]:
+        """Nodes with at least one nominated pod."""
+        return list(self._pods)
+
     def pods_for(self, node_name: str) -> Sequence[PodInfo]:
         pods = self._pods.get(node_name)
         return list(pods.values()) if pods else ()
@@ -52,13 +56,13 @@ class Nominator:
         if not pods:
             del self._pods[node]
 
-    def observe(self, old: PodInfo | None, new: PodInfo) -> None:
-        """A pending pod's new version from the watch."""
+    def observe(self, old_nominated: str, new: PodInfo) -> None:
+        """A pending pod's new version from the watch; ``old_nominated``: the
+        ``status.nominatedNodeName`` of the version before ("" for a new pod)."""
         nominated = new.pod.status.nominated_node_name
         if nominated:
             self.nominate(new, nominated)
             return
-        old_nominated = old.pod.status.nominated_node_name if old is not None else ""
         current = self._node_of.get(new.uid)
         if current is not None and not old_nominated:
             self.nominate(new, current)  # our own, not yet seen on the pod: keep it

@@ -382,12 +382,12 @@ def test_nominator_records_keeps_and_clears() -> None:
     nominator.nominate(p, "n1")
     assert [x.uid for x in nominator.pods_for("n1")] == [p.uid]
     # An update without a nomination, after a version without one: ours is kept.
-    nominator.observe(p, pod("p", 100))
+    nominator.observe("", pod("p", 100))
     assert nominator.node_of(p.uid) == "n1"
     # The server's nomination wins.
     seen = pod("p", 100, nominated="n2")
-    nominator.observe(p, seen)
+    nominator.observe("", seen)
     assert nominator.node_of(p.uid) == "n2" and not nominator.pods_for("n1")
     # Cleared on the server: gone here too.
-    nominator.observe(seen, pod("p", 100))
+    nominator.observe("n2", pod("p", 100))
     assert nominator.node_of(p.uid) is None and len(nominator) == 0
