@@ -31,6 +31,7 @@ from scheduler.framework.preemption import (
     filter_with_nominated,
     lower_priority_nominated,
     nominated_for,
+    post_filter_message,
     preempt,
     with_pods,
 )
@@ -110,8 +111,9 @@ class PodPreemption:
     # -- PostFilter ------------------------------------------------------------------
 
     def post_filter(self, pod: PodInfo, nodes: Sequence[NodeInfo], fit: Feasibility) -> str:
-        """Preempt for ``pod``, which fits none of ``nodes``; returns the ``preemption:
-        ...`` tail of its FailedScheduling message ("" when victims were chosen)."""
+        """Preempt for ``pod``, which fits none of ``nodes``; returns the PostFilter tail
+        of its FailedScheduling message (``no new claims to deallocate, preemption: ...``;
+        "" when victims were chosen)."""
         self.metrics.preemption_attempts.inc()
         nominated_name = self.nominator.node_of(pod.uid) or pod.pod.status.nominated_node_name
         outcome = preempt(
@@ -129,7 +131,7 @@ class PodPreemption:
             if outcome.clear_nomination and nominated_name:
                 self.nominator.remove(pod.uid)
                 self.preempter.nominate(pod.pod, "")
-            return outcome.message
+            return post_filter_message(outcome)
         victims = chosen.victims.pods
         self.metrics.preemption_victims.observe(len(victims))
         log.info(

@@ -9,7 +9,8 @@ pods of lower priority makes room:
    waiting for its victims on its nominated node (``not eligible due to a terminating
    pod on the nominated node.``).
 2. Only nodes whose failure removing pods can fix are tried: a node rejected by
-   NodeName, NodeUnschedulable, TaintToleration or NodeAffinity (upstream's
+   NodeName, NodeUnschedulable, TaintToleration or NodeAffinity, by NodeResourcesFit for
+   a request larger than the node's whole allocatable amount (upstream's
    ``UnschedulableAndUnresolvable``), or by a pre-filter for every node, is not.
 3. Per node (``select_victims_on_node``) every lower-priority pod is removed; if the
    preemptor then fits, they are added back one by one, most important first (higher
@@ -22,7 +23,8 @@ pods of lower priority makes room:
    the latest start of the highest-priority victims, then the first one.
 
 When no node qualifies, the reason reads as upstream's, appended to the
-FailedScheduling message: ``preemption: 0/3 nodes are available: 1 Preemption is not
+FailedScheduling message after the DynamicResources plugin's (``post_filter_message``):
+``no new claims to deallocate, preemption: 0/3 nodes are available: 1 Preemption is not
 helpful for scheduling, 2 No preemption victims found for incoming pod.``
 
 Nothing here talks to the API server: the caller nominates the node, deletes the
@@ -56,6 +58,11 @@ NO_VICTIMS: Final = "No preemption victims found for incoming pod"
 NEVER: Final = "not eligible due to preemptionPolicy=Never."
 TERMINATING: Final = "not eligible due to a terminating pod on the nominated node."
 PREFIX: Final = "preemption: "
+NO_CLAIMS: Final = "no new claims to deallocate"
+"""What kube-scheduler v1.35's DynamicResources PostFilter says for a pod with no resource
+claims (it runs before DefaultPreemption); its reasons and preemption's are joined with
+", " into the FailedScheduling message, so ours carries it too (pods with claims are
+refused before this point)."""
 
 MIN_CANDIDATE_NODES_PERCENTAGE: Final = 10
 MIN_CANDIDATE_NODES_ABSOLUTE: Final = 100
@@ -402,17 +409,30 @@ class Outcome:
     tried_nodes: int = 0
 
 
+def exceeds_capacity(pod: PodInfo, node: NodeInfo) -> bool:
+    """The pod asks for more of some resource than the node has in all: NodeResourcesFit
+    then reports the node ``UnschedulableAndUnresolvable`` (an emptied node would not fit
+    either)."""
+    allocatable = node.allocatable
+    return any(amount > allocatable.get(r, 0) for r, amount in pod.requests.items())
+
+
 def fixable_nodes(
-    nodes: Sequence[NodeInfo], rejected_by: Mapping[str, str], unresolvable: bool = False
+    pod: PodInfo,
+    nodes: Sequence[NodeInfo],
+    rejected_by: Mapping[str, str],
+    unresolvable: bool = False,
 ) -> list[NodeInfo]:
     """The nodes whose filter failure removing pods may fix."""
     if unresolvable:
         return []
-    return [
-        node
-        for node in nodes
-        if node.name in rejected_by and rejected_by[node.name] not in UNRESOLVABLE_PLUGINS
-    ]
+    return [node for node in nodes if _fixable(pod, node, rejected_by.get(node.name))]
+
+
+def _fixable(pod: PodInfo, node: NodeInfo, plugin: str | None) -> bool:
+    if plugin is None or plugin in UNRESOLVABLE_PLUGINS:
+        return False
+    return not (plugin == "NodeResourcesFit" and exceeds_capacity(pod, node))
 
 
 def preempt(
@@ -433,16 +453,15 @@ def preempt(
     ``unresolvable``: a pre-filter rejected the pod for every node; ``nominated_node``:
     the node the pod is nominated to (by an earlier preemption), if it still exists.
     """
-    own_node = nominated_node.name if nominated_node is not None else ""
     fixable = (
-        not unresolvable
-        and own_node in rejected_by
-        and rejected_by[own_node] not in UNRESOLVABLE_PLUGINS
+        nominated_node is not None
+        and not unresolvable
+        and _fixable(preemptor, nominated_node, rejected_by.get(nominated_node.name))
     )
     reason = not_eligible(preemptor, nominated_node, fixable)
     if reason is not None:
         return Outcome(message=PREFIX + reason)
-    potential = fixable_nodes(nodes, rejected_by, unresolvable)
+    potential = fixable_nodes(preemptor, nodes, rejected_by, unresolvable)
     candidates: list[Candidate] = []
     failures: dict[str, tuple[str, ...]] = {}
     if potential:
@@ -465,6 +484,14 @@ def preempt(
             tried_nodes=len(potential),
         )
     return Outcome(candidate=best, tried_nodes=len(potential))
+
+
+def post_filter_message(outcome: Outcome) -> str:
+    """The PostFilter part of the FailedScheduling message ("" when preemption chose
+    victims: upstream then reports the filters' reasons alone)."""
+    if outcome.candidate is not None or not outcome.message:
+        return ""
+    return f"{NO_CLAIMS}, {outcome.message}"
 
 
 def lower_priority_nominated(preemptor: PodInfo, nominated: Sequence[PodInfo]) -> list[PodInfo]:

@@ -314,6 +314,16 @@ def test_unresolvable_nodes_are_not_tried() -> None:
     )
 
 
+def test_request_beyond_the_whole_node_is_unresolvable() -> None:
+    nodes = [node("n1", pod("a", 0, "4")), node("n2", pod("b", 0, "1"), cpu="2")]
+    outcome = run(pod("p", 100, "3"), nodes)
+    assert outcome.candidate is not None and outcome.candidate.node == "n1"
+    outcome = run(pod("huge", 100, "5"), nodes)
+    assert outcome.message == (
+        "preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+    )
+
+
 def test_all_unresolvable_by_pre_filter() -> None:
     nodes = [node("n1", pod("a", 0, "4"))]
     outcome = preempt(
