@@ -158,7 +158,8 @@ async def test_preempt_nominate_hold_the_room_and_take_it() -> None:
     assert len(w.preempter.evictions) == 1
     assert w.reporter.failed["p"] == (
         "0/2 nodes are available: 2 Insufficient cpu. "
-        "no new claims to deallocate, preemption: not eligible due to a terminating pod on the nominated node."
+        "no new claims to deallocate, "
+        "preemption: not eligible due to a terminating pod on the nominated node."
     )
 
     # The victim is gone; a lower-priority pod must not take the room meanwhile.
@@ -166,8 +167,8 @@ async def test_preempt_nominate_hold_the_room_and_take_it() -> None:
     w.add(pending("q", 10, "3"))
     assert w.try_pod("q") is None
     assert w.reporter.failed["q"] == (
-        "0/2 nodes are available: 2 Insufficient cpu. no new claims to deallocate, preemption: 0/2 nodes are available: "
-        "2 No preemption victims found for incoming pod."
+        "0/2 nodes are available: 2 Insufficient cpu. no new claims to deallocate, "
+        "preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."
     )
     # The preemptor takes its nominated node; its nomination has served.
     assert w.try_pod("p") == "n1"
@@ -199,7 +200,8 @@ async def test_unresolvable_nodes_are_not_preempted() -> None:
     assert w.try_pod("picky") is None
     assert w.reporter.failed["picky"] == (
         "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. "
-        "no new claims to deallocate, preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+        "no new claims to deallocate, "
+        "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
     )
     assert w.preempter.evictions == []
 
