@@ -49,7 +49,13 @@ from scheduler.model.objects import Node, Pod
 from scheduler.model.policy import PodDisruptionBudget
 from scheduler.model.refs import pod_ref
 from scheduler.queue.nominator import Nominator
-from scheduler.queue.scheduling_queue import QueuedPod, SchedulingQueue
+from scheduler.queue.scheduling_queue import (
+    BACKOFF,
+    GATED,
+    UNSCHEDULABLE,
+    QueuedPod,
+    SchedulingQueue,
+)
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -301,7 +307,7 @@ class App:
         waiting = {
             self.gangs.key_of(qp.uid)
             for qp in self.queue.pods_in_any()
-            if qp.where in ("gated", "unschedulable", "backoff")
+            if qp.where in (GATED, UNSCHEDULABLE, BACKOFF)
         }
         waiting.discard(None)
         return len(waiting)

@@ -16,6 +16,8 @@ REASON_POD: Final = "node(s) didn't match Pod's node affinity/selector"
 
 class NodeAffinity:
     name: ClassVar[str] = "NodeAffinity"
+    scores_are_absolute: ClassVar[bool] = False
+    """Normalised by the best node's raw score."""
     __slots__ = ("weight",)
 
     def __init__(self, weight: int = 2) -> None:
