@@ -30,6 +30,7 @@ from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.cache.disruption_budgets import DisruptionBudgets
 from scheduler.config import Settings
 from scheduler.core.event_handlers import NodeEvents, PodEvents
+from scheduler.core.gang_preemption import evictable_alone
 from scheduler.core.group_events import GroupObjectEvents
 from scheduler.core.preemption import PodPreemption
 from scheduler.core.scheduler import Scheduler
@@ -121,6 +122,7 @@ class App:
                 self.metrics,
                 self.budgets.budgets,
                 self.nominator,
+                eligible=evictable_alone(self.gangs),
             ),
         )
         batch = self.scheduler.batch

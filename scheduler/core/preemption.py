@@ -19,7 +19,8 @@ later (``Nominator.observe``).
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Protocol
 
 import structlog
@@ -28,11 +29,13 @@ from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.framework.cycle import Feasibility, Profile
 from scheduler.framework.preemption import (
     Budget,
+    Eligible,
     filter_with_nominated,
     lower_priority_nominated,
     nominated_for,
     post_filter_message,
     preempt,
+    priority,
     with_pods,
 )
 from scheduler.framework.types import NodeInfo, PodInfo
@@ -65,6 +68,7 @@ class PodPreemption:
         budgets: Callable[[], Sequence[Budget]] = list,
         nominator: Nominator | None = None,
         rng: random.Random | None = None,
+        eligible: Eligible | None = None,
     ) -> None:
         self.cache = cache
         self.profile = profile
@@ -73,6 +77,8 @@ class PodPreemption:
         self.budgets = budgets
         self.nominator = nominator if nominator is not None else Nominator()
         self.rng = rng or random.Random()
+        self.eligible = eligible
+        """Pods pod-by-pod preemption may not evict (members of gangs evicted whole)."""
 
     # -- every cycle ---------------------------------------------------------------
 
@@ -104,6 +110,27 @@ class PodPreemption:
         )
         return node if reasons is None else None
 
+    @contextmanager
+    def holding(self, exclude: set[str], level: int) -> Iterator[None]:
+        """For the length of a gang placement: the pods nominated to nodes (of priority
+        ``level`` or higher, not in ``exclude``) are assumed there, so the gang leaves
+        their room alone; the assumptions are dropped afterwards."""
+        held: list[str] = []
+        for node_name in self.nominator.nodes():
+            if self.cache.node(node_name) is None:
+                continue
+            for pod in self.nominator.pods_for(node_name):
+                if pod.uid in exclude or priority(pod) < level:
+                    continue
+                if self.cache.node_of(pod.uid) is None:
+                    self.cache.assume(pod, node_name)
+                    held.append(pod.uid)
+        try:
+            yield
+        finally:
+            for uid in held:
+                self.cache.forget(uid)
+
     def placed(self, uid: str) -> None:
         """The pod has a node (assumed or bound): its nomination has served."""
         self.nominator.remove(uid)
@@ -125,6 +152,7 @@ class PodPreemption:
             self.nominator.pods_for,
             self.rng,
             nominated_node=self.cache.node(nominated_name) if nominated_name else None,
+            eligible=self.eligible,
         )
         chosen = outcome.candidate
         if chosen is None:

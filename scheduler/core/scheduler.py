@@ -21,6 +21,7 @@ from scheduler.binder.binder import BindOutcome
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.core.context import CycleContext, Placement, ref_of
 from scheduler.core.gang_cycle import GangCycle
+from scheduler.core.gang_preemption import GangPreemption
 from scheduler.core.interfaces import Binder, Reporter
 from scheduler.core.preemption import PodPreemption
 from scheduler.framework.batching import SignatureCache
@@ -81,7 +82,14 @@ class Scheduler:
             bind_slots=asyncio.Semaphore(parallel_binds),
         )
         self.gangs = gangs or GangRegistry()
-        self.gang_cycle = GangCycle(self.ctx, self.gangs, gang_timeout)
+        self.gang_cycle = GangCycle(
+            self.ctx,
+            self.gangs,
+            gang_timeout,
+            GangPreemption(cache, profile, self.gangs, preemption, reporter)
+            if preemption is not None
+            else None,
+        )
 
     @property
     def batch(self) -> SignatureCache | None:

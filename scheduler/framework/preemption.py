@@ -249,10 +249,16 @@ class NodeFailure:
     reasons: tuple[str, ...]
 
 
-def preemptible(preemptor: PodInfo, pods: Iterable[PodInfo]) -> list[PodInfo]:
-    """The pods the preemptor may evict: strictly lower priority."""
+Eligible = Callable[[PodInfo], bool]
+"""Whether a pod may be a victim at all, beyond priority (upstream's ``IsEligiblePod``)."""
+
+
+def preemptible(
+    preemptor: PodInfo, pods: Iterable[PodInfo], eligible: Eligible | None = None
+) -> list[PodInfo]:
+    """The pods the preemptor may evict: strictly lower priority (and ``eligible``)."""
     own = priority(preemptor)
-    return [p for p in pods if priority(p) < own]
+    return [p for p in pods if priority(p) < own and (eligible is None or eligible(p))]
 
 
 def select_victims_on_node(
@@ -261,11 +267,12 @@ def select_victims_on_node(
     node: NodeInfo,
     budgets: Sequence[Budget],
     nominated: Sequence[PodInfo] = (),
+    eligible: Eligible | None = None,
 ) -> Victims | NodeFailure:
     """The fewest victims on ``node`` that make room for ``preemptor`` (``node`` itself is
     left untouched)."""
     state = copy_node_info(node)
-    potential = preemptible(preemptor, state.pods.values())
+    potential = preemptible(preemptor, state.pods.values(), eligible)
     if not potential:
         return NodeFailure((NO_VICTIMS,))
     for pod in potential:
@@ -347,6 +354,7 @@ def dry_run(
     nominated: Nominated,
     offset: int = 0,
     wanted: int | None = None,
+    eligible: Eligible | None = None,
 ) -> tuple[list[Candidate], dict[str, tuple[str, ...]]]:
     """Candidates (those without PDB violations first) and, per node that is not
     one, why. Stops once ``wanted`` candidates are found, one of them violation-free."""
@@ -357,7 +365,9 @@ def dry_run(
     failures: dict[str, tuple[str, ...]] = {}
     for i in range(total):
         node = potential[(offset + i) % total]
-        result = select_victims_on_node(filters, preemptor, node, budgets, nominated(node.name))
+        result = select_victims_on_node(
+            filters, preemptor, node, budgets, nominated(node.name), eligible
+        )
         if isinstance(result, NodeFailure):
             failures[node.name] = result.reasons
             continue
@@ -446,6 +456,7 @@ def preempt(
     *,
     unresolvable: bool = False,
     nominated_node: NodeInfo | None = None,
+    eligible: Eligible | None = None,
 ) -> Outcome:
     """Upstream's ``Evaluator.Preempt`` up to choosing the node (no API calls).
 
@@ -474,6 +485,7 @@ def preempt(
             nominated,
             offset,
             num_candidates(len(potential)),
+            eligible,
         )
     best = pick_one_node(candidates)
     if best is None:

@@ -145,6 +145,20 @@ class Metrics:
             registry=r,
         )
 
+        # Workload-aware preemption, under the names kube-scheduler 1.37 uses.
+        self.workload_preemption_attempts = Counter(
+            "scheduler_workload_preemption_attempts",
+            "Preemption attempts for whole pod groups (gangs), by the result.",
+            ["result"],
+            registry=r,
+        )
+        self.workload_preemption_victims = Histogram(
+            "scheduler_workload_preemption_victims",
+            "Pods evicted by one successful preemption for a pod group (gang).",
+            buckets=_exp(1, 2, 10),
+            registry=r,
+        )
+
         self.podgroup_attempts = Counter(
             "scheduler_podgroup_schedule_attempts",
             "Number of attempts to schedule pod groups (gangs), by the result.",

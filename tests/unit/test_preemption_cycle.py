@@ -13,11 +13,22 @@ from factories import make_node, make_pod
 from scheduler.binder.binder import BindOutcome
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.core.event_handlers import PodEvents
+from scheduler.core.gang_preemption import evictable_alone
 from scheduler.core.preemption import PodPreemption
 from scheduler.core.scheduler import Scheduler
 from scheduler.framework.cycle import Profile
 from scheduler.framework.podinfo import make_pod_info
 from scheduler.framework.preemption import Budget, compile_budget
+from scheduler.gang.model import (
+    CRD_WORKLOAD,
+    LABEL_POD_GROUP,
+    LABEL_WORKLOAD,
+    GroupKey,
+    GroupObject,
+    GroupPolicy,
+    ObjectKey,
+)
+from scheduler.gang.registry import GangRegistry
 from scheduler.metrics import Metrics
 from scheduler.model.objects import Pod
 from scheduler.model.policy import PodDisruptionBudget
@@ -92,9 +103,18 @@ def world(*nodes: tuple[str, str]) -> World:
     metrics = Metrics()
     profile = Profile.default()
     budgets: list[Budget] = []
-    preemption = PodPreemption(cache, profile, preempter, metrics, lambda: budgets, nominator)
+    gangs = GangRegistry()
+    preemption = PodPreemption(
+        cache,
+        profile,
+        preempter,
+        metrics,
+        lambda: budgets,
+        nominator,
+        eligible=evictable_alone(gangs),
+    )
     events = PodEvents(
-        "workload-scheduler", cache, queue, lambda p, m: None, lambda uid: None, None, nominator
+        "workload-scheduler", cache, queue, lambda p, m: None, lambda uid: None, gangs, nominator
     )
     scheduler = Scheduler(
         name="workload-scheduler",
@@ -105,6 +125,7 @@ def world(*nodes: tuple[str, str]) -> World:
         reporter=reporter,  # type: ignore[arg-type]
         metrics=metrics,
         seed=1,
+        gangs=gangs,
         preemption=preemption,
     )
     return World(cache, queue, events, scheduler, preempter, reporter, metrics, budgets)
@@ -254,3 +275,111 @@ async def test_lower_priority_nomination_on_the_chosen_node_is_cleared() -> None
     # high needs the whole node: low's nomination no longer holds there.
     assert ("low", "") in w.preempter.nominations
     assert ("high", "n1") in w.preempter.nominations
+
+
+# -- gangs -------------------------------------------------------------------------------
+
+
+def gang_world(nodes: int, cpu: str = "4") -> tuple[World, GangRegistry]:
+    w = world(*((f"n{i}", cpu) for i in range(nodes)))
+    gangs = w.scheduler.gangs
+    assert w.scheduler.gang_cycle.preemption is not None
+    return w, gangs
+
+
+def crd_workload(gangs: GangRegistry, name: str, min_count: int, **policy: Any) -> ObjectKey:
+    key = ObjectKey(CRD_WORKLOAD, "default", name)
+    gangs.set_object(
+        GroupObject(
+            key,
+            ObjectRef("workload-scheduler.io/v1alpha1", "Workload", "default", name, f"w-{name}"),
+            {"g": GroupPolicy(gang=True, min_count=min_count, **policy)},
+        )
+    )
+    return key
+
+
+def member(workload: str, i: int, priority: int, cpu: str, node: str = "") -> Pod:
+    labels = {LABEL_WORKLOAD: workload, LABEL_POD_GROUP: "g"}
+    if node:
+        return running(f"{workload}-{i}", priority, cpu, node, labels=labels)
+    return make_pod(
+        f"{workload}-{i}",
+        cpu=cpu,
+        priority=priority,
+        labels=labels,
+        schedulerName="workload-scheduler",
+    )
+
+
+async def test_gang_preempts_two_whole_low_gangs_and_takes_the_room() -> None:
+    w, gangs = gang_world(4)
+    low_pods = []
+    for g in range(4):
+        crd_workload(gangs, f"low{g}", 4)
+        for i in range(4):
+            p = member(f"low{g}", i, 10, "1", node=f"n{i}")  # striped: each node full
+            low_pods.append(p)
+            w.add(p)
+    crd_workload(gangs, "high", 8)
+    for i in range(8):
+        w.add(member("high", i, 100, "1"))
+    assert w.try_pod("high-0") is None
+    evicted = {name for name, _, _ in w.preempter.evictions}
+    gangs_hit = {name.rsplit("-", 1)[0] for name in evicted}
+    assert len(gangs_hit) == 2 and len(evicted) == 8  # two whole gangs, never part of one
+    assert len([n for n in w.preempter.nominations if n[1]]) == 8
+    assert (
+        "preemption: preempting 2 gangs (8 pods) of priority 10 to place 8 pods"
+        in (w.reporter.failed["high-0"])
+    )
+    # While the victims terminate, no second preemption.
+    assert w.try_pod("high-1") is None
+    assert len(w.preempter.evictions) == 8
+    assert "waiting for 8 preempted pods to terminate" in w.reporter.failed["high-1"]
+    # A low pod may not take the room meanwhile.
+    for p in low_pods:
+        if p.metadata.name in evicted:
+            w.delete(p)
+    w.add(pending("sneaky", 5, "1"))
+    assert w.try_pod("sneaky") is None
+    # The gang is placed once the victims are gone.
+    assert w.try_pod("high-2") is not None
+    placed = [q for q in gangs.members(GroupKey(ObjectKey(CRD_WORKLOAD, "default", "high"), "g"))]
+    assert all(w.cache.node_of(uid) for uid in placed)
+    await asyncio.sleep(0)
+
+
+async def test_single_pod_disruption_gang_loses_only_what_is_needed() -> None:
+    w, gangs = gang_world(2)
+    crd_workload(gangs, "low", 8, single_pod_disruption=True)
+    for i in range(8):
+        w.add(member("low", i, 10, "1", node=f"n{i % 2}"))
+    crd_workload(gangs, "high", 2)
+    for i in range(2):
+        w.add(member("high", i, 100, "1"))
+    assert w.try_pod("high-0") is None
+    assert len(w.preempter.evictions) == 2
+
+
+async def test_pod_preemption_never_breaks_a_whole_gang() -> None:
+    w, gangs = gang_world(1)
+    crd_workload(gangs, "low", 4)
+    for i in range(4):
+        w.add(member("low", i, 10, "1", node="n0"))
+    w.add(pending("urgent", 1000, "1"))
+    assert w.try_pod("urgent") is None
+    assert w.preempter.evictions == []
+
+
+async def test_equal_priority_gangs_do_not_preempt_each_other() -> None:
+    w, gangs = gang_world(1)
+    crd_workload(gangs, "a", 4)
+    for i in range(4):
+        w.add(member("a", i, 100, "1", node="n0"))
+    crd_workload(gangs, "b", 4)
+    for i in range(4):
+        w.add(member("b", i, 100, "1"))
+    assert w.try_pod("b-0") is None
+    assert w.preempter.evictions == []
+    assert "no pods of lower priority than 100 to preempt" in w.reporter.failed["b-0"]

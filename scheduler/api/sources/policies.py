@@ -68,6 +68,8 @@ def podgroup_object(pg: PodGroup, *, api_version: str, resource: str) -> GroupOb
         name="",
         scheduling_policy=pg.spec.scheduling_policy,
         scheduling_constraints=pg.spec.scheduling_constraints,
+        priority=pg.spec.priority,
+        disruption_mode=pg.spec.disruption_mode,
     )
     try:
         policy = _policy(entry, "spec", _timeout(meta.annotations))
@@ -92,13 +94,48 @@ def _policy(entry: PodGroupEntry, where: str, timeout: float | None) -> GroupPol
     constraints = entry.scheduling_constraints
     if constraints and constraints.topology:
         topology = constraints.topology[0].key or None
+    priority = entry.priority
+    if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
+        raise PolicyError(f"{where}.priority must be a whole number, not {priority!r}")
+    single = _single_pod_disruption(entry.disruption_mode, where)
     if policy.gang is None:
-        return GroupPolicy(gang=False, topology_key=topology, timeout_seconds=timeout)
+        return GroupPolicy(
+            gang=False,
+            topology_key=topology,
+            timeout_seconds=timeout,
+            priority=priority,
+            single_pod_disruption=single,
+        )
     min_count = policy.gang.min_count
     if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
         raise PolicyError(f"{field}.gang.minCount must be a whole number >= 1, not {min_count!r}")
     return GroupPolicy(
-        gang=True, min_count=min_count, topology_key=topology, timeout_seconds=timeout
+        gang=True,
+        min_count=min_count,
+        topology_key=topology,
+        timeout_seconds=timeout,
+        priority=priority,
+        single_pod_disruption=single,
+    )
+
+
+_SINGLE = frozenset({"Pod", "Single", "single"})
+_ALL = frozenset({"PodGroup", "All", "all"})
+
+
+def _single_pod_disruption(mode: object, where: str) -> bool:
+    """``disruptionMode`` in any of its spellings: 1.36 ``Pod``/``PodGroup``, 1.37
+    ``{single: {}}``/``{all: {}}``, our CRD ``Single``/``All``; unset: whole group."""
+    if mode is None:
+        return False
+    if isinstance(mode, dict) and len(mode) == 1:
+        mode = next(iter(mode))
+    if isinstance(mode, str) and mode in _SINGLE:
+        return True
+    if isinstance(mode, str) and mode in _ALL:
+        return False
+    raise PolicyError(
+        f"{where}.disruptionMode must be Single or All (1.36: Pod or PodGroup), not {mode!r}"
     )
 
 
