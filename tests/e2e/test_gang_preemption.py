@@ -46,12 +46,22 @@ def running_gangs(gang: Any, count: int, size: int, **workload: Any) -> dict[str
         )
     everyone = [n for members in names.values() for n in members]
     wait_until(
-        lambda: all(p.spec.node_name for p in pods_by_name(gang.core, gang.ns).values())
-        and len(pods_by_name(gang.core, gang.ns)) == len(everyone),
+        lambda: (
+            all(p.spec.node_name for p in pods_by_name(gang.core, gang.ns).values())
+            and len(pods_by_name(gang.core, gang.ns)) == len(everyone)
+        ),
         timeout=60,
         what="low gangs bound",
     )
     return names
+
+
+def wait_bound(gang: Any, names: list[str], what: str) -> None:
+    wait_until(
+        lambda: all(pods_by_name(gang.core, gang.ns)[n].spec.node_name for n in names),
+        timeout=90,
+        what=what,
+    )
 
 
 def alive(gang: Any) -> set[str]:
@@ -65,11 +75,7 @@ def test_high_gang_evicts_exactly_two_whole_low_gangs(gang: Any) -> None:
     low = running_gangs(gang, 4, 4)
     gang.mode.create_workload(gang.ns, "high", {"g": 8})
     high = submit(gang, "high", "g", 8, "high", cpu="1", extra_spec={"priorityClassName": HIGH})
-    wait_until(
-        lambda: all(pods_by_name(gang.core, gang.ns)[n].spec.node_name for n in high),
-        timeout=90,
-        what="high gang bound",
-    )
+    wait_bound(gang, high, "high gang bound")
     settle()
     left = alive(gang)
     evicted = {g for g, members in low.items() if not set(members) & left}
@@ -99,11 +105,7 @@ def test_equal_priority_gangs_do_not_preempt_each_other(gang: Any) -> None:
     gang.node("ge-0", cpu="4", memory="16Gi")
     gang.mode.create_workload(gang.ns, "first", {"g": 4})
     first = submit(gang, "first", "g", 4, "first", cpu="1", extra_spec={"priorityClassName": HIGH})
-    wait_until(
-        lambda: all(pods_by_name(gang.core, gang.ns)[n].spec.node_name for n in first),
-        timeout=60,
-        what="first gang bound",
-    )
+    wait_bound(gang, first, "first gang bound")
     gang.mode.create_workload(gang.ns, "second", {"g": 4})
     second = submit(
         gang, "second", "g", 4, "second", cpu="1", extra_spec={"priorityClassName": HIGH}
@@ -129,11 +131,7 @@ def test_topology_victims_only_in_the_chosen_domain(gang: Any) -> None:
     low = running_gangs(gang, 4, 4, topology_key="rack")
     gang.mode.create_workload(gang.ns, "high", {"g": 6}, topology_key="rack")
     high = submit(gang, "high", "g", 6, "high", cpu="1", extra_spec={"priorityClassName": HIGH})
-    wait_until(
-        lambda: all(pods_by_name(gang.core, gang.ns)[n].spec.node_name for n in high),
-        timeout=90,
-        what="high gang bound",
-    )
+    wait_bound(gang, high, "high gang bound")
     settle()
     pods = pods_by_name(gang.core, gang.ns)
     racks = {pods[n].spec.node_name.split("-")[1] for n in high}
@@ -156,10 +154,6 @@ def test_disruption_mode_single_evicts_pod_by_pod(gang: Any) -> None:
     low = running_gangs(gang, 1, 8, extra={"disruptionMode": mode})
     gang.mode.create_workload(gang.ns, "high", {"g": 2})
     high = submit(gang, "high", "g", 2, "high", cpu="1", extra_spec={"priorityClassName": HIGH})
-    wait_until(
-        lambda: all(pods_by_name(gang.core, gang.ns)[n].spec.node_name for n in high),
-        timeout=90,
-        what="high gang bound",
-    )
+    wait_bound(gang, high, "high gang bound")
     settle()
     assert len(set(low["low0"]) - alive(gang)) == 2

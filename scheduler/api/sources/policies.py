@@ -98,19 +98,15 @@ def _policy(entry: PodGroupEntry, where: str, timeout: float | None) -> GroupPol
     if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
         raise PolicyError(f"{where}.priority must be a whole number, not {priority!r}")
     single = _single_pod_disruption(entry.disruption_mode, where)
-    if policy.gang is None:
-        return GroupPolicy(
-            gang=False,
-            topology_key=topology,
-            timeout_seconds=timeout,
-            priority=priority,
-            single_pod_disruption=single,
-        )
-    min_count = policy.gang.min_count
-    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
-        raise PolicyError(f"{field}.gang.minCount must be a whole number >= 1, not {min_count!r}")
+    min_count = 1
+    if policy.gang is not None:
+        min_count = policy.gang.min_count
+        if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
+            raise PolicyError(
+                f"{field}.gang.minCount must be a whole number >= 1, not {min_count!r}"
+            )
     return GroupPolicy(
-        gang=True,
+        gang=policy.gang is not None,
         min_count=min_count,
         topology_key=topology,
         timeout_seconds=timeout,
