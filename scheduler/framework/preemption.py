@@ -271,10 +271,10 @@ def select_victims_on_node(
 ) -> Victims | NodeFailure:
     """The fewest victims on ``node`` that make room for ``preemptor`` (``node`` itself is
     left untouched)."""
-    state = copy_node_info(node)
-    potential = preemptible(preemptor, state.pods.values(), eligible)
-    if not potential:
+    potential = preemptible(preemptor, node.pods.values(), eligible)
+    if not potential:  # checked before copying: the common case in clusters of one priority
         return NodeFailure((NO_VICTIMS,))
+    state = copy_node_info(node)
     for pod in potential:
         remove_pod(state, pod.uid)
     reasons = filter_with_nominated(filters, preemptor, state, nominated)
