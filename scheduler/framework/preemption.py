@@ -258,7 +258,10 @@ def preemptible(
 ) -> list[PodInfo]:
     """The pods the preemptor may evict: strictly lower priority (and ``eligible``)."""
     own = priority(preemptor)
-    return [p for p in pods if priority(p) < own and (eligible is None or eligible(p))]
+    # Attribute reads inlined: this runs over every pod of every node tried.
+    if eligible is None:
+        return [p for p in pods if p.pod.spec.priority < own]
+    return [p for p in pods if p.pod.spec.priority < own and eligible(p)]
 
 
 def select_victims_on_node(
