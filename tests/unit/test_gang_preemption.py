@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import msgspec
 from factories import make_node, make_pod
 
+from scheduler.api.sources.policies import podgroup_object
+from scheduler.api.sources.shapes import PodGroup
 from scheduler.framework.cycle import Profile
 from scheduler.framework.nodeinfo import add_pod, make_node_info
 from scheduler.framework.podinfo import make_pod_info
@@ -239,3 +242,36 @@ def test_cluster_is_left_untouched() -> None:
         PROFILE, members("high", 4, 100), 4, 100, cluster, units, [], random.Random(0)
     )
     assert [(n.requested, set(n.pods)) for n in cluster] == before
+
+
+# -- the group's priority and disruptionMode, as each API spells them ----------------------
+
+
+def _podgroup_policy(spec: dict[str, Any]) -> Any:
+    pg = msgspec.convert(
+        {
+            "metadata": {"name": "pg", "namespace": "ns", "uid": "u"},
+            "spec": {"schedulingPolicy": {"gang": {"minCount": 2}}, **spec},
+        },
+        PodGroup,
+    )
+    obj = podgroup_object(pg, api_version="scheduling.k8s.io/v1beta1", resource="/apis/x")
+    return obj.policies.get(""), obj.invalid
+
+
+def test_podgroup_disruption_mode_and_priority() -> None:
+    policy, _ = _podgroup_policy({})
+    assert (policy.single_pod_disruption, policy.priority) == (False, None)
+    policy, _ = _podgroup_policy({"disruptionMode": {"single": {}}})  # 1.37
+    assert policy.single_pod_disruption
+    policy, _ = _podgroup_policy({"disruptionMode": "Pod"})  # 1.36
+    assert policy.single_pod_disruption
+    policy, _ = _podgroup_policy({"disruptionMode": {"all": {}}, "priority": 0})
+    # priority 0 without a class is admission's default: the members' priority counts.
+    assert (policy.single_pod_disruption, policy.priority) == (False, None)
+    policy, _ = _podgroup_policy({"priority": 0, "priorityClassName": "zero"})
+    assert policy.priority == 0
+    policy, _ = _podgroup_policy({"priority": 500})
+    assert policy.priority == 500
+    _, invalid = _podgroup_policy({"disruptionMode": "Sometimes"})
+    assert invalid and "disruptionMode must be Single or All" in invalid

@@ -68,7 +68,9 @@ def podgroup_object(pg: PodGroup, *, api_version: str, resource: str) -> GroupOb
         name="",
         scheduling_policy=pg.spec.scheduling_policy,
         scheduling_constraints=pg.spec.scheduling_constraints,
-        priority=pg.spec.priority,
+        # Admission writes priority 0 into a PodGroup that names no PriorityClass: that
+        # is "unset", and the members' priority counts instead.
+        priority=pg.spec.priority if pg.spec.priority_class_name or pg.spec.priority else None,
         disruption_mode=pg.spec.disruption_mode,
     )
     try:

@@ -67,6 +67,8 @@ class PodGroupSpec(_Obj):
     scheduling_policy: SchedulingPolicy | None = None
     scheduling_constraints: SchedulingConstraints | None = None
     priority: Any = None
+    """Set by admission from ``priorityClassName``; 0 when the PodGroup names none."""
+    priority_class_name: str = ""
     disruption_mode: Any = None
     workload_ref: PodGroupWorkloadRef | None = None
 
