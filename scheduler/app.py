@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -29,12 +30,19 @@ from scheduler.binder.binder import Binder
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.cache.disruption_budgets import DisruptionBudgets
 from scheduler.config import Settings
-from scheduler.core.event_handlers import NodeEvents, PodEvents
+from scheduler.core.event_handlers import (
+    ControllerEvents,
+    NamespaceEvents,
+    NodeEvents,
+    PodEvents,
+    ServiceEvents,
+)
 from scheduler.core.gang_preemption import evictable_alone
 from scheduler.core.group_events import GroupObjectEvents
 from scheduler.core.preemption import PodPreemption
 from scheduler.core.scheduler import Scheduler
 from scheduler.framework.cycle import Profile
+from scheduler.framework.plugins.pod_topology_spread import spread_defaults
 from scheduler.framework.types import PodInfo
 from scheduler.gang.model import (
     CRD_GROUP,
@@ -46,7 +54,14 @@ from scheduler.gang.model import (
 )
 from scheduler.gang.registry import GangRegistry
 from scheduler.metrics import Metrics
-from scheduler.model.objects import Node, Pod
+from scheduler.model.objects import (
+    Controller,
+    Namespace,
+    Node,
+    Pod,
+    ReplicationController,
+    Service,
+)
 from scheduler.model.policy import PodDisruptionBudget
 from scheduler.model.refs import pod_ref
 from scheduler.queue.nominator import Nominator
@@ -81,6 +96,9 @@ class App:
 
     def __post_init__(self) -> None:
         s = self.settings
+        spread = spread_defaults(
+            s.topology_spread_defaulting, s.topology_spread_default_constraints
+        )
         self.client = ApiClient(
             self.connection,
             qps=s.kube_api_qps,
@@ -98,16 +116,19 @@ class App:
         self.reporter = Reporter(
             self.client, s.scheduler_name, f"{s.scheduler_name}-{socket.gethostname()}"
         )
+        reporter = self.reporter
+        self.metrics.watch_reports(lambda: reporter.pending, lambda: reporter.dropped)
         self.nominator = Nominator()
         self.budgets = DisruptionBudgets()
         self.preempter = PreemptionWriter(self.client, self.reporter)
-        profile = Profile.default(s.scoring_strategy)
+        profile = Profile.default(s.scoring_strategy, cluster=self.cache, spread=spread)
         self.scheduler = Scheduler(
             name=s.scheduler_name,
             cache=self.cache,
             queue=self.queue,
             profile=profile,
-            binder=Binder(self.client),
+            # Never bind to a node the cache no longer has (the API server accepts it).
+            binder=Binder(self.client, node_exists=lambda name: self.cache.node(name) is not None),
             reporter=self.reporter,
             metrics=self.metrics,
             gangs=self.gangs,
@@ -137,21 +158,30 @@ class App:
             self.gangs,
             self.nominator,
         )
+        hold = self.scheduler.hold
         self.reflectors = [
             Reflector(
                 self.client,
                 "/api/v1/nodes",
                 Node,
-                NodeEvents(self.cache, self.queue),
+                # Every watch applies through the hold: a gang pass in flight sees none.
+                hold.wrap(NodeEvents(self.cache, self.queue, self.scheduler.gang_cycle.node_gone)),
                 on_error=self._watch_error,
             ),
             Reflector(
                 self.client,
                 "/api/v1/pods",
                 Pod,
-                self.pod_events,
+                hold.wrap(self.pod_events),
                 # As kube-scheduler: finished pods leave the watch (as deletions).
                 params={"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"},
+                on_error=self._watch_error,
+            ),
+            Reflector(
+                self.client,
+                "/api/v1/namespaces",
+                Namespace,
+                NamespaceEvents(self.cache, self.queue),
                 on_error=self._watch_error,
             ),
             # Preemption respects PodDisruptionBudgets, as kube-scheduler does.
@@ -163,6 +193,29 @@ class App:
                 on_error=self._watch_error,
             ),
         ]
+        if spread.in_use:
+            self._watch_spread_selectors()
+
+    def _watch_spread_selectors(self) -> None:
+        """Default topology spreading selects a pod's peers by its Services and controller."""
+        sources: list[tuple[str, type[Any], Any]] = [
+            ("/api/v1/services", Service, ServiceEvents(self.cache)),
+            (
+                "/api/v1/replicationcontrollers",
+                ReplicationController,
+                ControllerEvents("ReplicationController", self.cache),
+            ),
+            ("/apis/apps/v1/replicasets", Controller, ControllerEvents("ReplicaSet", self.cache)),
+            (
+                "/apis/apps/v1/statefulsets",
+                Controller,
+                ControllerEvents("StatefulSet", self.cache),
+            ),
+        ]
+        for path, item_type, handler in sources:
+            self.reflectors.append(
+                Reflector(self.client, path, item_type, handler, on_error=self._watch_error)
+            )
 
     def _watch_error(self, path: str) -> None:
         self.metrics.watch_errors.labels(path).inc()
@@ -220,7 +273,7 @@ class App:
                 self.client,
                 f"/apis/{api}/{plural}",
                 item_type,
-                handler,
+                self.scheduler.hold.wrap(handler),
                 on_error=lambda path: self.metrics.watch_errors.labels(path).inc(),
             )
         )
@@ -246,6 +299,11 @@ class App:
         from scheduler.server import serve
 
         self.client.open()
+        # What exists now (modules, the official client's models, settings) lives as long as
+        # the process: keep it out of the cyclic collector's full passes, which otherwise
+        # walk it all and stall the event loop for a tenth of a second or more.
+        gc.collect()
+        gc.freeze()
         await self._add_group_sources()
         runners = []
         if serve_http:
@@ -259,6 +317,7 @@ class App:
         tasks = [asyncio.create_task(r.run(), name=f"watch {r.path}") for r in self.reflectors]
         tasks.append(asyncio.create_task(self.reporter.run(), name="reporter"))
         tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        tasks.append(asyncio.create_task(self.metrics.loop.run(), name="loop-monitor"))
         if elect is None:
             tasks.append(asyncio.create_task(self._schedule(), name="scheduling"))
         else:
@@ -288,13 +347,16 @@ class App:
         log.info(
             "caches synced, scheduling", nodes=len(self.cache.nodes()), pending=len(self.queue)
         )
-        await self.scheduler.run()
+        try:
+            await self.scheduler.run()
+        finally:
+            # Stopped (or no longer leading): the bindings in flight finish first, so a
+            # released Lease never lets a new leader race our last binds.
+            await self.scheduler.drain()
 
     async def _housekeeping(self) -> None:
         while True:
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
-            if self.cache.expire_assumed():
-                self.queue.move_all("AssumedPodExpired")
             self.queue.flush_unschedulable()
             self.metrics.cache_size.labels("nodes").set(len(self.cache.nodes()))
             self.metrics.cache_size.labels("pods").set(self.cache.pod_count)
@@ -310,15 +372,32 @@ class App:
         return len(waiting)
 
     def _gated(self, qp: QueuedPod, message: str | None) -> None:
+        """Tell a gated pod why it waits (and the group object it names: a gang short of
+        its minCount, or a pod with half of our labels, is seen on the group too)."""
         meta = qp.info.pod.metadata
+        group = self.gangs.object_to_tell(qp.info)
         if message is None:
             self.reporter.cancel(meta.uid, "FailedScheduling")
-        else:
-            self.reporter.pod_unschedulable(
-                pod_ref(meta.namespace, meta.name, meta.uid),
-                message,
-                reason="NotReadyForScheduling",
+            if group is not None:
+                obj, topic = group
+                self.reporter.cancel(obj.ref.uid, f"FailedScheduling/{topic}")
+            return
+        self.reporter.pod_unschedulable(
+            pod_ref(meta.namespace, meta.name, meta.uid),
+            message,
+            reason="NotReadyForScheduling",
+            delay=GATE_REPORT_DELAY,
+        )
+        if group is not None:
+            obj, topic = group
+            about = f"pod {meta.namespace}/{meta.name}: " if topic.startswith("pod ") else ""
+            self.reporter.event(
+                obj.ref,
+                "FailedScheduling",
+                about + message,
+                warning=True,
                 delay=GATE_REPORT_DELAY,
+                topic=topic,
             )
 
     def _count_incoming(self, queue: str, event: str) -> None:

@@ -3,8 +3,11 @@
 A pod we have chosen a node for is *assumed* on it at once, before the bind
 request leaves, so the next scheduling decision already sees the capacity
 taken. The watch later confirms it (the pod arrives with ``spec.nodeName``);
-if the bind fails the assumption is forgotten, and if confirmation never comes
-it expires.
+if the bind fails the assumption is forgotten. As upstream (whose assumed-pod
+TTL is 0, kubernetes#106361), an assumption never expires: a bound pod keeps
+its capacity until the watch confirms it, reports it deleted, or a relist no
+longer lists it. An expiry would let a watch outage longer than the TTL free
+capacity that bound pods still use, and over-commit their nodes.
 
 There is no separate snapshot: a scheduling cycle runs without awaiting, so on
 our single event loop nothing can change the cache in the middle of one.
@@ -12,26 +15,37 @@ our single event loop nothing can change the cache in the middle of one.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
+from enum import Enum
 
 import structlog
 
+from scheduler.framework.labels import Selector
 from scheduler.framework.nodeinfo import add_pod, make_node_info, remove_pod, update_node
 from scheduler.framework.types import NodeInfo, PodInfo
 from scheduler.model.objects import Node, ObjectMeta
 
 log = structlog.get_logger(__name__)
 
-ASSUMED_TTL_SECONDS = 30.0
-"""How long a bound pod may stay assumed without the watch confirming it."""
+
+class PlacementState(Enum):
+    BINDING = "binding"
+    """Assumed by us; the bind request is in flight."""
+    BOUND = "bound"
+    """Assumed by us; the bind succeeded, the watch has not confirmed it yet."""
+    CONFIRMED = "confirmed"
+    """The watch reported the pod on this node."""
 
 
 @dataclass(slots=True)
 class _Placement:
     node_name: str
-    assumed: bool
-    expires_at: float | None = None  # set once the bind succeeded
+    state: PlacementState
+
+    @property
+    def assumed(self) -> bool:
+        return self.state is not PlacementState.CONFIRMED
 
 
 class ClusterCache:
@@ -41,6 +55,16 @@ class ClusterCache:
         """Nodes that exist as API objects (the rest only hold pods we saw first)."""
         self._placements: dict[str, _Placement] = {}
         self._node_list: list[NodeInfo] | None = None
+        self._with_affinity: set[str] = set()
+        self._with_anti_affinity: set[str] = set()
+        """Names of nodes holding pods with inter-pod affinity (required anti-affinity)."""
+        self._namespaces: dict[str, dict[str, str]] = {}
+        self._services: dict[str, dict[str, dict[str, str]]] = {}
+        """namespace -> Service name -> its pod selector (default topology spreading)."""
+        self._controllers: dict[tuple[str, str, str], Selector] = {}
+        """(kind, namespace, name) -> pod selector of a ReplicaSet, StatefulSet or RC."""
+        self._image_nodes: dict[str, int] = {}
+        """Image name -> how many present nodes hold it."""
         self.generation = 0
         """Bumped on every change, so callers can tell whether anything moved."""
 
@@ -55,6 +79,55 @@ class ClusterCache:
     def node(self, name: str) -> NodeInfo | None:
         return self._present.get(name)
 
+    def nodes_with_affinity_pods(self) -> list[NodeInfo]:
+        present = self._present
+        return [present[n] for n in self._with_affinity if n in present]
+
+    def nodes_with_required_anti_affinity_pods(self) -> list[NodeInfo]:
+        present = self._present
+        return [present[n] for n in self._with_anti_affinity if n in present]
+
+    def namespace_labels(self, name: str) -> dict[str, str] | None:
+        return self._namespaces.get(name)
+
+    def namespaces(self) -> dict[str, dict[str, str]]:
+        return self._namespaces
+
+    def service_selectors(self, namespace: str) -> Collection[dict[str, str]]:
+        return self._services.get(namespace, {}).values()
+
+    def controller_selector(self, kind: str, namespace: str, name: str) -> Selector | None:
+        return self._controllers.get((kind, namespace, name))
+
+    def set_service(self, namespace: str, name: str, selector: dict[str, str] | None) -> None:
+        services = self._services.setdefault(namespace, {})
+        if selector:
+            services[name] = selector
+        else:
+            services.pop(name, None)  # no selector: it selects no pods
+
+    def delete_service(self, namespace: str, name: str) -> None:
+        self._services.get(namespace, {}).pop(name, None)
+
+    def set_controller(self, kind: str, namespace: str, name: str, selector: Selector) -> None:
+        self._controllers[(kind, namespace, name)] = selector
+
+    def delete_controller(self, kind: str, namespace: str, name: str) -> None:
+        self._controllers.pop((kind, namespace, name), None)
+
+    def image_spread(self, image: str) -> float:
+        present = len(self._present)
+        return self._image_nodes.get(image, 0) / present if present else 0.0
+
+    def _count_images(self, names: Iterable[str], sign: int) -> None:
+        counts = self._image_nodes
+        for name in names:
+            left = counts.get(name, 0) + sign
+            if left > 0:
+                counts[name] = left
+            else:
+                counts.pop(name, None)
+
     def node_of(self, uid: str) -> str | None:
         placement = self._placements.get(uid)
         return placement.node_name if placement else None
@@ -62,6 +135,10 @@ class ClusterCache:
     def is_assumed(self, uid: str) -> bool:
         placement = self._placements.get(uid)
         return placement is not None and placement.assumed
+
+    def placed_uids(self) -> Iterator[str]:
+        """Every pod counted on a node, assumed or confirmed (for relists)."""
+        return iter(list(self._placements))
 
     @property
     def pod_count(self) -> int:
@@ -83,11 +160,19 @@ class ClusterCache:
             self._nodes[name] = info
         elif name in self._present:
             changed = _schedulable_view(info.node) != _schedulable_view(node)
+            images = info.images
             update_node(info, node)
+            if images != info.images:
+                self._count_images(images, -1)
+                self._count_images(info.images, 1)
+                # Every node's ImageLocality score may move (an image's spread changed):
+                # a new node list makes signature caches evaluate every node again.
+                self._node_list = None
             return changed
         else:
             update_node(info, node)
         self._present[name] = info
+        self._count_images(info.images, 1)
         self._node_list = None
         return True
 
@@ -96,9 +181,25 @@ class ClusterCache:
         info = self._present.pop(name, None)
         if info is None:
             return
+        self._count_images(info.images, -1)
         self._node_list = None
         if not info.pods:
             del self._nodes[name]
+
+    # -- namespaces ------------------------------------------------------------
+
+    def set_namespace(self, name: str, labels: dict[str, str]) -> bool:
+        """Add or update a namespace; True when its labels changed (inter-pod affinity's
+        namespaceSelector reads them)."""
+        if self._namespaces.get(name) == labels:
+            return False
+        self.generation += 1
+        self._namespaces[name] = labels
+        return True
+
+    def delete_namespace(self, name: str) -> None:
+        if self._namespaces.pop(name, None) is not None:
+            self.generation += 1
 
     # -- pods ----------------------------------------------------------------
 
@@ -106,13 +207,13 @@ class ClusterCache:
         """Count ``pod`` on ``node_name`` before the bind is sent."""
         if pod.uid in self._placements:
             raise ValueError(f"pod {pod.key} is already placed on {self.node_of(pod.uid)}")
-        self._add(pod, node_name, assumed=True)
+        self._add(pod, node_name, PlacementState.BINDING)
 
     def finish_binding(self, uid: str) -> None:
-        """The bind succeeded: start the clock on the watch confirming it."""
+        """The bind succeeded: the pod stays counted until the watch confirms it."""
         placement = self._placements.get(uid)
-        if placement is not None and placement.assumed:
-            placement.expires_at = time.monotonic() + ASSUMED_TTL_SECONDS
+        if placement is not None and placement.state is PlacementState.BINDING:
+            placement.state = PlacementState.BOUND
 
     def forget(self, uid: str) -> None:
         """Drop an assumption (the bind failed); a confirmed pod is left alone."""
@@ -127,8 +228,7 @@ class ClusterCache:
             if placement.node_name == node_name and not placement.assumed:
                 return
             if placement.node_name == node_name:
-                placement.assumed = False
-                placement.expires_at = None
+                placement.state = PlacementState.CONFIRMED
                 return
             log.warning(
                 "pod landed elsewhere than assumed",
@@ -137,7 +237,7 @@ class ClusterCache:
                 actual=node_name,
             )
             self._remove(pod.uid)
-        self._add(pod, node_name, assumed=False)
+        self._add(pod, node_name, PlacementState.CONFIRMED)
 
     def remove_pod(self, uid: str) -> bool:
         """The pod is gone or finished; True when it held capacity here."""
@@ -146,20 +246,7 @@ class ClusterCache:
         self._remove(uid)
         return True
 
-    def expire_assumed(self, now: float | None = None) -> list[str]:
-        """Forget bound-but-unconfirmed pods whose time is up; their uids."""
-        now = time.monotonic() if now is None else now
-        expired = [
-            uid
-            for uid, p in self._placements.items()
-            if p.assumed and p.expires_at is not None and p.expires_at <= now
-        ]
-        for uid in expired:
-            log.warning("assumed pod expired without confirmation", uid=uid)
-            self._remove(uid)
-        return expired
-
-    def _add(self, pod: PodInfo, node_name: str, *, assumed: bool) -> None:
+    def _add(self, pod: PodInfo, node_name: str, state: PlacementState) -> None:
         self.generation += 1
         info = self._nodes.get(node_name)
         if info is None:
@@ -167,7 +254,11 @@ class ClusterCache:
             info = make_node_info(Node(metadata=ObjectMeta(name=node_name)))
             self._nodes[node_name] = info
         add_pod(info, pod)
-        self._placements[pod.uid] = _Placement(node_name, assumed)
+        self._placements[pod.uid] = _Placement(node_name, state)
+        if info.pods_with_affinity:
+            self._with_affinity.add(node_name)
+        if info.pods_with_required_anti_affinity:
+            self._with_anti_affinity.add(node_name)
 
     def _remove(self, uid: str) -> None:
         self.generation += 1
@@ -176,6 +267,10 @@ class ClusterCache:
         if info is None:
             return
         remove_pod(info, uid)
+        if not info.pods_with_affinity:
+            self._with_affinity.discard(placement.node_name)
+        if not info.pods_with_required_anti_affinity:
+            self._with_anti_affinity.discard(placement.node_name)
         if not info.pods and placement.node_name not in self._present:
             del self._nodes[placement.node_name]
 
@@ -187,4 +282,5 @@ def _schedulable_view(node: Node) -> tuple[object, ...]:
         node.spec.unschedulable,
         node.spec.taints,
         node.status.allocatable,
+        node.status.images,
     )

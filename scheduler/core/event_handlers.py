@@ -14,27 +14,43 @@ import structlog
 
 from scheduler.api.watch import DELETED
 from scheduler.cache.cluster_cache import ClusterCache
+from scheduler.framework.labels import Requirement, Selector, SelectorError, compile_selector
 from scheduler.framework.podinfo import InvalidPodError, make_pod_info
 from scheduler.framework.types import PodInfo
 from scheduler.gang.model import GroupKey
 from scheduler.gang.registry import GangRegistry
-from scheduler.model.objects import Node, Pod
+from scheduler.model.objects import (
+    Controller,
+    Namespace,
+    Node,
+    Pod,
+    ReplicationController,
+    Service,
+)
 from scheduler.queue.nominator import Nominator
-from scheduler.queue.scheduling_queue import SchedulingQueue
+from scheduler.queue.scheduling_queue import ClusterEvent, SchedulingQueue
 
 log = structlog.get_logger(__name__)
 
 
 class NodeEvents:
-    def __init__(self, cache: ClusterCache, queue: SchedulingQueue) -> None:
+    def __init__(
+        self,
+        cache: ClusterCache,
+        queue: SchedulingQueue,
+        on_gone: Callable[[str], None] | None = None,
+    ) -> None:
         self.cache = cache
         self.queue = queue
+        self._on_gone = on_gone or (lambda name: None)
+        """Told the name of every node that went away (gangs with members there say so)."""
 
     def replace(self, items: list[Node]) -> None:
         names = {node.metadata.name for node in items}
         for info in list(self.cache.nodes()):
             if info.name not in names:
                 self.cache.delete_node(info.name)
+                self._on_gone(info.name)
         for node in items:
             self.cache.set_node(node)
         self.queue.move_all("NodeRelist")
@@ -42,10 +58,98 @@ class NodeEvents:
     def apply(self, event_type: str, node: Node) -> None:
         if event_type == DELETED:
             self.cache.delete_node(node.metadata.name)
+            self._on_gone(node.metadata.name)
             return
         is_new = self.cache.node(node.metadata.name) is None
         if self.cache.set_node(node):
             self.queue.move_all("NodeAdd" if is_new else "NodeUpdate")
+
+
+class NamespaceEvents:
+    """Namespace labels, for inter-pod affinity's ``namespaceSelector``."""
+
+    def __init__(self, cache: ClusterCache, queue: SchedulingQueue) -> None:
+        self.cache = cache
+        self.queue = queue
+
+    def replace(self, items: list[Namespace]) -> None:
+        names = {ns.metadata.name for ns in items}
+        for name in [n for n in self.cache.namespaces() if n not in names]:
+            self.cache.delete_namespace(name)
+        changed = [self.cache.set_namespace(ns.metadata.name, ns.metadata.labels) for ns in items]
+        if any(changed):
+            self.queue.move_all("NamespaceRelist")
+
+    def apply(self, event_type: str, namespace: Namespace) -> None:
+        name = namespace.metadata.name
+        if event_type == DELETED:
+            self.cache.delete_namespace(name)
+        elif self.cache.set_namespace(name, namespace.metadata.labels):
+            self.queue.move_all("NamespaceUpdate")
+
+
+class ServiceEvents:
+    """Services' pod selectors, for default topology spreading (score only: no requeue)."""
+
+    def __init__(self, cache: ClusterCache) -> None:
+        self.cache = cache
+        self._known: set[tuple[str, str]] = set()
+
+    def replace(self, items: list[Service]) -> None:
+        seen = {(s.metadata.namespace, s.metadata.name) for s in items}
+        for namespace, name in self._known - seen:
+            self.cache.delete_service(namespace, name)
+        for service in items:
+            self.apply("ADDED", service)
+
+    def apply(self, event_type: str, service: Service) -> None:
+        key = (service.metadata.namespace, service.metadata.name)
+        if event_type == DELETED:
+            self._known.discard(key)
+            self.cache.delete_service(*key)
+        else:
+            self._known.add(key)
+            self.cache.set_service(*key, service.spec.selector)
+
+
+class ControllerEvents:
+    """ReplicaSets', StatefulSets' or ReplicationControllers' pod selectors (``kind``)."""
+
+    def __init__(self, kind: str, cache: ClusterCache) -> None:
+        self.kind = kind
+        self.cache = cache
+        self._known: set[tuple[str, str]] = set()
+
+    def replace(self, items: list[Controller] | list[ReplicationController]) -> None:
+        seen = {(c.metadata.namespace, c.metadata.name) for c in items}
+        for namespace, name in self._known - seen:
+            self.cache.delete_controller(self.kind, namespace, name)
+        for controller in items:
+            self.apply("ADDED", controller)
+
+    def apply(self, event_type: str, controller: Controller | ReplicationController) -> None:
+        meta = controller.metadata
+        key = (meta.namespace, meta.name)
+        if event_type == DELETED:
+            self._known.discard(key)
+            self.cache.delete_controller(self.kind, *key)
+            return
+        selector = _controller_selector(controller)
+        if selector is None:
+            log.warning("ignoring a bad selector", kind=self.kind, name=f"{key[0]}/{key[1]}")
+            return
+        self._known.add(key)
+        self.cache.set_controller(self.kind, *key, selector)
+
+
+def _controller_selector(controller: Controller | ReplicationController) -> Selector | None:
+    if isinstance(controller, ReplicationController):
+        labels = controller.spec.selector or {}
+        return Selector(tuple(Requirement(k, "In", frozenset((v,))) for k, v in labels.items()))
+    try:
+        return compile_selector(controller.spec.selector)
+    except SelectorError:
+        return None
 
 
 class PodEvents:
@@ -67,13 +171,24 @@ class PodEvents:
         self._on_gone = on_gone
         self.gangs = gangs or GangRegistry()
         self._assigned: dict[str, PodInfo] = {}
+        self._want_peers: dict[str, PodInfo] = {}
+        """Pending pods with required pod affinity: a new pod their terms select may let
+        them fit (upstream's queueing hint for InterPodAffinity on pod add)."""
+        self._open: dict[GroupKey, bool] = {}
+        """Per gang with members: whether its gate let members through when last checked."""
 
     def replace(self, items: list[Pod]) -> None:
+        """After a (re)list: whatever we hold that the list no longer has was deleted
+        while we were not watching, including pods we bound whose confirmation never came
+        (assumptions never expire, so this is where a vanished one lets go of its node)."""
         seen = {pod.metadata.uid for pod in items}
-        for uid in [u for u in self._assigned if u not in seen]:
+        known = {*self._assigned, *(qp.uid for qp in self.queue.pods_in_any())}
+        known.update(self.cache.placed_uids())
+        # Members of any scheduler, bound or not: a vanished one must not count
+        # towards its gang's quorum.
+        known.update(self.gangs.pod_uids())
+        for uid in known - seen:
             self._delete(uid)
-        for qp in [qp for qp in self.queue.pods_in_any() if qp.uid not in seen]:
-            self._delete(qp.uid)
         for pod in items:
             self.apply("ADDED", pod)
         self.queue.move_all("PodRelist")
@@ -83,19 +198,41 @@ class PodEvents:
         if event_type == DELETED:
             self._delete(uid)
             return
-        # Membership first: a new member must count before its own gate is checked.
-        group = self.gangs.observe_pod(pod, pod.spec.node_name)
+        # Membership first: a new member must count before its own gate is checked. A
+        # terminating pod (deletionTimestamp set) is no member: it neither counts towards
+        # the quorum nor as running, so a gang whose pods are being replaced is placed
+        # whole again (it still holds its node's capacity in the cache until it is gone).
+        if pod.metadata.deletion_timestamp is not None:
+            group = self.gangs.forget_pod(uid)
+        else:
+            group = self.gangs.observe_pod(pod, pod.spec.node_name)
         if pod.spec.node_name:
             self._assigned_pod(pod)
         elif pod.spec.scheduler_name == self.scheduler_name:
             self._pending_pod(pod)
         if group is not None:
-            self.regate([group])
+            self._member_changed(group, uid)
 
     def regate(self, groups: list[GroupKey]) -> None:
         """Members of these groups may pass (or fail) their gate now."""
         for group in groups:
+            self._open[group] = self.gangs.group_gate(group) is None
             self.queue.regate(self.gangs.members(group))
+
+    def _member_changed(self, group: GroupKey, uid: str) -> None:
+        """A member came, went or moved: the whole group is checked again only when its
+        verdict (quorum or not) flips, else just this pod. Checking every member on every
+        member's event cost O(members^2) for a gang arriving (seconds for thousands of
+        members); the other members' waiting messages keep the count they were gated with."""
+        open_now = self.gangs.group_gate(group) is None
+        if self._open.get(group) == open_now:
+            self.queue.regate([uid])
+            return
+        if not self.gangs.members(group):
+            self._open.pop(group, None)
+        else:
+            self._open[group] = open_now
+        self.queue.regate(self.gangs.members(group))
 
     def _assigned_pod(self, pod: Pod) -> None:
         uid = pod.metadata.uid
@@ -106,8 +243,22 @@ class PodEvents:
         self._assigned[uid] = info
         self.cache.set_assigned_pod(info, pod.spec.node_name)
         self.nominator.remove(uid)
+        self._want_peers.pop(uid, None)
         if uid in self.queue:
             self.queue.done(uid)  # bound by us (confirmation) or by someone else
+        if old is None and self._want_peers:
+            self._wake_peers_of(info.pod)
+
+    def _wake_peers_of(self, pod: Pod) -> None:
+        labels = self.cache.namespace_labels(pod.metadata.namespace)
+        wake = [
+            uid
+            for uid, waiting in self._want_peers.items()
+            if waiting.pod_affinity is not None
+            and any(t.matches(pod, labels) for t in waiting.pod_affinity.required_affinity)
+        ]
+        if wake:
+            self.queue.activate(wake)
 
     def _pending_pod(self, pod: Pod) -> None:
         uid = pod.metadata.uid
@@ -124,17 +275,23 @@ class PodEvents:
         if info is not None:
             self.nominator.observe(was_nominated, info)
             self.queue.add(info, changed=queued is None or info is not queued.info)
+            if info.pod_affinity is not None and info.pod_affinity.required_affinity:
+                self._want_peers[uid] = info
 
     def _delete(self, uid: str) -> None:
-        self._assigned.pop(uid, None)
+        info = self._assigned.pop(uid, None)
+        queued = self.queue.get(uid)
+        node = self.cache.node_of(uid)
+        self._want_peers.pop(uid, None)
         if self.cache.remove_pod(uid):
-            self.queue.move_all("AssignedPodDelete")
+            requests = info.requests if info else queued.info.requests if queued else None
+            self.queue.move_all(ClusterEvent.pod_gone("AssignedPodDelete", node, requests))
         self.queue.delete(uid)
         self.nominator.remove(uid)
         self._on_gone(uid)
         group = self.gangs.forget_pod(uid)
         if group is not None:
-            self.regate([group])
+            self._member_changed(group, uid)
 
     def _info(self, pod: Pod) -> PodInfo | None:
         try:

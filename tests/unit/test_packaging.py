@@ -328,6 +328,11 @@ def test_chart_metadata() -> None:
 _PODS = ('"/api/v1/pods"',)
 _PDBS = ('"/apis/policy/v1/poddisruptionbudgets"',)
 _NODES = ('"/api/v1/nodes"',)
+_NAMESPACES = ('"/api/v1/namespaces"',)
+_SERVICES = ('"/api/v1/services"',)
+_RCS = ('"/api/v1/replicationcontrollers"',)
+_REPLICASETS = ('"/apis/apps/v1/replicasets"',)
+_STATEFULSETS = ('"/apis/apps/v1/statefulsets"',)
 _WATCH = ('"watch": "true"',)
 _NATIVE_WORKLOADS = ("SCHEDULING_GROUP", "/v1alpha1", '"workloads"')
 _PODGROUPS = ("SCHEDULING_GROUP", '"podgroups"')
@@ -341,6 +346,21 @@ RBAC_USES: dict[tuple[str, str, str], tuple[str, ...]] = {
     ("", "nodes", "get"): _NODES,
     ("", "nodes", "list"): _NODES,
     ("", "nodes", "watch"): _NODES + _WATCH,
+    ("", "namespaces", "get"): _NAMESPACES,
+    ("", "namespaces", "list"): _NAMESPACES,
+    ("", "namespaces", "watch"): _NAMESPACES + _WATCH,
+    ("", "services", "get"): _SERVICES,
+    ("", "services", "list"): _SERVICES,
+    ("", "services", "watch"): _SERVICES + _WATCH,
+    ("", "replicationcontrollers", "get"): _RCS,
+    ("", "replicationcontrollers", "list"): _RCS,
+    ("", "replicationcontrollers", "watch"): _RCS + _WATCH,
+    ("apps", "replicasets", "get"): _REPLICASETS,
+    ("apps", "replicasets", "list"): _REPLICASETS,
+    ("apps", "replicasets", "watch"): _REPLICASETS + _WATCH,
+    ("apps", "statefulsets", "get"): _STATEFULSETS,
+    ("apps", "statefulsets", "list"): _STATEFULSETS,
+    ("apps", "statefulsets", "watch"): _STATEFULSETS + _WATCH,
     ("", "pods/binding", "create"): ('"kind": "Binding"', "/binding"),
     ("", "pods/status", "patch"): ("/pods/{ref.name}/status", '"nominatedNodeName"'),
     # Preemption: victims are deleted (and only pods, with their UID as precondition).
@@ -509,7 +529,7 @@ def test_helm_is_pinned_by_its_go_module() -> None:
     assert re.fullmatch(r"v3\.\d+\.\d+", version), version
     assert helm_build.helm_path(REPO).parent.name == f"helm-{version}"
     go_mod = (REPO / "hack" / "helm" / "go.mod").read_text()
-    flags = helm_build._ldflags(go_mod, version)
+    flags = " ".join(helm_build._ldflags(go_mod, version))
     assert f"internal/version.version={version}" in flags
     client_go_minor = re.search(r"k8s.io/client-go v0\.(\d+)\.", go_mod)
     assert client_go_minor and f"k8sVersionMinor={client_go_minor.group(1)}" in flags

@@ -85,10 +85,10 @@ class World:
     def delete(self, pod: Pod) -> None:
         self.events.apply("DELETED", pod)
 
-    def try_pod(self, name: str) -> str | None:
-        """Run one cycle for the named pending pod; the node it was assumed on, if any."""
+    async def try_pod(self, name: str) -> str | None:
+        """Run one attempt for the named pending pod; the node it was assumed on, if any."""
         qp = next(q for q in self.queue.pods_in_any() if q.info.pod.metadata.name == name)
-        self.scheduler.schedule_one(qp)
+        await self.scheduler.schedule(qp)
         return self.cache.node_of(qp.uid)
 
 
@@ -165,7 +165,7 @@ async def test_preempt_nominate_hold_the_room_and_take_it() -> None:
     w.add(low)
     w.add(mid)
     w.add(pending("p", 100, "2"))
-    assert w.try_pod("p") is None
+    assert await w.try_pod("p") is None
     # The lowest victim's node: n1 (priority 0) rather than n2 (50).
     assert w.preempter.evictions == [("low", "p", "n1")]
     assert w.preempter.nominations == [("p", "n1")]
@@ -175,7 +175,7 @@ async def test_preempt_nominate_hold_the_room_and_take_it() -> None:
 
     # While the victim terminates the preemptor does not preempt again.
     w.add(terminating(low))
-    assert w.try_pod("p") is None
+    assert await w.try_pod("p") is None
     assert len(w.preempter.evictions) == 1
     assert w.reporter.failed["p"] == (
         "0/2 nodes are available: 2 Insufficient cpu. "
@@ -186,13 +186,13 @@ async def test_preempt_nominate_hold_the_room_and_take_it() -> None:
     # The victim is gone; a lower-priority pod must not take the room meanwhile.
     w.delete(low)
     w.add(pending("q", 10, "3"))
-    assert w.try_pod("q") is None
+    assert await w.try_pod("q") is None
     assert w.reporter.failed["q"] == (
         "0/2 nodes are available: 2 Insufficient cpu. no new claims to deallocate, "
         "preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."
     )
     # The preemptor takes its nominated node; its nomination has served.
-    assert w.try_pod("p") == "n1"
+    assert await w.try_pod("p") == "n1"
     assert w.scheduler.preemption is not None
     assert (
         w.scheduler.preemption.nominator.node_of(make_pod_info(pending("p", 100, "2")).uid) is None
@@ -204,13 +204,13 @@ async def test_preemption_policy_never_and_equal_priority() -> None:
     w = world(("n1", "4"))
     w.add(running("low", 0, "4", "n1"))
     w.add(pending("never", 100, "2", preemptionPolicy="Never"))
-    assert w.try_pod("never") is None
+    assert await w.try_pod("never") is None
     assert w.reporter.failed["never"] == (
         "0/1 nodes are available: 1 Insufficient cpu. "
         "no new claims to deallocate, preemption: not eligible due to preemptionPolicy=Never."
     )
     w.add(pending("same", 0, "2"))
-    assert w.try_pod("same") is None
+    assert await w.try_pod("same") is None
     assert w.preempter.evictions == []
 
 
@@ -218,7 +218,7 @@ async def test_unresolvable_nodes_are_not_preempted() -> None:
     w = world(("n1", "4"))
     w.add(running("low", 0, "4", "n1"))
     w.add(pending("picky", 100, "2", nodeSelector={"zone": "a"}))
-    assert w.try_pod("picky") is None
+    assert await w.try_pod("picky") is None
     assert w.reporter.failed["picky"] == (
         "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. "
         "no new claims to deallocate, "
@@ -244,7 +244,7 @@ async def test_pdb_protected_pod_spared_when_another_node_has_none() -> None:
         )
     )
     w.add(pending("p", 100, "2"))
-    assert w.try_pod("p") is None
+    assert await w.try_pod("p") is None
     assert w.preempter.evictions == [("free", "p", "n2")]
 
 
@@ -257,7 +257,7 @@ async def test_stale_nomination_is_cleared() -> None:
             pod, status=msgspec.structs.replace(pod.status, nominated_node_name="n1")
         )
     )
-    assert w.try_pod("p") is None
+    assert await w.try_pod("p") is None
     assert w.preempter.nominations == [("p", "")]
     assert w.reporter.failed["p"].endswith(
         "preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
@@ -268,10 +268,10 @@ async def test_lower_priority_nomination_on_the_chosen_node_is_cleared() -> None
     w = world(("n1", "4"))
     w.add(running("victim", 0, "4", "n1"))
     w.add(pending("low", 10, "2"))
-    assert w.try_pod("low") is None  # low preempts victim, is nominated to n1
+    assert await w.try_pod("low") is None  # low preempts victim, is nominated to n1
     assert w.preempter.nominations == [("low", "n1")]
     w.add(pending("high", 100, "4"))
-    assert w.try_pod("high") is None
+    assert await w.try_pod("high") is None
     # high needs the whole node: low's nomination no longer holds there.
     assert ("low", "") in w.preempter.nominations
     assert ("high", "n1") in w.preempter.nominations
@@ -324,7 +324,7 @@ async def test_gang_preempts_two_whole_low_gangs_and_takes_the_room() -> None:
     crd_workload(gangs, "high", 8)
     for i in range(8):
         w.add(member("high", i, 100, "1"))
-    assert w.try_pod("high-0") is None
+    assert await w.try_pod("high-0") is None
     evicted = {name for name, _, _ in w.preempter.evictions}
     gangs_hit = {name.rsplit("-", 1)[0] for name in evicted}
     assert len(gangs_hit) == 2 and len(evicted) == 8  # two whole gangs, never part of one
@@ -334,7 +334,7 @@ async def test_gang_preempts_two_whole_low_gangs_and_takes_the_room() -> None:
         in (w.reporter.failed["high-0"])
     )
     # While the victims terminate, no second preemption.
-    assert w.try_pod("high-1") is None
+    assert await w.try_pod("high-1") is None
     assert len(w.preempter.evictions) == 8
     assert "waiting for 8 preempted pods to terminate" in w.reporter.failed["high-1"]
     # A low pod may not take the room meanwhile.
@@ -342,9 +342,9 @@ async def test_gang_preempts_two_whole_low_gangs_and_takes_the_room() -> None:
         if p.metadata.name in evicted:
             w.delete(p)
     w.add(pending("sneaky", 5, "1"))
-    assert w.try_pod("sneaky") is None
+    assert await w.try_pod("sneaky") is None
     # The gang is placed once the victims are gone.
-    assert w.try_pod("high-2") is not None
+    assert await w.try_pod("high-2") is not None
     placed = [q for q in gangs.members(GroupKey(ObjectKey(CRD_WORKLOAD, "default", "high"), "g"))]
     assert all(w.cache.node_of(uid) for uid in placed)
     await asyncio.sleep(0)
@@ -358,7 +358,7 @@ async def test_single_pod_disruption_gang_loses_only_what_is_needed() -> None:
     crd_workload(gangs, "high", 2)
     for i in range(2):
         w.add(member("high", i, 100, "1"))
-    assert w.try_pod("high-0") is None
+    assert await w.try_pod("high-0") is None
     assert len(w.preempter.evictions) == 2
 
 
@@ -368,7 +368,7 @@ async def test_pod_preemption_never_breaks_a_whole_gang() -> None:
     for i in range(4):
         w.add(member("low", i, 10, "1", node="n0"))
     w.add(pending("urgent", 1000, "1"))
-    assert w.try_pod("urgent") is None
+    assert await w.try_pod("urgent") is None
     assert w.preempter.evictions == []
 
 
@@ -380,6 +380,6 @@ async def test_equal_priority_gangs_do_not_preempt_each_other() -> None:
     crd_workload(gangs, "b", 4)
     for i in range(4):
         w.add(member("b", i, 100, "1"))
-    assert w.try_pod("b-0") is None
+    assert await w.try_pod("b-0") is None
     assert w.preempter.evictions == []
     assert "no pods of lower priority than 100 to preempt" in w.reporter.failed["b-0"]
