@@ -13,7 +13,8 @@ of them guarded by a PodDisruptionBudget that allows no disruption. Then:
   messages (with their ``preemption: ...`` tail) are the same word for word.
 
 Victims carry a finalizer, so the test sees them while they terminate (it plays the
-kubelet: it lets them go once both the condition and the deletion are there).
+kubelet: it lets them go once both the condition and the deletion are there); the nodes are
+not kwok's, which would finish the victims at once.
 """
 
 from __future__ import annotations
@@ -51,7 +52,13 @@ def ensure_priority_classes(kube_request: Any) -> None:
 
 
 def pod(name: str, cls: str, cpu: str, scheduler: str, **kw: Any) -> dict[str, Any]:
-    extra = {"priorityClassName": cls, **kw.pop("extra_spec", {})}
+    # Every taint tolerated: the nodes have no kubelet (nor kwok, which would finish the
+    # victims at once), so the node lifecycle controller taints them not-ready meanwhile.
+    extra = {
+        "priorityClassName": cls,
+        "tolerations": [{"operator": "Exists"}],
+        **kw.pop("extra_spec", {}),
+    }
     return pod_manifest(name, cpu=cpu, memory="64Mi", scheduler=scheduler, extra_spec=extra, **kw)
 
 
@@ -174,7 +181,7 @@ def test_same_victims_and_outcome_as_kube_scheduler(
 ) -> None:
     ensure_priority_classes(kube_request)
     for name in NODES:
-        node_factory(name, cpu="4", memory="8Gi")
+        node_factory(name, cpu="4", memory="8Gi", kwok=False)
     ours = run_round(core_api, kube_request, "workload-scheduler")
     theirs = run_round(core_api, kube_request, "default-scheduler")
 
