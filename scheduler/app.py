@@ -295,6 +295,7 @@ class App:
         while True:
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
             self.queue.flush_unschedulable()
+            self.pod_events.recount_waiting()
             self.metrics.cache_size.labels("nodes").set(len(self.cache.nodes()))
             self.metrics.cache_size.labels("pods").set(self.cache.pod_count)
             self.metrics.cache_size.labels("assumed_pods").set(self.cache.assumed_count)
