@@ -20,9 +20,11 @@ import structlog
 from scheduler.api.client import ApiClient
 from scheduler.api.connection import Connection
 from scheduler.api.events import Reporter
+from scheduler.api.preemption import PreemptionWriter
 from scheduler.api.watch import Reflector
 from scheduler.binder.binder import Binder
 from scheduler.cache.cluster_cache import ClusterCache
+from scheduler.cache.disruption_budgets import DisruptionBudgets
 from scheduler.config import Settings
 from scheduler.core.event_handlers import (
     ControllerEvents,
@@ -31,7 +33,9 @@ from scheduler.core.event_handlers import (
     PodEvents,
     ServiceEvents,
 )
+from scheduler.core.gang_preemption import evictable_alone
 from scheduler.core.group_sources import group_reflectors
+from scheduler.core.preemption import PodPreemption
 from scheduler.core.scheduler import Scheduler
 from scheduler.framework.cycle import Profile, pre_enqueue
 from scheduler.framework.plugins.pod_topology_spread import spread_defaults
@@ -46,7 +50,9 @@ from scheduler.model.objects import (
     ReplicationController,
     Service,
 )
+from scheduler.model.policy import PodDisruptionBudget
 from scheduler.model.refs import pod_ref
+from scheduler.queue.nominator import Nominator
 from scheduler.queue.scheduling_queue import (
     BACKOFF,
     GATED,
@@ -100,6 +106,10 @@ class App:
         )
         reporter = self.reporter
         self.metrics.watch_reports(lambda: reporter.pending, lambda: reporter.dropped)
+        self.nominator = Nominator()
+        self.budgets = DisruptionBudgets()
+        self.preempter = PreemptionWriter(self.client, self.reporter)
+        profile = self.profile
         self.scheduler = Scheduler(
             name=s.scheduler_name,
             cache=self.cache,
@@ -114,6 +124,15 @@ class App:
             batching=s.batching,
             percentage_of_nodes_to_score=s.percentage_of_nodes_to_score,
             parallel_binds=s.parallel_binds,
+            preemption=PodPreemption(
+                self.cache,
+                profile,
+                self.preempter,
+                self.metrics,
+                self.budgets.budgets,
+                self.nominator,
+                eligible=evictable_alone(self.gangs),
+            ),
         )
         batch = self.scheduler.batch
         if batch is not None:
@@ -125,6 +144,7 @@ class App:
             self._invalid_pod,
             self.reporter.forget,
             self.gangs,
+            self.nominator,
         )
         hold = self.scheduler.hold
         self.reflectors = [
@@ -150,6 +170,14 @@ class App:
                 "/api/v1/namespaces",
                 Namespace,
                 NamespaceEvents(self.cache, self.queue),
+                on_error=self._watch_error,
+            ),
+            # Preemption respects PodDisruptionBudgets, as kube-scheduler does.
+            Reflector(
+                self.client,
+                "/apis/policy/v1/poddisruptionbudgets",
+                PodDisruptionBudget,
+                self.budgets,
                 on_error=self._watch_error,
             ),
         ]
@@ -244,6 +272,7 @@ class App:
             with contextlib.suppress(BaseException):
                 await asyncio.gather(*tasks, return_exceptions=True)
             await self.scheduler.drain()
+            await self.preempter.drain()
             for runner in runners:
                 await runner.cleanup()
             await self.client.close()

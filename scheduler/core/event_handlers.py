@@ -27,6 +27,7 @@ from scheduler.model.objects import (
     ReplicationController,
     Service,
 )
+from scheduler.queue.nominator import Nominator
 from scheduler.queue.scheduling_queue import ClusterEvent, SchedulingQueue
 
 log = structlog.get_logger(__name__)
@@ -160,8 +161,10 @@ class PodEvents:
         on_invalid: Callable[[Pod, str], None],
         on_gone: Callable[[str], None],
         gangs: GangRegistry | None = None,
+        nominator: Nominator | None = None,
     ) -> None:
         self.scheduler_name = scheduler_name
+        self.nominator = nominator if nominator is not None else Nominator()
         self.cache = cache
         self.queue = queue
         self._on_invalid = on_invalid
@@ -252,6 +255,7 @@ class PodEvents:
             return
         self._assigned[uid] = info
         self.cache.set_assigned_pod(info, pod.spec.node_name)
+        self.nominator.remove(uid)
         self._want_peers.pop(uid, None)
         if uid in self.queue:
             self.queue.done(uid)  # bound by us (confirmation) or by someone else
@@ -273,12 +277,16 @@ class PodEvents:
         uid = pod.metadata.uid
         if pod.metadata.deletion_timestamp:
             self.queue.delete(uid)
+            self.nominator.remove(uid)
             return
         if self.cache.node_of(uid) is not None:
             return  # assumed by us, bind in flight: the queue already let go of it
         queued = self.queue.get(uid)
+        # Read before _reuse, which may update the queued PodInfo in place.
+        was_nominated = queued.info.pod.status.nominated_node_name if queued else ""
         info = _reuse(queued.info, pod) if queued else self._info(pod)
         if info is not None:
+            self.nominator.observe(was_nominated, info)
             self.queue.add(info, changed=queued is None or info is not queued.info)
             if info.pod_affinity is not None and info.pod_affinity.required_affinity:
                 self._want_peers[uid] = info
@@ -292,6 +300,7 @@ class PodEvents:
             requests = info.requests if info else queued.info.requests if queued else None
             self.queue.move_all(ClusterEvent.pod_gone("AssignedPodDelete", node, requests))
         self.queue.delete(uid)
+        self.nominator.remove(uid)
         self._on_gone(uid)
         group = self.gangs.forget_pod(uid)
         if group is not None:

@@ -25,6 +25,7 @@ The group object hears of it (``_report_group``): ``GangAdmitted`` when placed,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -33,6 +34,7 @@ import structlog
 
 from scheduler.binder.binder import BindOutcome
 from scheduler.core.context import CycleContext, Placement, ref_of
+from scheduler.core.gang_preemption import GangPreemption
 from scheduler.framework.types import NodeInfo, PodInfo
 from scheduler.gang import messages
 from scheduler.gang import status as gang_status
@@ -70,9 +72,17 @@ class GangTurn(NamedTuple):
 class GangCycle:
     """Places, binds, repairs and reports whole gangs, for the pod cycle."""
 
-    def __init__(self, ctx: CycleContext, gangs: GangRegistry, gang_timeout: float) -> None:
+    def __init__(
+        self,
+        ctx: CycleContext,
+        gangs: GangRegistry,
+        gang_timeout: float,
+        preemption: GangPreemption | None = None,
+    ) -> None:
         self.ctx = ctx
         self.gangs = gangs
+        self.preemption = preemption
+        """Room for a gang that cannot be placed, from lower-priority units (None: off)."""
         self.gang_timeout = gang_timeout
         """Seconds a placed gang may take to be fully bound, unless its object says."""
         self._scheduled_groups: set[GroupKey] = set()
@@ -128,25 +138,38 @@ class GangCycle:
         domain = None
         if policy.topology_key and running_nodes:
             domain = running_domain(ctx.cache, running_nodes, policy.topology_key)
-        # The pass hands the loop back every few milliseconds; watch events are held.
-        attempt = await run_steps_async(
-            gang_steps(
-                ctx.cache,
-                ctx.profile,
-                pods,
-                need,
-                ctx.rng,
-                topology_key=policy.topology_key,
-                domain=domain,
-                batch=ctx.batch,
-                walk=ctx.walk,
-            ),
-            self.yield_every,
+        preemption = self.preemption
+        # Room nominated to other preemptors (of this priority or higher) stays theirs.
+        holding = (
+            preemption.pods.holding(
+                set(self.gangs.members(group)), preemption.group_priority(policy, pods)
+            )
+            if preemption is not None
+            else contextlib.nullcontext()
         )
+        with holding:
+            # The pass hands the loop back every few milliseconds; watch events are held.
+            attempt = await run_steps_async(
+                gang_steps(
+                    ctx.cache,
+                    ctx.profile,
+                    pods,
+                    need,
+                    ctx.rng,
+                    topology_key=policy.topology_key,
+                    domain=domain,
+                    batch=ctx.batch,
+                    walk=ctx.walk,
+                ),
+                self.yield_every,
+            )
         took = time.perf_counter() - started
         ctx.metrics.algorithm_duration.observe(took)
         if not attempt.ok(need):
             message = messages.cannot_place(group, pods, need, attempt, policy.topology_key)
+            if preemption is not None:
+                outcome = preemption.preempt(group, policy, pods, need, domain)
+                message = f"{message} preemption: {outcome.message}"
             log.info(
                 "gang cannot be placed",
                 gang=str(group),
@@ -173,6 +196,9 @@ class GangCycle:
             return
         ctx.metrics.podgroup_attempts.labels(SCHEDULED, ctx.metrics.profile).inc()
         placed = {pod.uid for pod, _ in attempt.placed}
+        if preemption is not None:
+            for uid in placed:  # the room a preemption made has been taken
+                preemption.pods.placed(uid)
         by_uid = {m.uid: m for m in batch}
         for pod in attempt.unplaced:
             # An extra member beyond minCount with no room now: it may join later.

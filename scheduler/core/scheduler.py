@@ -25,11 +25,13 @@ from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.core.context import CycleContext, Placement, ref_of
 from scheduler.core.event_hold import EventHold
 from scheduler.core.gang_cycle import GangCycle, GangTurn
+from scheduler.core.gang_preemption import GangPreemption
 from scheduler.core.interfaces import Binder, Reporter
+from scheduler.core.preemption import PodPreemption
 from scheduler.framework.batching import SignatureCache
-from scheduler.framework.cycle import NodeWalk, Profile
+from scheduler.framework.cycle import Feasibility, NodeWalk, Profile, pick_node
 from scheduler.framework.diagnosis import unschedulable_message
-from scheduler.framework.types import PodInfo
+from scheduler.framework.types import NodeInfo, PodInfo
 from scheduler.gang.model import Waiting
 from scheduler.gang.registry import GangRegistry
 from scheduler.metrics import Metrics
@@ -59,6 +61,7 @@ class Scheduler:
         parallel_binds: int = 64,
         seed: int | None = None,
         hold: EventHold | None = None,
+        preemption: PodPreemption | None = None,
     ) -> None:
         self.name = name
         self.hold = hold or EventHold()
@@ -70,6 +73,8 @@ class Scheduler:
         self.binder = binder
         self.reporter = reporter
         self.metrics = metrics
+        self.preemption = preemption
+        """PostFilter and the nominations (None: no preemption)."""
         # Shared with the gang cycle: one cluster view, one queue, one bind budget.
         self.ctx = CycleContext(
             cache=cache,
@@ -84,7 +89,14 @@ class Scheduler:
             bind_slots=asyncio.Semaphore(parallel_binds),
         )
         self.gangs = gangs or GangRegistry()
-        self.gang_cycle = GangCycle(self.ctx, self.gangs, gang_timeout)
+        self.gang_cycle = GangCycle(
+            self.ctx,
+            self.gangs,
+            gang_timeout,
+            GangPreemption(cache, profile, self.gangs, preemption, reporter)
+            if preemption is not None
+            else None,
+        )
 
     @property
     def batch(self) -> SignatureCache | None:
@@ -140,18 +152,37 @@ class Scheduler:
                 return GangTurn(group, policy, need, running_nodes)
             # The gang already runs: this member joins it, inside its domain.
             nodes = self.gang_cycle.nodes(policy, running_nodes)
-        node, fit = self.ctx.pick(pod, nodes)
+        node, fit = self._pick(pod, nodes)
         self.metrics.algorithm_duration.observe(time.perf_counter() - started)
         if node is None:
             message = unschedulable_message(len(nodes), fit.reasons, fit.pre_filter_message)
+            if self.preemption is not None and nodes:
+                tail = self.preemption.post_filter(pod, nodes, fit)
+                if tail:
+                    message = f"{message} {tail}"
             self.metrics.attempt(UNSCHEDULABLE, time.perf_counter() - started)
             log.info("pod unschedulable", pod=pod.key, reason=message)
             self.reporter.pod_unschedulable(ref_of(pod), message)
             self.queue.requeue_unschedulable(qp)
             return None
         self.cache.assume(pod, node.name)
+        if self.preemption is not None:
+            self.preemption.placed(pod.uid)
         self.start_binding(Placement(qp, node.name, started))
         return None
+
+    def _pick(self, pod: PodInfo, nodes: list[NodeInfo]) -> tuple[NodeInfo | None, Feasibility]:
+        """The node for the pod: its nominated node if it fits there now, else the best
+        one with the nominated pods it must leave room for counted on their nodes."""
+        preemption = self.preemption
+        if preemption is not None:
+            nominated = preemption.nominated_fit(pod, nodes)
+            if nominated is not None:
+                return nominated, Feasibility(feasible=[nominated])
+            view = preemption.nodes_for(pod, nodes)
+            if view is not None:  # copies of some nodes: the signature cache does not apply
+                return pick_node(self.profile, pod, view, self.ctx.rng, None, self.ctx.walk)
+        return self.ctx.pick(pod, nodes)
 
     def _already_handled(self, pod: PodInfo) -> bool:
         """Bound or assumed meanwhile, or on its way out: never place it (again)."""

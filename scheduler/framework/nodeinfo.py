@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterator
 
@@ -101,3 +102,15 @@ def remove_pod(node_info: NodeInfo, uid: str) -> bool:
         node_info.used_ports = used
     node_info.generation = next(_generations)
     return True
+
+
+def copy_node_info(node_info: NodeInfo) -> NodeInfo:
+    """An independent copy to simulate on (preemption's dry runs): the node object and
+    the pods are shared, every map and set of bookkeeping is copied, the generation is
+    new. Generic over the fields, so bookkeeping added later is copied too."""
+    copy = dataclasses.replace(node_info, generation=next(_generations))
+    for f in dataclasses.fields(node_info):
+        value = getattr(node_info, f.name)
+        if isinstance(value, dict | set):
+            setattr(copy, f.name, value.copy())
+    return copy

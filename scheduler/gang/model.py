@@ -54,6 +54,12 @@ class GroupPolicy:
     """All members in one domain of this node label (a rack, a zone)."""
     timeout_seconds: float | None = None
     """Per-object override of the gang binding timeout (annotation)."""
+    priority: int | None = None
+    """The group's own priority (1.36+ PodGroup ``spec.priority``, our CRD's
+    ``priority``); None: the highest priority among its members."""
+    single_pod_disruption: bool = False
+    """``disruptionMode`` single (1.36 ``Pod``): preemption may evict members one by
+    one. Otherwise a running gang is evicted whole or not at all."""
 
 
 class WaitReason(Enum):

@@ -155,6 +155,32 @@ class Metrics:
             registry=r,
         )
 
+        self.preemption_attempts = Counter(
+            "scheduler_preemption_attempts",
+            "Total preemption attempts in the cluster till now",
+            registry=r,
+        )
+        self.preemption_victims = Histogram(
+            "scheduler_preemption_victims",
+            "Number of selected preemption victims",
+            buckets=_exp(1, 2, 7),
+            registry=r,
+        )
+
+        # Workload-aware preemption, under the names kube-scheduler 1.37 uses.
+        self.workload_preemption_attempts = Counter(
+            "scheduler_workload_preemption_attempts",
+            "Preemption attempts for whole pod groups (gangs), by the result.",
+            ["result"],
+            registry=r,
+        )
+        self.workload_preemption_victims = Histogram(
+            "scheduler_workload_preemption_victims",
+            "Pods evicted by one successful preemption for a pod group (gang).",
+            buckets=_exp(1, 2, 10),
+            registry=r,
+        )
+
         self.podgroup_attempts = Counter(
             "scheduler_podgroup_schedule_attempts",
             "Number of attempts to schedule pod groups (gangs), by the result.",

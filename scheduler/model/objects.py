@@ -174,6 +174,7 @@ class PodSpec(_Obj):
     resources: ResourceRequirements | None = None  # pod-level resources
     priority: int = 0
     priority_class_name: str = ""
+    preemption_policy: str = ""  # "" (PreemptLowerPriority) | "Never"
     scheduling_gates: list[dict[str, Any]] = []
     topology_spread_constraints: list[TopologySpreadConstraint] = []
     volumes: list[dict[str, Any]] = []
@@ -193,6 +194,7 @@ class PodStatus(_Obj):
     phase: str = ""
     conditions: list[PodCondition] = []
     nominated_node_name: str = ""
+    start_time: str | None = None
 
 
 class Pod(_Obj):

@@ -36,12 +36,15 @@ class GangMode:
         topology_key: str | None = None,
         replica_keys: dict[str, list[str]] | None = None,
         annotations: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         """groups: name -> minCount (None for basic). For the PodGroup API one PodGroup is
-        made per group (and per replica key), named ``<workload>-<group>[-<key>]``."""
+        made per group (and per replica key), named ``<workload>-<group>[-<key>]``.
+        ``extra``: more fields for each group entry / PodGroup spec (e.g. disruptionMode)."""
         constraints = (
             {"schedulingConstraints": {"topology": [{"key": topology_key}]}} if topology_key else {}
         )
+        constraints.update(extra or {})
         meta = {"name": name, "annotations": annotations or {}}
         if self.name == "v1alpha1":
             entries = [{"name": g, "policy": _policy(m)} for g, m in groups.items()]

@@ -382,9 +382,13 @@ def test_scheduler_works_with_only_the_chart_rbac(
         with pytest.raises(ApiException) as elsewhere:
             client.CoordinationV1Api(api).create_namespaced_lease("kube-system", lease_body)
         assert elsewhere.value.status == 403
-        with pytest.raises(ApiException) as delete_pod:
-            client.CoreV1Api(api).delete_namespaced_pod("huge", ns)
-        assert delete_pod.value.status == 403
+        # Pods may be deleted (preemption's victims); nodes may not.
+        with pytest.raises(ApiException) as delete_node:
+            client.CoreV1Api(api).delete_node(f"{name}-n0")
+        assert delete_node.value.status == 403
+        with pytest.raises(ApiException) as update_pod:
+            client.CoreV1Api(api).patch_namespaced_pod("huge", ns, {"metadata": {"labels": {}}})
+        assert update_pod.value.status == 403
     finally:
         api.close()  # type: ignore[no-untyped-call]
 

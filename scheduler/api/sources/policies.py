@@ -74,6 +74,10 @@ def podgroup_object(pg: PodGroup, *, api_version: str, resource: str) -> GroupOb
         name="",
         scheduling_policy=pg.spec.scheduling_policy,
         scheduling_constraints=pg.spec.scheduling_constraints,
+        # Admission writes priority 0 into a PodGroup that names no PriorityClass: that
+        # is "unset", and the members' priority counts instead.
+        priority=pg.spec.priority if pg.spec.priority_class_name or pg.spec.priority else None,
+        disruption_mode=pg.spec.disruption_mode,
     )
     try:
         policy = _policy(entry, "spec", _timeout(meta.annotations))
@@ -103,20 +107,49 @@ def _policy(entry: PodGroupEntry, where: str, timeout: float | None) -> GroupPol
             # Never placed as if unconstrained: an empty or malformed key is refused.
             where_key = f"{where}.schedulingConstraints.topology[0].key"
             raise PolicyError(f"{where_key} {topology!r} {problem}")
-    if policy.gang is None:
-        return GroupPolicy(gang=False, topology_key=topology, timeout_seconds=timeout)
-    min_count = policy.gang.min_count
-    if (
-        isinstance(min_count, bool)
-        or not isinstance(min_count, int)
-        or not 1 <= min_count <= MAX_MIN_COUNT
-    ):
-        raise PolicyError(
-            f"{field}.gang.minCount must be a whole number from 1 to {MAX_MIN_COUNT}, "
-            f"not {min_count!r}"
-        )
+    priority = entry.priority
+    if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
+        raise PolicyError(f"{where}.priority must be a whole number, not {priority!r}")
+    single = _single_pod_disruption(entry.disruption_mode, where)
+    min_count = 1
+    if policy.gang is not None:
+        min_count = policy.gang.min_count
+        if (
+            isinstance(min_count, bool)
+            or not isinstance(min_count, int)
+            or not 1 <= min_count <= MAX_MIN_COUNT
+        ):
+            raise PolicyError(
+                f"{field}.gang.minCount must be a whole number from 1 to {MAX_MIN_COUNT}, "
+                f"not {min_count!r}"
+            )
     return GroupPolicy(
-        gang=True, min_count=min_count, topology_key=topology, timeout_seconds=timeout
+        gang=policy.gang is not None,
+        min_count=min_count,
+        topology_key=topology,
+        timeout_seconds=timeout,
+        priority=priority,
+        single_pod_disruption=single,
+    )
+
+
+_SINGLE = frozenset({"Pod", "Single", "single"})
+_ALL = frozenset({"PodGroup", "All", "all"})
+
+
+def _single_pod_disruption(mode: object, where: str) -> bool:
+    """``disruptionMode`` in any of its spellings: 1.36 ``Pod``/``PodGroup``, 1.37
+    ``{single: {}}``/``{all: {}}``, our CRD ``Single``/``All``; unset: whole group."""
+    if mode is None:
+        return False
+    if isinstance(mode, dict) and len(mode) == 1:
+        mode = next(iter(mode))
+    if isinstance(mode, str) and mode in _SINGLE:
+        return True
+    if isinstance(mode, str) and mode in _ALL:
+        return False
+    raise PolicyError(
+        f"{where}.disruptionMode must be Single or All (1.36: Pod or PodGroup), not {mode!r}"
     )
 
 

@@ -41,6 +41,10 @@ class PodGroupEntry(_Obj):
     policy: SchedulingPolicy | None = None
     scheduling_policy: SchedulingPolicy | None = None
     scheduling_constraints: SchedulingConstraints | None = None
+    priority: Any = None
+    disruption_mode: Any = None
+    """1.36: ``Pod`` | ``PodGroup``; 1.37: ``{single: {}}`` | ``{all: {}}``; our CRD:
+    ``Single`` | ``All``."""
 
 
 class WorkloadSpec(_Obj):
@@ -62,6 +66,10 @@ class PodGroupWorkloadRef(_Obj):
 class PodGroupSpec(_Obj):
     scheduling_policy: SchedulingPolicy | None = None
     scheduling_constraints: SchedulingConstraints | None = None
+    priority: Any = None
+    """Set by admission from ``priorityClassName``; 0 when the PodGroup names none."""
+    priority_class_name: str = ""
+    disruption_mode: Any = None
     workload_ref: PodGroupWorkloadRef | None = None
 
 

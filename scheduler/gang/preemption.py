@@ -1,0 +1,272 @@
+"""Workload-aware preemption: room for a whole gang, taken from whole units.
+
+A gang that cannot be placed searches for victims for all of it at once, on one view
+of the cluster (``find_gang_victims``):
+
+- Victims are *units*: a running gang is one unit (it is evicted whole or not at all,
+  so it is never left below its ``minCount`` by us) unless its group says single-pod
+  disruption is fine (``disruptionMode`` single), in which case each of its pods is a
+  unit; a pod outside any gang is its own unit. Only units of strictly lower priority
+  than the preemptor gang are candidates (equal priority never preempts).
+- With a topology key the gang's members all go to one domain, so the victims all come
+  from that domain too; each domain is tried (or only the one the gang already runs
+  in) and the one that disrupts least wins.
+- In a domain, every candidate unit is removed; if at least ``need`` members then fit
+  (placed as the gang cycle places them: largest first, the profile's filters and
+  scores), units are added back one by one, most important first (higher priority,
+  then longer running; those whose PodDisruptionBudget would be violated first), and
+  each one whose return leaves the gang without room is a victim, as upstream's
+  reprieve does per node.
+- The least disruptive domain: fewest PDB violations, then the lowest highest victim
+  priority, the smallest sum of victim priorities, the fewest victim pods, the fewest
+  victim units, then the latest start of the most important victims.
+- At most ``MAX_VICTIM_PODS`` pods per cycle: a plan that needs more is refused.
+
+Pods nominated elsewhere (of equal or higher priority, not the gang's own) are counted
+on their nodes throughout, so a gang never takes room another preemptor is waiting for.
+
+Pure: the caller evicts, nominates and reports (``scheduler.core.gang_preemption``).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from scheduler.framework.cycle import Profile, pick_node
+from scheduler.framework.nodeinfo import add_pod, remove_pod
+from scheduler.framework.preemption import Budget, priority, split_by_budget, with_pods
+from scheduler.framework.types import NodeInfo, PodInfo
+from scheduler.gang.placement import domains, largest_first
+
+MAX_VICTIM_PODS: Final = 256
+"""Victim pods one gang may evict in one cycle; a plan needing more is not carried out."""
+
+_MAX_INT32_PLUS_ONE: Final = 2**31
+_NOT_STARTED: Final = "\uffff"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Unit:
+    """Pods evicted together: a running gang (whole), or one pod."""
+
+    name: str
+    """``ns/name`` of the gang or the pod, for messages."""
+    pods: tuple[PodInfo, ...]
+    priority: int
+    gang: bool
+    """A gang evicted whole (for messages: "2 gangs (16 pods)")."""
+
+    @property
+    def start(self) -> str:
+        return min((p.pod.status.start_time or _NOT_STARTED for p in self.pods), default="")
+
+
+def unit_importance(unit: Unit) -> tuple[int, str]:
+    """Most important first: higher priority, then earlier start."""
+    return (-unit.priority, unit.start)
+
+
+@dataclass(slots=True)
+class GangVictims:
+    """A plan: evict ``units`` (in ``domain``), then ``plan`` places the members."""
+
+    units: list[Unit]
+    plan: list[tuple[PodInfo, str]]
+    domain: str | None = None
+    pdb_violations: int = 0
+
+    @property
+    def pods(self) -> list[PodInfo]:
+        return [p for unit in self.units for p in unit.pods]
+
+    def disruption(self) -> tuple[int, int, int, int, int, str]:
+        """Smaller is better."""
+        pods = self.pods
+        highest = max((u.priority for u in self.units), default=-(2**31))
+        total = sum(priority(p) + _MAX_INT32_PLUS_ONE for p in pods)
+        starts = [u.start for u in self.units if u.priority == highest]
+        latest = max(starts, default="")
+        # Latest start wins: invert the order of the string for "smaller is better".
+        inverted = "".join(chr(0x10FFFF - ord(c)) for c in latest)
+        return (self.pdb_violations, highest, total, len(pods), len(self.units), inverted)
+
+
+@dataclass(frozen=True, slots=True)
+class NoVictims:
+    """Why preemption cannot make room for the gang."""
+
+    message: str
+
+
+@dataclass(slots=True)
+class _Domain:
+    name: str | None
+    nodes: list[NodeInfo]
+    where: dict[str, str] = field(default_factory=dict)
+    """pod uid -> node name, for the pods on these nodes."""
+
+
+def simulate(
+    profile: Profile,
+    members: Sequence[PodInfo],
+    need: int,
+    nodes: Sequence[NodeInfo],
+    rng: random.Random,
+) -> list[tuple[PodInfo, str]] | None:
+    """Place members on ``nodes`` (copies, changed in place and restored) as the gang
+    cycle does; the plan when at least ``need`` fit, else None."""
+    plan: list[tuple[PodInfo, str]] = []
+    by_name = {n.name: n for n in nodes}
+    for pod in largest_first(members):
+        node, _ = pick_node(profile, pod, nodes, rng)
+        if node is None:
+            continue
+        add_pod(by_name[node.name], pod)
+        plan.append((pod, node.name))
+    for pod, node_name in plan:
+        remove_pod(by_name[node_name], pod.uid)
+    return plan if len(plan) >= need else None
+
+
+def _violating_units(units: Sequence[Unit], budgets: Sequence[Budget]) -> set[int]:
+    """Indexes of units any pod of which would violate a PDB if evicted (in this order)."""
+    pods = [p for u in units for p in u.pods]
+    violating, _ = split_by_budget(pods, budgets)
+    bad = {p.uid for p in violating}
+    return {i for i, u in enumerate(units) if any(p.uid in bad for p in u.pods)}
+
+
+def _plan_in_domain(
+    profile: Profile,
+    members: Sequence[PodInfo],
+    need: int,
+    domain: _Domain,
+    units: Sequence[Unit],
+    budgets: Sequence[Budget],
+    nominated: Callable[[str], Sequence[PodInfo]],
+    rng: random.Random,
+) -> GangVictims | None:
+    member_uids = {m.uid for m in members}
+    copies = []
+    for node in domain.nodes:
+        others = [p for p in nominated(node.name) if p.uid not in member_uids]
+        copies.append(with_pods(node, others))
+    by_name = {n.name: n for n in copies}
+    located = {uid: node.name for node in copies for uid in node.pods if uid not in member_uids}
+    candidates = [u for u in units if any(p.uid in located for p in u.pods)]
+    if not candidates:
+        return None
+
+    def take(unit: Unit) -> None:
+        for p in unit.pods:
+            name = located.get(p.uid)
+            if name is not None:
+                remove_pod(by_name[name], p.uid)
+
+    def put(unit: Unit) -> None:
+        for p in unit.pods:
+            name = located.get(p.uid)
+            if name is not None:
+                add_pod(by_name[name], p)
+
+    for unit in candidates:
+        take(unit)
+    if simulate(profile, members, need, copies, rng) is None:
+        return None
+    ordered = sorted(candidates, key=unit_importance)
+    bad = _violating_units(ordered, budgets)
+    violating = [u for i, u in enumerate(ordered) if i in bad]
+    fine = [u for i, u in enumerate(ordered) if i not in bad]
+    victims: list[Unit] = []
+    violations = 0
+    for unit in [*violating, *fine]:
+        put(unit)
+        if simulate(profile, members, need, copies, rng) is not None:
+            continue
+        take(unit)
+        victims.append(unit)
+        violations += any(unit is v for v in violating)
+    plan = simulate(profile, members, need, copies, rng)
+    assert plan is not None  # the state is the last one that fitted
+    victims.sort(key=unit_importance)
+    return GangVictims(victims, plan, domain.name, violations)
+
+
+def find_gang_victims(
+    profile: Profile,
+    members: Sequence[PodInfo],
+    need: int,
+    gang_priority: int,
+    nodes: Sequence[NodeInfo],
+    units: Sequence[Unit],
+    budgets: Sequence[Budget],
+    rng: random.Random,
+    *,
+    topology_key: str | None = None,
+    domain: str | None = None,
+    nominated: Callable[[str], Sequence[PodInfo]] = lambda _: (),
+    max_victim_pods: int = MAX_VICTIM_PODS,
+) -> GangVictims | NoVictims:
+    """The least disruptive set of lower-priority units whose eviction lets ``need``
+    members fit (in one domain of ``topology_key``, ``domain`` if the gang runs there)."""
+    lower = [u for u in units if u.priority < gang_priority]
+    if not lower:
+        return NoVictims(f"no pods of lower priority than {gang_priority} to preempt")
+    if topology_key is None:
+        trials = [_Domain(None, list(nodes))]
+    else:
+        by_domain = domains(nodes, topology_key)
+        names = [domain] if domain is not None else sorted(by_domain)
+        trials = [_Domain(name, by_domain.get(name, [])) for name in names]
+    best: GangVictims | None = None
+    too_many = 0
+    for trial in trials:
+        found = _plan_in_domain(profile, members, need, trial, lower, budgets, nominated, rng)
+        if found is None:
+            continue
+        if len(found.pods) > max_victim_pods:
+            too_many = len(found.pods)
+            continue
+        if best is None or found.disruption() < best.disruption():
+            best = found
+    if best is not None:
+        return best
+    if too_many:
+        return NoVictims(
+            f"preemption would evict {too_many} pods, more than {max_victim_pods} at once"
+        )
+    where = f" in any {topology_key} domain" if topology_key and domain is None else ""
+    if topology_key and domain is not None:
+        where = f" in {topology_key}={domain}"
+    return NoVictims(
+        f"evicting every pod of lower priority than {gang_priority}{where} would not make "
+        f"room for {need} pods"
+    )
+
+
+def describe(victims: GangVictims, gang_priority: int, need: int, topology_key: str | None) -> str:
+    """``preempting 2 gangs (16 pods) of priority 100 in rack=r3 to place 8 pods``."""
+    gangs = [u for u in victims.units if u.gang]
+    singles = [u for u in victims.units if not u.gang]
+    parts = []
+    if gangs:
+        count = sum(len(u.pods) for u in gangs)
+        parts.append(f"{len(gangs)} gang{'s' if len(gangs) != 1 else ''} ({count} pods)")
+    if singles:
+        parts.append(f"{len(singles)} pod{'s' if len(singles) != 1 else ''}")
+    levels = sorted({u.priority for u in victims.units})
+    level = (
+        f"of priority {levels[0]}"
+        if len(levels) == 1
+        else f"of priority {levels[0]} to {levels[-1]}"
+    )
+    where = f" in {topology_key}={victims.domain}" if topology_key and victims.domain else ""
+    return f"preempting {' and '.join(parts)} {level}{where} to place {need} pods"
+
+
+def planned_nodes(victims: GangVictims) -> Mapping[str, str]:
+    """member uid -> the node the plan has for it."""
+    return {pod.uid: node for pod, node in victims.plan}

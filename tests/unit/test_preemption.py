@@ -1,0 +1,403 @@
+"""DefaultPreemption's decisions, after upstream's default_preemption_test.go tables
+(TestSelectNodesForPreemption, TestPickOneNodeForPreemption, TestPodEligibleToPreemptOthers)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import msgspec
+import pytest
+from factories import make_node, make_pod
+
+from scheduler.framework.cycle import Profile, find_feasible
+from scheduler.framework.nodeinfo import add_pod, make_node_info
+from scheduler.framework.plugins import default_filters
+from scheduler.framework.podinfo import make_pod_info
+from scheduler.framework.preemption import (
+    NO_VICTIMS,
+    Budget,
+    Candidate,
+    NodeFailure,
+    Outcome,
+    Victims,
+    compile_budget,
+    dry_run,
+    filter_with_nominated,
+    lower_priority_nominated,
+    num_candidates,
+    pick_one_node,
+    preempt,
+    select_victims_on_node,
+    split_by_budget,
+)
+from scheduler.framework.types import NodeInfo, PodInfo
+from scheduler.model.policy import PodDisruptionBudget
+from scheduler.queue.nominator import Nominator
+
+FILTERS = default_filters()
+
+
+def pod(
+    name: str,
+    priority: int = 0,
+    cpu: str = "1",
+    *,
+    start: str | None = None,
+    labels: dict[str, str] | None = None,
+    nominated: str = "",
+    terminating_by_preemption: bool = False,
+    **spec: Any,
+) -> PodInfo:
+    p = make_pod(name, cpu=cpu, memory="1Gi", priority=priority, labels=labels, **spec)
+    status: dict[str, Any] = {}
+    if start:
+        status["startTime"] = start
+    if nominated:
+        status["nominatedNodeName"] = nominated
+    if terminating_by_preemption:
+        status["conditions"] = [
+            {"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler"}
+        ]
+        p = msgspec.structs.replace(
+            p,
+            metadata=msgspec.structs.replace(p.metadata, deletion_timestamp="2026-01-01T00:00:00Z"),
+        )
+    if status:
+        p = msgspec.structs.replace(p, status=msgspec.convert(status, type(p.status)))
+    return make_pod_info(p)
+
+
+def node(name: str, *pods: PodInfo, cpu: str = "4", **kwargs: Any) -> NodeInfo:
+    info = make_node_info(make_node(name, cpu=cpu, memory="16Gi", **kwargs))
+    for p in pods:
+        add_pod(info, p)
+    return info
+
+
+def names(pods: list[PodInfo]) -> list[str]:
+    return [p.pod.metadata.name for p in pods]
+
+
+def budget(
+    allowed: int, labels: dict[str, str], disrupted: list[str] | None = None, ns: str = "default"
+) -> Budget:
+    return compile_budget(
+        msgspec.convert(
+            {
+                "metadata": {"name": "pdb", "namespace": ns, "uid": "pdb"},
+                "spec": {"selector": {"matchLabels": labels}},
+                "status": {
+                    "disruptionsAllowed": allowed,
+                    "disruptedPods": {n: "2026-01-01T00:00:00Z" for n in disrupted or []},
+                },
+            },
+            PodDisruptionBudget,
+        )
+    )
+
+
+def no_nominated(_: str) -> list[PodInfo]:
+    return []
+
+
+# -- victims on one node --------------------------------------------------------------
+
+
+def test_no_lower_priority_pods_means_no_victims() -> None:
+    n = node("n1", pod("high", 200, "4"))
+    assert select_victims_on_node(FILTERS, pod("p", 100, "1"), n, []) == NodeFailure((NO_VICTIMS,))
+
+
+def test_equal_priority_is_never_a_victim() -> None:
+    n = node("n1", pod("same", 100, "4"))
+    assert select_victims_on_node(FILTERS, pod("p", 100, "1"), n, []) == NodeFailure((NO_VICTIMS,))
+
+
+def test_still_not_fitting_without_all_lower_pods_reports_the_filter() -> None:
+    n = node("n1", pod("high", 200, "3"), pod("low", 0, "1"))
+    result = select_victims_on_node(FILTERS, pod("p", 100, "2"), n, [])
+    assert result == NodeFailure(("Insufficient cpu",))
+
+
+def test_minimal_set_reprieves_higher_priority_first() -> None:
+    # upstream: "medium priority pod is preempted, but lower priority one stays as it is small"
+    n = node("n1", pod("low", 1, "1"), pod("mid", 50, "2"), pod("other", 10, "1"))
+    result = select_victims_on_node(FILTERS, pod("p", 100, "2"), n, [])
+    assert isinstance(result, Victims)
+    # mid (most important) is reprieved first and fits; other and low then do not.
+    assert names(result.pods) == ["other", "low"]
+
+
+def test_reprieve_order_by_priority() -> None:
+    n = node("n1", pod("a", 10, "2"), pod("b", 20, "2"))
+    result = select_victims_on_node(FILTERS, pod("p", 100, "2"), n, [])
+    assert isinstance(result, Victims)
+    assert names(result.pods) == ["a"]  # b (higher) reprieved, a evicted
+
+
+def test_node_is_left_untouched() -> None:
+    n = node("n1", pod("a", 10, "4"))
+    before = (dict(n.requested), set(n.pods), n.generation)
+    select_victims_on_node(FILTERS, pod("p", 100, "2"), n, [])
+    assert (n.requested, set(n.pods), n.generation) == before
+
+
+def test_pdb_violating_pods_are_reprieved_first() -> None:
+    n = node("n1", pod("guarded", 10, "2", labels={"app": "db"}), pod("free", 10, "2"))
+    pdbs = [budget(0, {"app": "db"})]
+    result = select_victims_on_node(FILTERS, pod("p", 100, "2"), n, pdbs)
+    assert isinstance(result, Victims)
+    assert names(result.pods) == ["free"]
+    assert result.pdb_violations == 0
+
+
+def test_pdb_violation_counted_when_unavoidable() -> None:
+    n = node("n1", pod("guarded", 10, "4", labels={"app": "db"}))
+    result = select_victims_on_node(FILTERS, pod("p", 100, "2"), n, [budget(0, {"app": "db"})])
+    assert isinstance(result, Victims)
+    assert (names(result.pods), result.pdb_violations) == (["guarded"], 1)
+
+
+def test_split_by_budget_counts_down_and_honours_disrupted_pods() -> None:
+    pods = [pod(f"p{i}", 10, labels={"app": "db"}) for i in range(3)]
+    violating, fine = split_by_budget(pods, [budget(1, {"app": "db"})])
+    assert (names(violating), names(fine)) == (["p1", "p2"], ["p0"])
+    violating, fine = split_by_budget(pods, [budget(1, {"app": "db"}, disrupted=["p0"])])
+    assert (names(violating), names(fine)) == (["p2"], ["p0", "p1"])
+    # other namespace, empty selector: no match
+    assert split_by_budget(pods, [budget(0, {"app": "db"}, ns="other")])[0] == []
+    assert split_by_budget(pods, [budget(0, {})])[0] == []
+
+
+def test_nominated_higher_priority_pods_count_on_the_node() -> None:
+    n = node("n1", pod("a", 10, "2"))
+    waiting = pod("waiting", 500, "2", nominated="n1")
+    # Without the nomination, evicting nothing is needed for 2 cpu.
+    assert filter_with_nominated(FILTERS, pod("p", 100, "2"), n, []) is None
+    assert filter_with_nominated(FILTERS, pod("p", 100, "2"), n, [waiting]) == ("Insufficient cpu",)
+    # A lower-priority nomination does not hold the room against this pod.
+    low = pod("low-waiting", 50, "2", nominated="n1")
+    assert filter_with_nominated(FILTERS, pod("p", 100, "2"), n, [low]) is None
+    result = select_victims_on_node(FILTERS, pod("p", 100, "2"), n, [], [waiting])
+    assert isinstance(result, Victims) and names(result.pods) == ["a"]
+
+
+# -- choosing the node ----------------------------------------------------------------
+
+
+def cand(node_name: str, *victims: PodInfo, violations: int = 0) -> Candidate:
+    return Candidate(node_name, Victims(list(victims), violations))
+
+
+def test_pick_fewest_pdb_violations() -> None:
+    best = pick_one_node([cand("a", pod("x", 1), violations=1), cand("b", pod("y", 50))])
+    assert best is not None and best.node == "b"
+
+
+def test_pick_lowest_highest_priority_victim() -> None:
+    best = pick_one_node(
+        [cand("a", pod("x", 30), pod("y", 1)), cand("b", pod("z", 20), pod("w", 20))]
+    )
+    assert best is not None and best.node == "b"
+
+
+def test_pick_smallest_priority_sum() -> None:
+    best = pick_one_node(
+        [cand("a", pod("x", 20), pod("y", 10)), cand("b", pod("z", 20), pod("w", 5))]
+    )
+    assert best is not None and best.node == "b"
+
+
+def test_pick_sum_of_adjusted_priorities_prefers_fewer_negative_pods() -> None:
+    # upstream: "sum of adjusted priorities is considered": negative priorities are
+    # shifted by MaxInt32+1 so more victims never sums lower.
+    best = pick_one_node([cand("a", pod("x", -10), pod("y", -10)), cand("b", pod("z", -10))])
+    assert best is not None and best.node == "b"
+
+
+def test_pick_fewest_victims() -> None:
+    best = pick_one_node([cand("a", pod("x", 10), pod("y", 0)), cand("b", pod("z", 10))])
+    assert best is not None and best.node == "b"
+
+
+def test_pick_latest_start_of_highest_priority_victims() -> None:
+    best = pick_one_node(
+        [
+            cand("a", pod("x", 10, start="2026-01-01T00:00:00Z")),
+            cand("b", pod("y", 10, start="2026-01-01T01:00:00Z")),
+        ]
+    )
+    assert best is not None and best.node == "b"
+
+
+def test_pick_first_on_full_tie() -> None:
+    best = pick_one_node([cand("a", pod("x", 10)), cand("b", pod("y", 10))])
+    assert best is not None and best.node == "a"
+    assert pick_one_node([]) is None
+
+
+def test_num_candidates() -> None:
+    assert num_candidates(5) == 5
+    assert num_candidates(500) == 100
+    assert num_candidates(5000) == 500
+
+
+def test_dry_run_prefers_violation_free_candidates_and_stops_when_enough() -> None:
+    guarded = node("a", pod("g", 1, "4", labels={"app": "db"}))
+    free = node("b", pod("f", 1, "4"))
+    full = node("c", pod("h", 999, "4"))
+    found, failures = dry_run(
+        FILTERS, pod("p", 100, "2"), [guarded, free, full], [budget(0, {"app": "db"})], no_nominated
+    )
+    assert [c.node for c in found] == ["b", "a"]
+    assert failures == {"c": (NO_VICTIMS,)}
+    found, _ = dry_run(FILTERS, pod("p", 100, "2"), [free, guarded], [], no_nominated, wanted=1)
+    assert [c.node for c in found] == ["b"]
+
+
+# -- the whole PostFilter -------------------------------------------------------------
+
+
+def rejected_by(preemptor: PodInfo, nodes: list[NodeInfo]) -> dict[str, str]:
+    """What the cycle's filters said, as PostFilter receives it."""
+    return find_feasible(Profile.default(), preemptor, nodes).rejected_by
+
+
+def run(preemptor: PodInfo, nodes: list[NodeInfo], **kw: Any) -> Outcome:
+    return preempt(
+        FILTERS,
+        preemptor,
+        nodes,
+        rejected_by(preemptor, nodes),
+        [],
+        no_nominated,
+        random.Random(0),
+        **kw,
+    )
+
+
+def test_preempts_on_the_node_with_lowest_victims() -> None:
+    nodes = [
+        node("n1", pod("a", 50, "4")),
+        node("n2", pod("b", 10, "4")),
+        node("n3", pod("c", 30, "4")),
+    ]
+    outcome = run(pod("p", 100, "2"), nodes)
+    assert outcome.candidate is not None
+    assert outcome.candidate.node == "n2"
+    assert names(outcome.candidate.victims.pods) == ["b"]
+    assert outcome.message == ""
+
+
+def test_no_victims_message_as_upstream() -> None:
+    nodes = [node(f"n{i}", pod(f"h{i}", 1000, "4")) for i in range(3)]
+    outcome = run(pod("p", 100, "2"), nodes)
+    assert outcome.candidate is None
+    assert outcome.clear_nomination
+    assert outcome.message == (
+        "preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod."
+    )
+
+
+def test_unresolvable_nodes_are_not_tried() -> None:
+    nodes = [
+        node("n1", pod("a", 0, "4"), labels={"zone": "x"}),
+        node("n2", pod("b", 0, "4"), taints=[{"key": "k", "value": "v", "effect": "NoSchedule"}]),
+        node("n3", pod("c", 1000, "4"), labels={"zone": "a"}),
+    ]
+    outcome = run(pod("p", 100, "2", nodeSelector={"zone": "a"}), nodes)
+    assert outcome.candidate is None
+    assert outcome.message == (
+        "preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, "
+        "2 Preemption is not helpful for scheduling."
+    )
+
+
+def test_request_beyond_the_whole_node_is_unresolvable() -> None:
+    nodes = [node("n1", pod("a", 0, "4")), node("n2", pod("b", 0, "1"), cpu="2")]
+    outcome = run(pod("p", 100, "3"), nodes)
+    assert outcome.candidate is not None and outcome.candidate.node == "n1"
+    outcome = run(pod("huge", 100, "5"), nodes)
+    assert outcome.message == (
+        "preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+    )
+
+
+def test_all_unresolvable_by_pre_filter() -> None:
+    nodes = [node("n1", pod("a", 0, "4"))]
+    outcome = preempt(
+        FILTERS,
+        pod("p", 100, "2"),
+        nodes,
+        {},
+        [],
+        no_nominated,
+        random.Random(0),
+        unresolvable=True,
+    )
+    assert outcome.message == (
+        "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+    )
+
+
+def test_preemption_policy_never() -> None:
+    nodes = [node("n1", pod("a", 0, "4"))]
+    outcome = run(pod("p", 100, "2", preemptionPolicy="Never"), nodes)
+    assert outcome.candidate is None
+    assert not outcome.clear_nomination  # the nomination, if any, is left as it is
+    assert outcome.message == "preemption: not eligible due to preemptionPolicy=Never."
+
+
+def test_not_eligible_while_victims_terminate_on_the_nominated_node() -> None:
+    victim = pod("v", 0, "4", terminating_by_preemption=True)
+    n1 = node("n1", victim)
+    preemptor = pod("p", 100, "2", nominated="n1")
+    outcome = run(preemptor, [n1, node("n2", pod("b", 0, "4"))], nominated_node=n1)
+    assert outcome.candidate is None
+    assert outcome.message == (
+        "preemption: not eligible due to a terminating pod on the nominated node."
+    )
+
+
+def test_eligible_again_when_nominated_node_became_unresolvable() -> None:
+    victim = pod("v", 0, "4", terminating_by_preemption=True)
+    n1 = node("n1", victim, taints=[{"key": "k", "value": "v", "effect": "NoSchedule"}])
+    preemptor = pod("p", 100, "2", nominated="n1")
+    outcome = run(preemptor, [n1, node("n2", pod("b", 0, "4"))], nominated_node=n1)
+    assert outcome.candidate is not None and outcome.candidate.node == "n2"
+
+
+def test_lower_priority_nominated_pods_are_cleared() -> None:
+    low, high = pod("low", 10, nominated="n1"), pod("high", 500, nominated="n1")
+    assert names(lower_priority_nominated(pod("p", 100), [low, high])) == ["low"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_offset_does_not_change_the_choice(seed: int) -> None:
+    nodes = [node(f"n{i}", pod(f"v{i}", 10 * (i + 1), "4")) for i in range(6)]
+    fit = rejected_by(pod("p", 100, "2"), nodes)
+    outcome = preempt(
+        FILTERS, pod("p", 100, "2"), nodes, fit, [], no_nominated, random.Random(seed)
+    )
+    assert outcome.candidate is not None and outcome.candidate.node == "n0"
+
+
+# -- nominator ------------------------------------------------------------------------
+
+
+def test_nominator_records_keeps_and_clears() -> None:
+    nominator = Nominator()
+    p = pod("p", 100)
+    nominator.nominate(p, "n1")
+    assert [x.uid for x in nominator.pods_for("n1")] == [p.uid]
+    # An update without a nomination, after a version without one: ours is kept.
+    nominator.observe("", pod("p", 100))
+    assert nominator.node_of(p.uid) == "n1"
+    # The server's nomination wins.
+    seen = pod("p", 100, nominated="n2")
+    nominator.observe("", seen)
+    assert nominator.node_of(p.uid) == "n2" and not nominator.pods_for("n1")
+    # Cleared on the server: gone here too.
+    nominator.observe("n2", pod("p", 100))
+    assert nominator.node_of(p.uid) is None and len(nominator) == 0

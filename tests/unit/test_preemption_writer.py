@@ -1,0 +1,88 @@
+"""The API side of preemption: condition, then graceful delete, then Event; 404 is quiet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from factories import make_pod
+
+from scheduler.api.client import ApiError
+from scheduler.api.preemption import PreemptionWriter
+
+
+class FakeClient:
+    def __init__(self, fail: dict[str, int] | None = None) -> None:
+        self.calls: list[tuple[str, str, Any]] = []
+        self.fail = fail or {}
+
+    async def patch(self, path: str, body: Any, content_type: str = "") -> bytes:
+        return await self.request("PATCH", path, body=body)
+
+    async def request(self, method: str, path: str, *, body: Any = None, **_: Any) -> bytes:
+        self.calls.append((method, path, body))
+        status = self.fail.get(f"{method} {path}")
+        if status:
+            raise ApiError(status, b"{}", method, path)
+        return b"{}"
+
+
+class FakeReporter:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str, str]] = []
+
+    def event(self, ref: Any, reason: str, message: str, *, action: str = "", **_: Any) -> None:
+        self.events.append((ref.name, reason, message, action))
+
+
+def writer(client: FakeClient, reporter: FakeReporter) -> PreemptionWriter:
+    return PreemptionWriter(client, reporter)  # type: ignore[arg-type]
+
+
+async def test_victim_gets_condition_then_delete_then_event() -> None:
+    client, reporter = FakeClient(), FakeReporter()
+    w = writer(client, reporter)
+    victim = make_pod("victim", cpu="1")
+    preemptor = make_pod("p", cpu="1", schedulerName="workload-scheduler")
+    w.evict(victim, preemptor, "n1")
+    await w.drain()
+    (patch, delete) = client.calls
+    assert patch[0] == "PATCH" and patch[1].endswith("/pods/victim/status")
+    condition = patch[2]["status"]["conditions"][0]
+    assert {k: condition[k] for k in ("type", "status", "reason", "message")} == {
+        "type": "DisruptionTarget",
+        "status": "True",
+        "reason": "PreemptionByScheduler",
+        "message": "workload-scheduler: preempting to accommodate a higher priority pod",
+    }
+    assert delete[0] == "DELETE" and delete[1] == "/api/v1/namespaces/default/pods/victim"
+    assert delete[2]["preconditions"] == {"uid": victim.metadata.uid}
+    assert reporter.events == [
+        (
+            "victim",
+            "Preempted",
+            f"Preempted by pod {preemptor.metadata.uid} on node n1",
+            "Preempting",
+        )
+    ]
+
+
+async def test_victim_already_gone_is_skipped_quietly() -> None:
+    path = "/api/v1/namespaces/default/pods/victim/status"
+    client, reporter = FakeClient({f"PATCH {path}": 404}), FakeReporter()
+    w = writer(client, reporter)
+    w.evict(make_pod("victim"), make_pod("p"), "n1")
+    await w.drain()
+    assert len(client.calls) == 1 and reporter.events == []
+
+
+async def test_nomination_set_and_cleared() -> None:
+    client, reporter = FakeClient(), FakeReporter()
+    w = writer(client, reporter)
+    w.nominate(make_pod("p"), "n1")
+    w.nominate(make_pod("q"), "")
+    await w.drain()
+    bodies = sorted((path, body["status"]["nominatedNodeName"]) for _, path, body in client.calls)
+    assert bodies == [
+        ("/api/v1/namespaces/default/pods/p/status", "n1"),
+        ("/api/v1/namespaces/default/pods/q/status", None),
+    ]
