@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import socket
+import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from functools import partial
@@ -20,18 +22,21 @@ import structlog
 from scheduler.api.client import ApiClient
 from scheduler.api.connection import Connection
 from scheduler.api.events import Reporter, pod_ref
-from scheduler.api.sources.discovery import SCHEDULING_GROUP, discover
+from scheduler.api.sources.discovery import SCHEDULING_GROUP, ServedApis, discover
 from scheduler.api.sources.policies import podgroup_object, workload_object
 from scheduler.api.sources.shapes import PodGroup, Workload
 from scheduler.api.watch import Reflector
 from scheduler.binder.binder import Binder
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.config import Settings
+from scheduler.controllers import jobs as job_controller
 from scheduler.core.event_handlers import NodeEvents, PodEvents
 from scheduler.core.group_events import GroupObjectEvents
+from scheduler.core.job_events import JobEvents
 from scheduler.core.scheduler import Scheduler
 from scheduler.framework.cycle import Profile
 from scheduler.framework.types import PodInfo
+from scheduler.gang.jobs import JobIndex
 from scheduler.gang.model import (
     CRD_GROUP,
     CRD_VERSION,
@@ -42,7 +47,7 @@ from scheduler.gang.model import (
 )
 from scheduler.gang.registry import GangRegistry
 from scheduler.metrics import Metrics
-from scheduler.model.objects import Node, Pod
+from scheduler.model.objects import Job, Node, Pod
 from scheduler.queue.scheduling_queue import QueuedPod, SchedulingQueue
 
 log = structlog.get_logger(__name__)
@@ -65,6 +70,8 @@ class App:
     scheduler: Scheduler = field(init=False)
     reflectors: list[Reflector[Any]] = field(init=False)
     leading: bool = False
+    served: ServedApis = field(default_factory=ServedApis)
+    _until: asyncio.Event | None = None
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -76,7 +83,8 @@ class App:
         )
         self.metrics = Metrics(profile=s.scheduler_name)
         self.cache = ClusterCache()
-        self.gangs = GangRegistry()
+        self.jobs = JobIndex()
+        self.gangs = GangRegistry(jobs=self.jobs)
         self.queue = SchedulingQueue(
             gate=self._gate, on_incoming=self._count_incoming, on_gated=self._gated
         )
@@ -127,6 +135,15 @@ class App:
                 params={"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"},
                 on_error=self._watch_error,
             ),
+            # Which Jobs make their pods gang members (a few fields per Job): known
+            # before those pods are tried, since both watches must sync first.
+            Reflector(
+                self.client,
+                "/apis/batch/v1/jobs",
+                Job,
+                JobEvents(self.jobs, self.pod_events.jobs_changed),
+                on_error=self._watch_error,
+            ),
         ]
 
     def _watch_error(self, path: str) -> None:
@@ -134,7 +151,7 @@ class App:
 
     async def _add_group_sources(self) -> None:
         """Watch whichever pod-group APIs the cluster serves (found by discovery)."""
-        served = await discover(self.client)
+        served = self.served = await discover(self.client)
         log.info("pod-group APIs", served=served.describe())
         kinds = set()
         if served.native_workloads:
@@ -210,6 +227,7 @@ class App:
         """Run until cancelled or ``until`` is set."""
         from scheduler.server import serve
 
+        self._until = until
         self.client.open()
         await self._add_group_sources()
         runners = []
@@ -257,7 +275,32 @@ class App:
         log.info(
             "caches synced, scheduling", nodes=len(self.cache.nodes()), pending=len(self.queue)
         )
-        await self.scheduler.run()
+        # The Job controller runs only while we lead (this task), beside the cycle.
+        controller = job_controller.JobGangController(
+            self.client, self.served, self.reporter, self.settings.scheduler_name
+        )
+        jobs = asyncio.create_task(
+            job_controller.run(controller, self.connection, after_start=self._restore_signals),
+            name="job controller",
+        )
+        try:
+            await self.scheduler.run()
+        finally:
+            jobs.cancel()
+            with contextlib.suppress(BaseException):
+                await jobs
+
+    def _restore_signals(self) -> None:
+        """kopf sets SIGINT/SIGTERM handlers of its own when it starts: ours come back
+        (they stop the whole scheduler, kopf included)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if self._until is not None:
+                loop.add_signal_handler(sig, self._until.set)
+            else:
+                loop.remove_signal_handler(sig)
 
     async def _housekeeping(self) -> None:
         while True:

@@ -78,6 +78,7 @@ log = structlog.get_logger(__name__)
 ANNOTATION_PREFIX = "workload-scheduler.io"
 """kopf's progress and diff-base annotations live under this prefix."""
 ACTION = "CreateGang"
+DEFAULT_SCHEDULER = "default-scheduler"
 RETRY_SECONDS = 5.0
 TRANSPORT_ERRORS = (OSError, aiohttp.ClientError)  # TimeoutError is an OSError
 MANAGED_BY = {"app.kubernetes.io/managed-by": "workload-scheduler"}
@@ -212,10 +213,17 @@ def _transient(exc: Exception) -> bool:
 class JobGangController:
     """Makes and records the group object of an opted-in Job (the kopf handler's body)."""
 
-    def __init__(self, client: Requester, served: ServedApis, events: EventSink) -> None:
+    def __init__(
+        self,
+        client: Requester,
+        served: ServedApis,
+        events: EventSink,
+        scheduler_name: str = "workload-scheduler",
+    ) -> None:
         self.client = client
         self.served = served
         self.events = events
+        self.scheduler_name = scheduler_name
         self.targets = group_targets(served)
 
     async def ensure(
@@ -237,6 +245,21 @@ class JobGangController:
         if gang is None:
             return Outcome.NOT_OPTED
         ref = ObjectRef("batch/v1", "Job", ns, name, uid)
+        pod_scheduler = (
+            spec.get("template", {}).get("spec", {}).get("schedulerName") or DEFAULT_SCHEDULER
+        )
+        if pod_scheduler != self.scheduler_name:
+            # Another instance of ours (another scheduler name) serves it; only a Job left
+            # to the default scheduler, which knows nothing of gangs, is told.
+            if pod_scheduler != DEFAULT_SCHEDULER:
+                return Outcome.NOT_OPTED
+            return self._refuse(
+                ref,
+                "GangAnnotationIgnored",
+                f"the Job's pods name no schedulerName (the default scheduler places them "
+                f"one by one): set spec.template.spec.schedulerName: {self.scheduler_name} "
+                f"for annotation {GANG_ANNOTATION} to take effect",
+            )
         if isinstance(gang, JobRefusal):
             return self._refuse(ref, gang.reason, gang.message)
         if annotations.get(GROUP_OBJECT_ANNOTATION):

@@ -94,6 +94,14 @@ class PodEvents:
         for group in groups:
             self.queue.regate(self.gangs.members(group))
 
+    def jobs_changed(self, job_uids: list[str]) -> None:
+        """These Jobs were seen or changed: the pods that waited on them join their gang
+        (or turn out to be ordinary pods) and are checked again."""
+        waiting = self.gangs.waiting_on_jobs(job_uids)
+        groups = {g for pod, node in waiting if (g := self.gangs.observe_pod(pod, node))}
+        self.queue.regate([pod.metadata.uid for pod, _ in waiting], event="JobChange")
+        self.regate(list(groups))
+
     def _assigned_pod(self, pod: Pod) -> None:
         uid = pod.metadata.uid
         old = self._assigned.get(uid)

@@ -262,7 +262,7 @@ class JobIndex:
     def delete(self, namespace: str, name: str) -> JobEntry | None:
         return self._jobs.pop((namespace, name), None)
 
-    def keys(self) -> list[tuple[str, str]]:
+    def names(self) -> list[tuple[str, str]]:
         return list(self._jobs)
 
     def membership(self, pod: Pod) -> GroupKey | JobWait | None:

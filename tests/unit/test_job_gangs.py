@@ -192,7 +192,12 @@ class Events:
 def job(annotations: dict[str, str], *, parallelism: int = 4, **spec: Any) -> dict[str, Any]:
     return {
         "metadata": {"name": "train", "namespace": "ns", "uid": "u1", "annotations": annotations},
-        "spec": {"parallelism": parallelism, "completions": parallelism, **spec},
+        "spec": {
+            "parallelism": parallelism,
+            "completions": parallelism,
+            "template": {"spec": {"schedulerName": "workload-scheduler"}},
+            **spec,
+        },
     }
 
 
@@ -330,6 +335,19 @@ async def test_transient_errors_are_retried_permanent_ones_reported() -> None:
     )
 
 
+async def test_only_jobs_for_this_scheduler_are_handled() -> None:
+    api, events = FakeApi(), Events()
+    controller = JobGangController(api, ALL, events, scheduler_name="workload-scheduler")
+    other = job(GANG, template={"spec": {"schedulerName": "another-ws"}})
+    assert await controller.ensure(other, {}) is Outcome.NOT_OPTED
+    assert api.calls == [] and events.events == []
+    default = job(GANG, template={"spec": {}})
+    assert await controller.ensure(default, {}) is Outcome.REFUSED
+    ((reason, message, _),) = events.events
+    assert reason == "GangAnnotationIgnored"
+    assert "set spec.template.spec.schedulerName: workload-scheduler" in message
+
+
 async def test_no_gang_api_served() -> None:
     events = Events()
     outcome = await JobGangController(FakeApi(), ServedApis(), events).ensure(job(GANG), {})
@@ -426,3 +444,159 @@ def test_membership_follows_the_job() -> None:
     index.set("ns", "train", entry({}, uid="u2"))
     assert isinstance(index.membership(pod), JobWait)
     assert index.membership(Pod()) is None  # no owner at all
+
+
+# -- the whole path in the scheduler: Job watch, pod watch, registry and queue ---------------
+
+
+class Pipeline:
+    """PodEvents + JobEvents + the registry + the queue, as the App wires them."""
+
+    def __init__(self) -> None:
+        from scheduler.cache.cluster_cache import ClusterCache
+        from scheduler.core.event_handlers import PodEvents
+        from scheduler.core.job_events import JobEvents
+        from scheduler.gang.registry import GangRegistry
+        from scheduler.queue.scheduling_queue import SchedulingQueue
+
+        self.index = JobIndex()
+        self.gangs = GangRegistry(jobs=self.index)
+        self.queue = SchedulingQueue(gate=self.gangs.gate)
+        self.pods = PodEvents(
+            "workload-scheduler",
+            ClusterCache(),
+            self.queue,
+            lambda pod, message: None,
+            lambda uid: None,
+            self.gangs,
+        )
+        self.jobs = JobEvents(self.index, self.pods.jobs_changed)
+
+    def job(self, annotations: dict[str, str], event: str = "MODIFIED", uid: str = "u1") -> None:
+        import msgspec
+
+        from scheduler.model.objects import Job
+
+        body = {
+            "metadata": {
+                "name": "train",
+                "namespace": "ns",
+                "uid": uid,
+                "annotations": annotations,
+            },
+            "spec": {"parallelism": 3, "completions": 3},
+        }
+        self.jobs.apply(event, msgspec.convert(body, Job))
+
+    def pod(self, i: int, node: str = "", job_uid: str = "u1") -> Pod:
+        from factories import make_pod
+
+        pod = make_pod(f"train-{i}", namespace="ns", cpu="1", node_name=node)
+        pod.spec.scheduler_name = "workload-scheduler"
+        pod.metadata.owner_references = [
+            OwnerReference(
+                api_version="batch/v1", kind="Job", name="train", uid=job_uid, controller=True
+            )
+        ]
+        self.pods.apply("ADDED", pod)
+        return pod
+
+    def where(self, pod: Pod) -> tuple[str, str]:
+        qp = self.queue.get(pod.metadata.uid)
+        assert qp is not None
+        return qp.where, qp.gate_message
+
+
+def podgroup(min_count: int) -> Any:
+    import msgspec
+
+    from scheduler.api.sources.policies import podgroup_object
+    from scheduler.api.sources.shapes import PodGroup
+
+    pg = msgspec.convert(
+        {
+            "metadata": {"name": "train", "namespace": "ns", "uid": "pg"},
+            "spec": {"schedulingPolicy": {"gang": {"minCount": min_count}}},
+        },
+        PodGroup,
+    )
+    return podgroup_object(pg, api_version="scheduling.k8s.io/v1beta1", resource="/x")
+
+
+RECORDED = {**GANG, GROUP_OBJECT_ANNOTATION: "podgroups.scheduling.k8s.io/train"}
+
+
+def test_a_pod_before_its_job_waits_then_joins_the_gang() -> None:
+    p = Pipeline()
+    first = p.pod(0)
+    assert p.where(first) == (
+        "gated",
+        "waiting for Job ns/train, which owns the pod, to be seen",
+    )
+    p.job(GANG, "ADDED")
+    where, message = p.where(first)
+    assert where == "gated" and message.startswith("waiting for the gang of Job ns/train")
+    p.job(RECORDED)
+    assert p.where(first) == (
+        "gated",
+        "waiting for PodGroup (scheduling.k8s.io) ns/train to appear",
+    )
+    p.pods.regate(p.gangs.set_object(podgroup(3)))
+    assert p.where(first) == ("gated", "waiting for gang ns/train: 1 of 3 pods exist")
+    second, third = p.pod(1), p.pod(2)
+    assert {p.where(x)[0] for x in (first, second, third)} == {"active"}
+    assert set(p.gangs.members(GroupKey(ObjectKey(PODGROUP, "ns", "train"), ""))) == {
+        first.metadata.uid,
+        second.metadata.uid,
+        third.metadata.uid,
+    }
+
+
+def test_running_members_seen_before_the_job_count_once_it_is() -> None:
+    """After a restart the pod list may come before the Job list: bound members of the
+    gang must still count, so a replacement joins its running gang."""
+    p = Pipeline()
+    p.pod(0, node="n1")
+    p.pod(1, node="n1")
+    replacement = p.pod(2)
+    key = GroupKey(ObjectKey(PODGROUP, "ns", "train"), "")
+    assert p.gangs.members(key) == {}
+    p.pods.regate(p.gangs.set_object(podgroup(3)))
+    p.job(RECORDED, "ADDED")
+    assert len(p.gangs.members(key)) == 3
+    assert p.where(replacement)[0] == "active"
+
+
+def test_pods_of_an_ordinary_job_are_plain_pods_once_the_job_is_seen() -> None:
+    p = Pipeline()
+    pod = p.pod(0)
+    assert p.where(pod)[0] == "gated"
+    p.job({}, "ADDED")
+    assert p.where(pod) == ("active", "")
+
+
+def test_a_refused_job_tells_its_pods_why() -> None:
+    p = Pipeline()
+    p.job({**GANG, "workload-scheduler.io/min-count": "7"}, "ADDED")
+    pod = p.pod(0)
+    where, message = p.where(pod)
+    assert where == "gated"
+    assert message == (
+        "Job ns/train: annotation workload-scheduler.io/min-count must be a whole number "
+        "from 1 to 3 (the Job's parallelism), not '7'"
+    )
+
+
+def test_deleted_pods_stop_waiting() -> None:
+    p = Pipeline()
+    pod = p.pod(0)
+    p.pods.apply("DELETED", pod)
+    assert p.gangs.waiting_on_jobs(["u1"]) == []
+    p.job(RECORDED, "ADDED")  # nothing to re-observe, nothing raises
+
+
+def test_a_job_list_drops_jobs_that_are_gone() -> None:
+    p = Pipeline()
+    p.job({}, "ADDED")
+    p.jobs.replace([])
+    assert len(p.index) == 0
