@@ -270,6 +270,7 @@ _WATCH = ('"watch": "true"',)
 _NATIVE_WORKLOADS = ("SCHEDULING_GROUP", "/v1alpha1", '"workloads"')
 _PODGROUPS = ("SCHEDULING_GROUP", '"podgroups"')
 _CRD_WORKLOADS = ("CRD_GROUP", '"workloads"')
+_JOBS = ('"/apis/batch/v1/jobs"',)
 _LEASES = ("LeaseLock",)  # kubernetes.aio's: read, create, replace
 RBAC_USES: dict[tuple[str, str, str], tuple[str, ...]] = {
     # get returns nothing list does not; kept with list/watch as the usual read triple.
@@ -296,6 +297,26 @@ RBAC_USES: dict[tuple[str, str, str], tuple[str, ...]] = {
         "CRD_WORKLOAD",
         "/status",
         "APPLY_PATCH",
+    ),
+    # The Job controller creates one group object per opted-in Job (dry runs are creates).
+    ("scheduling.k8s.io", "podgroups", "create"): ('"podgroups"', '"POST", target.collection'),
+    ("scheduling.k8s.io", "workloads", "create"): (
+        "/v1alpha1",
+        '"workloads"',
+        '"POST", target.collection',
+    ),
+    ("workload-scheduler.io", "workloads", "create"): (
+        "CRD_WORKLOAD",
+        '"POST", target.collection',
+    ),
+    # Jobs: the scheduler's Job watch; kopf's watch and its annotation patches (get is no
+    # more than list).
+    ("batch", "jobs", "get"): _JOBS,
+    ("batch", "jobs", "list"): _JOBS,
+    ("batch", "jobs", "watch"): _JOBS + _WATCH,
+    ("batch", "jobs", "patch"): (
+        'kopf.on.create("batch", "v1", "jobs"',
+        "AnnotationsProgressStorage",
     ),
     ("coordination.k8s.io", "leases", "get"): _LEASES,
     ("coordination.k8s.io", "leases", "create"): _LEASES,
