@@ -163,8 +163,9 @@ def test_deploy_and_chart_apply_server_side(
     load_settings(None, yaml.safe_load(config_yaml))  # keys are Settings fields
 
     # The examples this control plane serves (1.35: the v1alpha1 Workload API and our CRD;
-    # examples/gang-v1beta1 needs 1.37) are valid too, Job pod templates included.
-    for example in ("gang-v1alpha1", "gang-crd"):
+    # examples/gang-v1beta1 and job-scheduling-v1-37 need 1.37) are valid too, Job pod
+    # templates included.
+    for example in ("gang-v1alpha1", "gang-crd", "job-gang"):
         for path in sorted((EXAMPLES / example).glob("*.yaml")):
             for doc in yaml.safe_load_all(path.read_text()):
                 doc["metadata"]["namespace"] = namespace

@@ -412,6 +412,24 @@ def test_examples_parse_and_form_a_gang(mode: str) -> None:
     assert job["spec"]["parallelism"] == min_count, "every member must run at once"
 
 
+def test_job_examples_opt_in_as_documented() -> None:
+    from scheduler.gang.jobs import JobGang, parse_job_gang
+
+    (job,) = load_all(EXAMPLES / "job-gang" / "job.yaml")
+    spec = job["spec"]
+    assert spec["template"]["spec"]["schedulerName"] == "workload-scheduler"
+    assert set(spec["template"]["spec"]) <= {"schedulerName", "restartPolicy", "containers"}
+    gang = parse_job_gang(
+        job["metadata"]["annotations"],
+        parallelism=spec["parallelism"],
+        completions=spec["completions"],
+    )
+    assert gang == JobGang(4)
+    (native,) = load_all(EXAMPLES / "job-scheduling-v1-37" / "job.yaml")
+    assert native["spec"]["scheduling"]["schedulingPolicy"]["gang"]["minCount"] == 4
+    assert "annotations" not in native["metadata"]
+
+
 def test_every_example_file_parses() -> None:
     for path in sorted(EXAMPLES.rglob("*.yaml")):
         for doc in load_all(path):
