@@ -423,13 +423,17 @@ def kopf_registry(controller: JobGangController, connection: Connection) -> Any:
         except RetryLaterError as exc:
             raise kopf.TemporaryError(str(exc), delay=RETRY_SECONDS) from exc
 
+    def ours(spec: Any, **_: Any) -> bool:
+        # Jobs for another instance of ours (another scheduler name) are not touched at all:
+        # kopf writes nothing on an object no handler matches.
+        name = (spec.get("template", {}).get("spec", {}) or {}).get("schedulerName")
+        return name in (None, DEFAULT_SCHEDULER, controller.scheduler_name)
+
     opted_in = {GANG_ANNOTATION: kopf.PRESENT}
-    kopf.on.create("batch", "v1", "jobs", id="gang", registry=registry, annotations=opted_in)(
-        on_job
-    )
-    kopf.on.resume("batch", "v1", "jobs", id="gang", registry=registry, annotations=opted_in)(
-        on_job
-    )
+    for on in (kopf.on.create, kopf.on.resume):
+        on("batch", "v1", "jobs", id="gang", registry=registry, annotations=opted_in, when=ours)(
+            on_job
+        )
     return registry
 
 

@@ -315,7 +315,8 @@ RBAC_USES: dict[tuple[str, str, str], tuple[str, ...]] = {
     ("batch", "jobs", "list"): _JOBS,
     ("batch", "jobs", "watch"): _JOBS + _WATCH,
     ("batch", "jobs", "patch"): (
-        'kopf.on.create("batch", "v1", "jobs"',
+        "kopf.on.create",
+        '"batch", "v1", "jobs"',
         "AnnotationsProgressStorage",
     ),
     ("coordination.k8s.io", "leases", "get"): _LEASES,
