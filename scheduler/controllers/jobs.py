@@ -417,11 +417,13 @@ def kopf_registry(controller: JobGangController, connection: Connection) -> Any:
     kopf.on.login(registry=registry, id="workload-scheduler")(login)
 
     async def on_job(body: Any, patch: Any, **_: Any) -> None:
-        annotations = patch.setdefault("metadata", {}).setdefault("annotations", {})
+        recorded: dict[str, Any] = {}
         try:
-            await controller.ensure(body, annotations)
+            await controller.ensure(body, recorded)
         except RetryLaterError as exc:
             raise kopf.TemporaryError(str(exc), delay=RETRY_SECONDS) from exc
+        if recorded:  # merged into the patch kopf sends with its own annotations
+            patch.setdefault("metadata", {}).setdefault("annotations", {}).update(recorded)
 
     def ours(spec: Any, **_: Any) -> bool:
         # Jobs for another instance of ours (another scheduler name) are not touched at all:
