@@ -18,14 +18,14 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from devcluster.nodes import node_manifest
 from tests.e2e.conftest import (
     ClusterEnv,
-    _create_node,
+    GangEnv,
     _ignore_not_found,
     delete_namespace,
     new_namespace,
 )
+from tests.e2e.gang_modes import GangMode
 from tests.e2e.k8s import pod_manifest, wait_until
 
 GANG = "workload-scheduler.io/gang"
@@ -35,11 +35,8 @@ RECORDED = "workload-scheduler.io/group-object"
 
 
 @dataclass
-class JobEnv:
-    release: str
-    cluster: ClusterEnv
-    ns: str
-    nodes: list[str] = field(default_factory=list)
+class JobEnv(GangEnv):
+    release: str = "1.35"
     label: str = field(default_factory=lambda: f"jobs-{uuid.uuid4().hex[:6]}")
     """Every node of this test carries it, and every pod selects it (no stray nodes)."""
 
@@ -47,18 +44,9 @@ class JobEnv:
     def request(self) -> Any:
         return self.cluster.request
 
-    @property
-    def core(self) -> Any:
-        return self.cluster.core
-
-    @property
-    def scheduler_name(self) -> str:
-        return self.cluster.scheduler.name
-
-    def node(self, name: str, **kwargs: Any) -> None:
+    def node(self, name: str, **kwargs: Any) -> Any:
         labels = {**kwargs.pop("labels", {}), "e2e-jobs": self.label}
-        _create_node(self.core, node_manifest(f"{self.label}-{name}", labels=labels, **kwargs))
-        self.nodes.append(f"{self.label}-{name}")
+        return super().node(f"{self.label}-{name}", labels=labels, **kwargs)
 
     @property
     def controller_manager(self) -> bool:
@@ -159,12 +147,17 @@ class JobEnv:
         return [e for e in items if e.get("regarding", {}).get("name") == name]
 
 
+def job_env(release: str, cluster: ClusterEnv) -> JobEnv:
+    mode = GangMode("v1beta1" if release == "1.37" else "v1alpha1", cluster.request)
+    return JobEnv(mode, new_namespace(cluster.core), cluster, [], release)
+
+
 @pytest.fixture(params=["1.35", "1.37"])
 def jobs(request: pytest.FixtureRequest) -> Iterator[JobEnv]:
     cluster: ClusterEnv = request.getfixturevalue(
         "cluster_137" if request.param == "1.37" else "cluster_135"
     )
-    env = JobEnv(request.param, cluster, new_namespace(cluster.core))
+    env = job_env(request.param, cluster)
     try:
         yield env
     finally:
@@ -328,7 +321,7 @@ def test_workload_with_job_on_1_37_gets_its_podgroup_from_the_job_controller(
     kube-controller-manager's Job controller makes the Workload and PodGroup and puts
     ``spec.schedulingGroup`` on the pods, and our scheduler places the gang. No
     hand-written group object, no annotation."""
-    env = JobEnv("1.37", cluster_137, new_namespace(cluster_137.core))
+    env = job_env("1.37", cluster_137)
     try:
         if not env.controller_manager:
             pytest.skip("this control plane runs no kube-controller-manager")
