@@ -77,6 +77,9 @@ log = structlog.get_logger(__name__)
 
 ANNOTATION_PREFIX = "workload-scheduler.io"
 """kopf's progress and diff-base annotations live under this prefix."""
+HANDLER_ID = "job-controller"
+"""kopf keeps a handler's progress in the annotation ``<prefix>/<handler id>``: it must not be
+one of the annotations users write (``workload-scheduler.io/gang`` would be read as progress)."""
 ACTION = "CreateGang"
 DEFAULT_SCHEDULER = "default-scheduler"
 RETRY_SECONDS = 5.0
@@ -433,9 +436,9 @@ def kopf_registry(controller: JobGangController, connection: Connection) -> Any:
 
     opted_in = {GANG_ANNOTATION: kopf.PRESENT}
     for on in (kopf.on.create, kopf.on.resume):
-        on("batch", "v1", "jobs", id="gang", registry=registry, annotations=opted_in, when=ours)(
-            on_job
-        )
+        on(
+            "batch", "v1", "jobs", id=HANDLER_ID, registry=registry, annotations=opted_in, when=ours
+        )(on_job)
     return registry
 
 

@@ -386,6 +386,11 @@ def test_kopf_keeps_to_our_prefix_and_adds_no_finalizers() -> None:
     ]
     assert all(h.selector.any_name == "jobs" and h.selector.group == "batch" for h in handlers)
     assert all(h.annotations == {"workload-scheduler.io/gang": kopf.PRESENT} for h in handlers)
+    # kopf's progress annotation (prefix/handler id) is none of the users' annotations.
+    from scheduler.gang import jobs as job_gangs
+
+    users = {v for k, v in vars(job_gangs).items() if k.endswith("_ANNOTATION")}
+    assert all(f"workload-scheduler.io/{h.id}" not in users for h in handlers)
     # Finalizers are added only for deletion handlers; there are none.
     assert not any(h.requires_finalizer for h in handlers)
 
