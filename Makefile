@@ -32,6 +32,7 @@ lint: install
 	$(BIN)/ruff check scheduler devcluster tests bench
 	$(BIN)/ruff format --check scheduler devcluster tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 fmt: install
 	$(BIN)/ruff format scheduler devcluster tests bench

@@ -21,7 +21,7 @@ import structlog
 
 from scheduler.api.client import ApiClient
 from scheduler.api.connection import Connection
-from scheduler.api.events import Reporter, pod_ref
+from scheduler.api.events import Reporter
 from scheduler.api.sources.discovery import SCHEDULING_GROUP, ServedApis, discover
 from scheduler.api.sources.policies import podgroup_object, workload_object
 from scheduler.api.sources.shapes import PodGroup, Workload
@@ -48,7 +48,14 @@ from scheduler.gang.model import (
 from scheduler.gang.registry import GangRegistry
 from scheduler.metrics import Metrics
 from scheduler.model.objects import Job, Node, Pod
-from scheduler.queue.scheduling_queue import QueuedPod, SchedulingQueue
+from scheduler.model.refs import pod_ref
+from scheduler.queue.scheduling_queue import (
+    BACKOFF,
+    GATED,
+    UNSCHEDULABLE,
+    QueuedPod,
+    SchedulingQueue,
+)
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -316,7 +323,7 @@ class App:
         waiting = {
             self.gangs.key_of(qp.uid)
             for qp in self.queue.pods_in_any()
-            if qp.where in ("gated", "unschedulable", "backoff")
+            if qp.where in (GATED, UNSCHEDULABLE, BACKOFF)
         }
         waiting.discard(None)
         return len(waiting)

@@ -12,11 +12,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import yaml
 
-SCORING_STRATEGIES = ("LeastAllocated", "MostAllocated")
+ScoringStrategy = Literal["LeastAllocated", "MostAllocated"]
+"""NodeResourcesFit's scoring: spread pods out (least allocated) or pack them (most).
+Declared here, with the settings, so the plugin reads the same type (as upstream's
+plugins read their args from ``apis/config``)."""
+SCORING_STRATEGIES: tuple[ScoringStrategy, ...] = get_args(ScoringStrategy)
 
 
 class ConfigError(ValueError):
@@ -31,7 +35,7 @@ class Settings:
     health_bind_address: str = "0.0.0.0:8081"
     log_format: str = "console"
     log_level: str = "info"
-    scoring_strategy: str = "LeastAllocated"
+    scoring_strategy: ScoringStrategy = "LeastAllocated"
     leader_elect: bool = False
     leader_elect_namespace: str = "kube-system"
     leader_elect_lease_name: str = "workload-scheduler"

@@ -13,30 +13,17 @@ import contextlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from scheduler.api.client import APPLY_PATCH, STRATEGIC_MERGE_PATCH, ApiClient, ApiError
+from scheduler.model.refs import ObjectRef, now_micro, now_rfc3339
 
 log = structlog.get_logger(__name__)
 
 REPEAT_AFTER_SECONDS = 60.0
 MAX_PENDING = 10_000
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectRef:
-    api_version: str
-    kind: str
-    namespace: str
-    name: str
-    uid: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind}/{self.namespace}/{self.name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +36,6 @@ class _Report:
     pod_condition: tuple[str, str, str] | None = None  # (status, reason, message) of PodScheduled
     status_apply: tuple[str, dict[str, Any]] | None = None
     """(path, body) of a server-side apply on the object's status subresource."""
-
-
-def now_micro() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Reporter:
@@ -229,7 +208,3 @@ class Reporter:
                 },
             },
         )
-
-
-def pod_ref(namespace: str, name: str, uid: str) -> ObjectRef:
-    return ObjectRef("v1", "Pod", namespace, name, uid)

@@ -53,7 +53,6 @@ import structlog
 
 from scheduler.api.client import ApiError
 from scheduler.api.connection import Connection
-from scheduler.api.events import ObjectRef
 from scheduler.api.sources.discovery import SCHEDULING_GROUP, ServedApis
 from scheduler.gang.jobs import (
     GANG_ANNOTATION,
@@ -72,6 +71,7 @@ from scheduler.gang.model import (
     PODGROUP,
     WORKLOAD,
 )
+from scheduler.model.refs import ObjectRef
 
 log = structlog.get_logger(__name__)
 

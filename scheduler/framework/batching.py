@@ -187,7 +187,7 @@ def _moves_highest(
     """Whether this node's change can move the highest raw score of a plugin whose
     normalisation scales by it (plugins marked ``scores_are_absolute`` do not)."""
     for k, top in enumerate(highest):
-        if getattr(scores[k], "scores_are_absolute", False):
+        if scores[k].scores_are_absolute:
             continue
         before = old.scores[k] if old.reasons is None else None
         after = new.scores[k] if new.reasons is None else None

@@ -10,6 +10,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from scheduler.config import ScoringStrategy
 from scheduler.framework.batching import SignatureCache, rank_pick
 from scheduler.framework.plugins import default_filters, default_scores
 from scheduler.framework.types import FilterPlugin, NodeInfo, PodInfo, ScorePlugin
@@ -23,8 +24,8 @@ class Profile:
     scores: list[ScorePlugin]
 
     @classmethod
-    def default(cls, scoring_strategy: str = "LeastAllocated") -> Profile:
-        return cls(default_filters(), default_scores(scoring_strategy))  # type: ignore[arg-type]
+    def default(cls, scoring_strategy: ScoringStrategy = "LeastAllocated") -> Profile:
+        return cls(default_filters(), default_scores(scoring_strategy))
 
 
 @dataclass(slots=True)

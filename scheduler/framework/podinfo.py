@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from scheduler.framework.plugins.node_affinity import compile_preferred, compile_required
+from scheduler.framework.node_selectors import compile_preferred, compile_required
 from scheduler.framework.signature import signature_of
 from scheduler.framework.types import PodInfo, ResourceList
 from scheduler.model.objects import Container, Pod

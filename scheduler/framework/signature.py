@@ -85,19 +85,3 @@ def signature_of(
     ]
     encoded = msgspec.json.encode(parts, order="sorted")
     return hashlib.blake2b(encoded, digest_size=_DIGEST_SIZE).digest()
-
-
-def pod_signature(pod: Pod) -> bytes | None:
-    """The pod's signature, or None when it must be scheduled on its own.
-
-    Raises ``InvalidPodError`` on a malformed quantity.
-    """
-    # podinfo builds on this module (make_pod_info calls signature_of), hence the
-    # import here rather than at the top.
-    from scheduler.framework.podinfo import (
-        host_ports,
-        non_zero_requests,
-        pod_requests,
-    )
-
-    return signature_of(pod, pod_requests(pod), non_zero_requests(pod), host_ports(pod))

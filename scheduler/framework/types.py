@@ -83,6 +83,9 @@ class ScorePlugin(Protocol):
 
     name: ClassVar[str]
     weight: int
+    scores_are_absolute: ClassVar[bool]
+    """True when raw scores are 0..100 already, so a node's normalised score does not
+    depend on the other nodes' (the signature cache then skips re-normalising them)."""
 
     def score(self, pod: PodInfo, node: NodeInfo) -> int:
         """A raw score for one node (before normalisation)."""

@@ -10,9 +10,10 @@ replica key. Each gang is placed all or nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import NamedTuple
 
-from scheduler.api.events import ObjectRef
+from scheduler.model.refs import ObjectRef
 
 WORKLOAD = "Workload"
 """Native ``scheduling.k8s.io/v1alpha1`` Workload (Kubernetes 1.35)."""
@@ -53,6 +54,28 @@ class GroupPolicy:
     """All members in one domain of this node label (a rack, a zone)."""
     timeout_seconds: float | None = None
     """Per-object override of the gang binding timeout (annotation)."""
+
+
+class WaitReason(Enum):
+    """Why a group has no policy to schedule its members by (yet)."""
+
+    API_NOT_SERVED = "api_not_served"
+    """The pod names a kind of group object this cluster does not serve."""
+    OBJECT_MISSING = "object_missing"
+    """The group object has not appeared (yet)."""
+    OBJECT_INVALID = "object_invalid"
+    """The group object exists but cannot be used (e.g. minCount 0)."""
+    NO_POLICY = "no_policy"
+    """The object has no entry for the pod's group."""
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A group's members wait, ``because``; ``message`` tells their users why, e.g.
+    ``waiting for Workload (scheduling.k8s.io/v1alpha1) ns/train to appear``."""
+
+    because: WaitReason
+    message: str
 
 
 @dataclass(frozen=True, slots=True)

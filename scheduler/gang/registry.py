@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from scheduler.api.sources.pods import pod_group_key
 from scheduler.framework.types import PodInfo
 from scheduler.gang.jobs import JobIndex, JobWait
+from scheduler.gang.membership import pod_group_key
 from scheduler.gang.model import (
     CRD_WORKLOAD,
     PODGROUP,
@@ -21,6 +21,8 @@ from scheduler.gang.model import (
     GroupObject,
     GroupPolicy,
     ObjectKey,
+    Waiting,
+    WaitReason,
 )
 from scheduler.model.objects import Pod
 
@@ -128,24 +130,32 @@ class GangRegistry:
 
     # -- decisions ---------------------------------------------------------------------
 
-    def policy(self, key: GroupKey) -> GroupPolicy | str:
+    def policy(self, key: GroupKey) -> GroupPolicy | Waiting:
         """The group's policy, or why there is none (yet)."""
         kind, ns, name = key.obj
         obj = self.objects.get(key.obj)
         if obj is None:
             if kind not in self.served:
-                return (
+                return Waiting(
+                    WaitReason.API_NOT_SERVED,
                     f"pod refers to {_KIND_NAMES[kind]} {ns}/{name}, but this cluster does "
-                    f"not serve that API"
+                    f"not serve that API",
                 )
-            return f"waiting for {_KIND_NAMES[kind]} {ns}/{name} to appear"
+            return Waiting(
+                WaitReason.OBJECT_MISSING, f"waiting for {_KIND_NAMES[kind]} {ns}/{name} to appear"
+            )
         if obj.invalid:
-            return obj.invalid
+            return Waiting(WaitReason.OBJECT_INVALID, obj.invalid)
         policy = obj.policies.get(key.group)
         if policy is None:
             if kind == PODGROUP:
-                return f"PodGroup {ns}/{name} has no scheduling policy"
-            return f"pod group {key.group!r} doesn't exist in Workload {ns}/{name}"
+                return Waiting(
+                    WaitReason.NO_POLICY, f"PodGroup {ns}/{name} has no scheduling policy"
+                )
+            return Waiting(
+                WaitReason.NO_POLICY,
+                f"pod group {key.group!r} doesn't exist in Workload {ns}/{name}",
+            )
         return policy
 
     def gate(self, info: PodInfo) -> str | None:
@@ -159,8 +169,8 @@ class GangRegistry:
         if key is None:
             return None
         policy = self.policy(key)
-        if isinstance(policy, str):
-            return policy
+        if isinstance(policy, Waiting):
+            return policy.message
         if not policy.gang:
             return None
         present = len(self._members.get(key, ()))

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from scheduler.api.events import now_rfc3339
 from scheduler.gang.model import CRD_WORKLOAD, PODGROUP, GroupKey, GroupObject
+from scheduler.model.refs import now_rfc3339
 
 SCHEDULED, UNSCHEDULABLE, SCHEDULER_ERROR = "Scheduled", "Unschedulable", "SchedulerError"
 

@@ -21,6 +21,7 @@ import itertools
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Final, Literal
 
 from scheduler.framework.types import PodInfo
 
@@ -28,7 +29,18 @@ INITIAL_BACKOFF = 1.0
 MAX_BACKOFF = 10.0
 MAX_UNSCHEDULABLE_SECONDS = 300.0
 
-ACTIVE, BACKOFF, UNSCHEDULABLE, GATED = "active", "backoff", "unschedulable", "gated"
+Where = Literal["new", "active", "backoff", "unschedulable", "gated", "in-flight", "deleted"]
+"""Where a ``QueuedPod`` is: the four sub-queues, handed out (``in-flight``), or dropped
+(``deleted``: its stale heap entries are skipped). ``new`` only until it is first admitted."""
+NEW: Final = "new"
+ACTIVE: Final = "active"
+BACKOFF: Final = "backoff"
+UNSCHEDULABLE: Final = "unschedulable"
+GATED: Final = "gated"
+IN_FLIGHT: Final = "in-flight"
+DELETED: Final = "deleted"
+WAITING: Final[tuple[Where, ...]] = (ACTIVE, BACKOFF, UNSCHEDULABLE, GATED)
+"""The sub-queues a pod can wait in."""
 
 
 @dataclass(slots=True, eq=False)
@@ -40,7 +52,7 @@ class QueuedPod:
     queued_at: float = field(default_factory=time.monotonic)
     """When it last entered its current sub-queue."""
     backoff_until: float = 0.0
-    where: str = ""
+    where: Where = NEW
     gate_message: str = ""
     move_seq: int = 0
     """The move-request counter when the pod was popped."""
@@ -94,7 +106,7 @@ class SchedulingQueue:
         return len(self._pods)
 
     def counts(self) -> dict[str, int]:
-        counts = {ACTIVE: 0, BACKOFF: 0, UNSCHEDULABLE: 0, GATED: 0}
+        counts: dict[str, int] = dict.fromkeys(WAITING, 0)
         for qp in self._pods.values():
             if qp.where in counts:
                 counts[qp.where] += 1
@@ -103,7 +115,7 @@ class SchedulingQueue:
     def pods_in_any(self) -> list[QueuedPod]:
         return list(self._pods.values())
 
-    def pods_in(self, where: str) -> list[QueuedPod]:
+    def pods_in(self, where: Where) -> list[QueuedPod]:
         return [qp for qp in self._pods.values() if qp.where == where]
 
     # -- coming in and going out -----------------------------------------------
@@ -125,7 +137,7 @@ class SchedulingQueue:
     def delete(self, uid: str) -> QueuedPod | None:
         qp = self._pods.pop(uid, None)
         if qp is not None:
-            qp.where = "deleted"  # heap entries are dropped lazily
+            qp.where = DELETED  # heap entries are dropped lazily
         return qp
 
     async def pop(self) -> QueuedPod:
@@ -135,7 +147,7 @@ class SchedulingQueue:
             while self._active:
                 _, _, qp = heapq.heappop(self._active)
                 if qp.where == ACTIVE and self._pods.get(qp.uid) is qp:
-                    qp.where = "in-flight"
+                    qp.where = IN_FLIGHT
                     qp.attempts += 1
                     qp.move_seq = self._move_seq
                     return qp
@@ -151,8 +163,8 @@ class SchedulingQueue:
         taken = []
         for uid in uids:
             qp = self._pods.get(uid)
-            if qp is not None and qp.where in (ACTIVE, BACKOFF, UNSCHEDULABLE, GATED):
-                qp.where = "in-flight"
+            if qp is not None and qp.where in WAITING:
+                qp.where = IN_FLIGHT
                 qp.attempts += 1
                 qp.move_seq = self._move_seq
                 taken.append(qp)

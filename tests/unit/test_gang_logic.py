@@ -7,13 +7,13 @@ import random
 import msgspec
 from factories import make_node, make_pod
 
-from scheduler.api.sources.pods import pod_group_key
 from scheduler.api.sources.policies import podgroup_object, workload_object
 from scheduler.api.sources.shapes import PodGroup, Workload
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.framework.cycle import Profile
 from scheduler.framework.podinfo import make_pod_info
 from scheduler.gang import messages
+from scheduler.gang.membership import pod_group_key
 from scheduler.gang.model import CRD_WORKLOAD, PODGROUP, WORKLOAD, GroupKey, ObjectKey
 from scheduler.gang.placement import place_gang
 from scheduler.gang.registry import GangRegistry

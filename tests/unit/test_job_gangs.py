@@ -8,7 +8,6 @@ import orjson
 import pytest
 
 from scheduler.api.client import ApiError
-from scheduler.api.events import ObjectRef
 from scheduler.api.sources.discovery import ServedApis
 from scheduler.controllers.jobs import (
     JobGangController,
@@ -34,6 +33,7 @@ from scheduler.gang.jobs import (
 )
 from scheduler.gang.model import CRD_WORKLOAD, PODGROUP, WORKLOAD, GroupKey, ObjectKey
 from scheduler.model.objects import OwnerReference, Pod
+from scheduler.model.refs import ObjectRef
 
 GANG = {"workload-scheduler.io/gang": "true"}
 

@@ -7,8 +7,14 @@ from typing import Any
 import pytest
 from factories import affinity, container, expr, make_pod, pod_info, term
 
-from scheduler.framework.podinfo import make_pod_info
-from scheduler.framework.signature import batchable, pod_signature
+from scheduler.framework.podinfo import host_ports, make_pod_info, non_zero_requests, pod_requests
+from scheduler.framework.signature import batchable, signature_of
+from scheduler.model.objects import Pod
+
+
+def pod_signature(pod: Pod) -> bytes | None:
+    """The signature from requests and ports computed one by one (not by make_pod_info)."""
+    return signature_of(pod, pod_requests(pod), non_zero_requests(pod), host_ports(pod))
 
 
 def sig(**kwargs: Any) -> bytes | None:

@@ -1,9 +1,11 @@
 """API adapters: each turns one API's objects into ``scheduler.gang.model``.
 
-- ``workloads``: Workload objects with ``spec.podGroups`` (native v1alpha1,
-  Kubernetes 1.35; and our CRD of the same shape).
-- ``podgroups``: standalone PodGroup objects (1.36 v1alpha2, 1.37 v1alpha3 and
-  v1beta1); one adapter for every version of that shape.
-- ``pods``: which group a pod belongs to, for every source.
-- ``discovery``: which of these the cluster serves.
+- ``shapes``: the JSON shapes of Workload objects (native v1alpha1, Kubernetes
+  1.35, and our CRD of the same shape) and standalone PodGroup objects (1.36
+  v1alpha2, 1.37 v1alpha3 and v1beta1), as far as scheduling reads them.
+- ``policies``: those objects -> ``GroupObject``, validated, with a message for
+  a broken one.
+- ``discovery``: which of these APIs the cluster serves.
+
+Which group a pod belongs to is read from the pod alone: ``scheduler.gang.membership``.
 """

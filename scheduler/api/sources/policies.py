@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 
-from scheduler.api.events import ObjectRef
 from scheduler.api.sources.shapes import PodGroup, PodGroupEntry, SchedulingPolicy, Workload
 from scheduler.gang.model import (
     GANG_TIMEOUT_ANNOTATION,
@@ -19,6 +18,7 @@ from scheduler.gang.model import (
     GroupPolicy,
     ObjectKey,
 )
+from scheduler.model.refs import ObjectRef
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 

@@ -8,12 +8,13 @@ ephemeral-storage, then the rest by name, so reasons come out in upstream's orde
 
 from __future__ import annotations
 
-from typing import ClassVar, Final, Literal
+from typing import ClassVar, Final
 
+from scheduler.config import ScoringStrategy
 from scheduler.framework.types import MAX_NODE_SCORE, NodeInfo, PodInfo
 from scheduler.model.quantity import CPU, MEMORY, PODS
 
-Strategy = Literal["LeastAllocated", "MostAllocated"]
+Strategy = ScoringStrategy
 
 TOO_MANY_PODS: Final = "Too many pods"
 _reasons: dict[str, str] = {}

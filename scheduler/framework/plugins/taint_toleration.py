@@ -41,6 +41,8 @@ def untolerated_taint_reason(taint: Taint) -> str:
 
 class TaintToleration:
     name: ClassVar[str] = "TaintToleration"
+    scores_are_absolute: ClassVar[bool] = False
+    """Normalised by the best node's raw score."""
     __slots__ = ("weight",)
 
     def __init__(self, weight: int = 3) -> None:

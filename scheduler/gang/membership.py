@@ -1,4 +1,9 @@
-"""Which pod group a pod belongs to, in each API's terms."""
+"""Which pod group a pod belongs to, in each API's terms.
+
+Read from the pod alone (its ``spec.workloadRef``, ``spec.schedulingGroup`` or our
+labels), so the registry can key members without the API adapters in
+``scheduler.api.sources``, which sit above this package.
+"""
 
 from __future__ import annotations
 
