@@ -9,6 +9,7 @@ selector labels, no gang fields), which is all the scheduler looks at.
 
 from __future__ import annotations
 
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.gang_modes import GangMode
 from tests.e2e.k8s import pod_manifest, wait_until
+from tests.e2e.scheduler_process import SchedulerProcess
 
 GANG = "workload-scheduler.io/gang"
 REPLACED = 150.0
@@ -344,3 +346,21 @@ def test_workload_with_job_on_1_37_gets_its_podgroup_from_the_job_controller(
         delete_namespace(env.core, env.ns)
         for name in env.nodes:
             _ignore_not_found(env.core.delete_node, name)
+
+
+def test_sigterm_stops_the_scheduler_with_its_job_controller(
+    cluster_135: ClusterEnv, scheduler_logs: Any
+) -> None:
+    """kopf sets SIGTERM/SIGINT handlers of its own when it starts; ours must win, so a
+    SIGTERM stops the whole scheduler at once and cleanly."""
+    proc = SchedulerProcess(cluster_135.kubeconfig, scheduler_logs, name="jobs-sigterm").start()
+    try:
+        wait_until(lambda: "job controller started" in proc.log_tail(), what="kopf running")
+        assert proc.proc is not None
+        started = time.monotonic()
+        proc.proc.send_signal(signal.SIGTERM)
+        assert proc.proc.wait(10) == 0, proc.log_tail()
+        assert time.monotonic() - started < 5, proc.log_tail()
+        assert '"event": "stopped"' in proc.log_tail()
+    finally:
+        proc.stop()
