@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from kubernetes.client.exceptions import ApiException
 
 from tests.e2e.conftest import (
     ClusterEnv,
@@ -27,7 +26,8 @@ from tests.e2e.conftest import (
     new_namespace,
 )
 from tests.e2e.gang_modes import GangMode
-from tests.e2e.k8s import pod_manifest, wait_until
+from tests.e2e.jobs import controller_manager_runs, create_job, job_pods
+from tests.e2e.k8s import wait_until
 from tests.e2e.scheduler_process import SchedulerProcess
 
 GANG = "workload-scheduler.io/gang"
@@ -52,15 +52,7 @@ class JobEnv(GangEnv):
 
     @property
     def controller_manager(self) -> bool:
-        """Whether kube-controller-manager runs (it holds its leader Lease)."""
-        try:
-            self.request(
-                "GET",
-                "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-controller-manager",
-            )
-        except ApiException:
-            return False
-        return True
+        return controller_manager_runs(self.request)
 
     def create_job(
         self,
@@ -71,67 +63,23 @@ class JobEnv(GangEnv):
         cpu: str = "1",
         scheduling: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        pod = pod_manifest("x", cpu=cpu, scheduler=self.scheduler_name)
-        pod["spec"]["nodeSelector"] = {"e2e-jobs": self.label}
-        pod["spec"]["restartPolicy"] = "Never"
-        spec: dict[str, Any] = {
-            "parallelism": count,
-            "completions": count,
-            "completionMode": "Indexed",
-            "backoffLimit": 100,
-            "template": {"metadata": {"labels": {"app": name}}, "spec": pod["spec"]},
-        }
-        if scheduling is not None:
-            spec["scheduling"] = scheduling
-        return self.request(
-            "POST",
-            f"/apis/batch/v1/namespaces/{self.ns}/jobs",
-            {
-                "apiVersion": "batch/v1",
-                "kind": "Job",
-                "metadata": {"name": name, "annotations": annotations or {}},
-                "spec": spec,
-            },
+        return create_job(
+            self.request,
+            self.ns,
+            name,
+            count,
+            annotations,
+            scheduler=self.scheduler_name,
+            node_selector={"e2e-jobs": self.label},
+            cpu=cpu,
+            scheduling=scheduling,
         )
 
     def job(self, name: str) -> dict[str, Any]:
         return self.request("GET", f"/apis/batch/v1/namespaces/{self.ns}/jobs/{name}")
 
     def job_pods(self, job: dict[str, Any], indexes: range | list[int]) -> None:
-        """The Job's pods: made by kube-controller-manager if it runs, else here."""
-        if self.controller_manager:
-            return
-        meta = job["metadata"]
-        template = job["spec"]["template"]
-        for i in indexes:
-            self.request(
-                "POST",
-                f"/api/v1/namespaces/{self.ns}/pods",
-                {
-                    "apiVersion": "v1",
-                    "kind": "Pod",
-                    "metadata": {
-                        "name": f"{meta['name']}-{i}-{uuid.uuid4().hex[:5]}",
-                        "labels": {
-                            **template["metadata"]["labels"],
-                            "batch.kubernetes.io/controller-uid": meta["uid"],
-                            "batch.kubernetes.io/job-name": meta["name"],
-                            "batch.kubernetes.io/job-completion-index": str(i),
-                        },
-                        "ownerReferences": [
-                            {
-                                "apiVersion": "batch/v1",
-                                "kind": "Job",
-                                "name": meta["name"],
-                                "uid": meta["uid"],
-                                "controller": True,
-                                "blockOwnerDeletion": True,
-                            }
-                        ],
-                    },
-                    "spec": template["spec"],
-                },
-            )
+        job_pods(self.request, job, indexes)
 
     def pods(self, job: str) -> list[Any]:
         return [
