@@ -391,6 +391,15 @@ def test_kopf_keeps_to_our_prefix_and_adds_no_finalizers() -> None:
 
     users = {v for k, v in vars(job_gangs).items() if k.endswith("_ANNOTATION")}
     assert all(f"workload-scheduler.io/{h.id}" not in users for h in handlers)
+    # Jobs for another scheduler name are not touched at all (kopf writes nothing there).
+    (when,) = {h.when for h in handlers}
+    assert when is not None
+
+    def pods_of(name: str | None) -> dict[str, Any]:
+        return {"template": {"spec": {} if name is None else {"schedulerName": name}}}
+
+    assert when(spec=pods_of("workload-scheduler")) and when(spec=pods_of(None))
+    assert when(spec=pods_of("default-scheduler")) and not when(spec=pods_of("other"))
     # Finalizers are added only for deletion handlers; there are none.
     assert not any(h.requires_finalizer for h in handlers)
 
