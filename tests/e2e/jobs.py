@@ -20,15 +20,18 @@ Request = Callable[..., dict[str, Any]]
 
 
 def controller_manager_runs(request: Request) -> bool:
-    """Whether kube-controller-manager runs (it holds its leader Lease)."""
-    try:
-        request(
-            "GET",
-            "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-controller-manager",
-        )
-    except ApiException:
-        return False
-    return True
+    """Whether kube-controller-manager runs: its Job controller's ServiceAccount exists
+    (made at start-up with ``--use-service-account-credentials``), or its leader Lease."""
+    for path in (
+        "/api/v1/namespaces/kube-system/serviceaccounts/job-controller",
+        "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-controller-manager",
+    ):
+        try:
+            request("GET", path)
+        except ApiException:
+            continue
+        return True
+    return False
 
 
 def create_job(
