@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from kubernetes import client
 
 from tests.e2e.conftest import (
     ClusterEnv,
@@ -312,3 +313,12 @@ def test_sigterm_stops_the_scheduler_with_its_job_controller(
         assert '"event": "stopped"' in proc.log_tail()
     finally:
         proc.stop()
+
+
+def test_a_job_annotated_after_creation_gets_its_gang(jobs: JobEnv) -> None:
+    jobs.create_job("late", 2)
+    settle(1)
+    assert RECORDED not in jobs.job("late")["metadata"].get("annotations", {})
+    batch = client.BatchV1Api(jobs.core.api_client)
+    batch.patch_namespaced_job("late", jobs.ns, {"metadata": {"annotations": {GANG: "true"}}})
+    assert recorded_group(jobs, "late") == expected_group(jobs, "late")
