@@ -65,6 +65,7 @@ _KINDS = {resource: kind for kind, resource in GROUP_RESOURCES.items()}
 # A node label key: an optional DNS-subdomain prefix and a name (apimachinery's
 # IsQualifiedName).
 _NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$")
+_DIGITS = re.compile(r"[0-9]{1,6}")  # not str.isdigit: it takes "²", which int() refuses
 _PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
 
 
@@ -131,7 +132,7 @@ def parse_job_gang(
     min_count = at_once
     raw_min = annotations.get(MIN_COUNT_ANNOTATION)
     if raw_min is not None:
-        value = int(raw_min) if raw_min.isdigit() and len(raw_min) <= 6 else 0
+        value = int(raw_min) if _DIGITS.fullmatch(raw_min) else 0
         if not 1 <= value <= min(at_once, MAX_MIN_COUNT):
             return JobRefusal(
                 "InvalidGangAnnotation",

@@ -6,6 +6,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from scheduler.api.client import ApiError
 from scheduler.api.sources.discovery import ServedApis
@@ -79,6 +81,8 @@ def test_min_count_and_topology_key() -> None:
         ({**GANG, "workload-scheduler.io/min-count": "5"}, "not '5'"),
         ({**GANG, "workload-scheduler.io/min-count": "1000000000000"}, "from 1 to 4"),
         ({**GANG, "workload-scheduler.io/min-count": "-1"}, "not '-1'"),
+        ({**GANG, "workload-scheduler.io/min-count": "²"}, "not '²'"),
+        ({**GANG, "workload-scheduler.io/min-count": " 2"}, "not ' 2'"),
         ({**GANG, "workload-scheduler.io/topology-key": ""}, "must be a node label key"),
         ({**GANG, "workload-scheduler.io/topology-key": "a b"}, "not 'a b'"),
     ],
@@ -614,3 +618,31 @@ def test_a_job_list_drops_jobs_that_are_gone() -> None:
     p.job({}, "ADDED")
     p.jobs.replace([])
     assert len(p.index) == 0
+
+
+@given(
+    gang=st.sampled_from(["true", "false", "True", "", "1"]),
+    min_count=st.none() | st.text(max_size=8),
+    topology=st.none() | st.text(max_size=20),
+    parallelism=st.none() | st.integers(min_value=-1, max_value=50),
+    completions=st.none() | st.integers(min_value=-1, max_value=50),
+)
+def test_any_annotations_give_a_gang_a_refusal_or_nothing(
+    gang: str,
+    min_count: str | None,
+    topology: str | None,
+    parallelism: int | None,
+    completions: int | None,
+) -> None:
+    annotations = {"workload-scheduler.io/gang": gang}
+    if min_count is not None:
+        annotations["workload-scheduler.io/min-count"] = min_count
+    if topology is not None:
+        annotations["workload-scheduler.io/topology-key"] = topology
+    result = parse_job_gang(annotations, parallelism=parallelism, completions=completions)
+    if isinstance(result, JobGang):
+        at_once = min(1 if parallelism is None else parallelism, completions or 10**9)
+        assert 1 <= result.min_count <= at_once
+        assert result.topology_key is None or is_label_key(result.topology_key)
+    else:
+        assert result is None or (isinstance(result, JobRefusal) and result.message)
