@@ -6,9 +6,9 @@
 #   docker run --rm workload-scheduler:0.1.0 --help
 #
 # Stage 1 installs the package and its dependencies (all published as wheels) into a venv;
-# stage 2 is python:3.11-slim plus that venv and nothing else: no pip cache, no sources, no
-# compilers. Bytecode is compiled at build time, so nothing is written to site-packages at
-# run time.
+# stage 2 is python:3.11-slim plus that venv and the LICENSE file, nothing else: no pip cache,
+# no sources, no compilers. Bytecode is compiled at build time, so nothing is written to
+# site-packages at run time.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
@@ -18,7 +18,8 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN python -m venv /opt/venv
-COPY pyproject.toml README.md ./
+# LICENSE too: pyproject's license-files puts it into the wheel's metadata.
+COPY pyproject.toml README.md LICENSE ./
 COPY scheduler ./scheduler
 # A regular (not editable) install: the final image needs only /opt/venv. The bytecode is
 # compiled here with hash-based invalidation, so it stays valid whatever mtimes the copy
@@ -34,13 +35,14 @@ LABEL org.opencontainers.image.title="workload-scheduler" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.source="https://github.com/workload-scheduler/workload-scheduler" \
       org.opencontainers.image.base.name="docker.io/library/python:3.11-slim"
 # The user distroless images use (65532), so runAsNonRoot can check a numeric uid.
 RUN groupadd --gid 65532 nonroot \
     && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin nonroot
 COPY --from=builder /opt/venv /opt/venv
+# The Apache License 2.0 text, where Debian-based images keep a package's documents.
+COPY LICENSE /usr/share/doc/workload-scheduler/LICENSE
 ENV PATH=/opt/venv/bin:${PATH} \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1

@@ -239,12 +239,7 @@ class App:
         await self._add_group_sources()
         runners = []
         if serve_http:
-            runners = await serve(
-                self.settings.health_bind_address,
-                self.settings.metrics_bind_address,
-                self.metrics.registry,
-                self.ready,
-            )
+            runners = await serve(self.settings, self.client, self.metrics.registry, self.ready)
         log.info(
             "starting",
             scheduler_name=self.settings.scheduler_name,

@@ -33,6 +33,12 @@ class Settings:
     scheduler_name: str = "workload-scheduler"
     metrics_bind_address: str = "0.0.0.0:8080"
     health_bind_address: str = "0.0.0.0:8081"
+    secure_metrics: bool = True
+    """/metrics over HTTPS, only for bearer tokens allowed ``get`` on it (TokenReview and
+    SubjectAccessReview, as kube-scheduler's secure port); false: plain HTTP for anyone."""
+    tls_cert_file: str = ""
+    """PEM serving certificate (chain) for /metrics; empty: self-signed, in memory."""
+    tls_private_key_file: str = ""
     log_format: str = "console"
     log_level: str = "info"
     scoring_strategy: ScoringStrategy = "LeastAllocated"
@@ -62,6 +68,10 @@ class Settings:
             raise ConfigError(f"log_format must be json or console, not {self.log_format!r}")
         for name in ("metrics_bind_address", "health_bind_address"):
             split_address(getattr(self, name), name)
+        if bool(self.tls_cert_file) != bool(self.tls_private_key_file):
+            raise ConfigError("tls_cert_file and tls_private_key_file go together")
+        if self.tls_cert_file and not self.secure_metrics:
+            raise ConfigError("tls_cert_file is for secure_metrics; it is off")
         if self.parallel_binds < 1:
             raise ConfigError("parallel_binds must be at least 1")
 

@@ -45,6 +45,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--health-bind-address",
         help=f"HOST:PORT for /healthz, /readyz (default {defaults.health_bind_address})",
     )
+    run.add_argument(
+        "--secure-metrics",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="serve /metrics over HTTPS to bearer tokens allowed to get it, checked with "
+        "TokenReview and SubjectAccessReview (default on); --no-secure-metrics: plain HTTP "
+        "for anyone, for local runs",
+    )
+    run.add_argument(
+        "--tls-cert-file",
+        help="PEM serving certificate for /metrics, re-read when it changes "
+        "(default: self-signed, in memory, renewed before it expires)",
+    )
+    run.add_argument("--tls-private-key-file", help="its private key (PEM)")
     run.add_argument("--log-format", choices=["json", "console"])
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     run.add_argument(
@@ -137,6 +151,7 @@ def _run(args: argparse.Namespace) -> int:
     from scheduler.api.connection import NoClusterError, load_connection
     from scheduler.app import App
     from scheduler.leader import identity, run_for_leadership
+    from scheduler.server.tls import CertificateError
 
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
     try:
@@ -171,7 +186,12 @@ def _run(args: argparse.Namespace) -> int:
             def elect(schedule):  # type: ignore[no-untyped-def]
                 return run_for_leadership(settings, ident, schedule, on_stopped)
 
-        await app.run(until=stop, elect=elect)
+        try:
+            await app.run(until=stop, elect=elect)
+        except CertificateError as exc:  # raised before the app starts its tasks
+            log.error("cannot serve /metrics over HTTPS", error=str(exc))
+            await app.client.close()
+            return 1
         return 1 if lost.is_set() else 0
 
     return asyncio.run(main_async())

@@ -97,8 +97,9 @@ def by_kind(docs: list[Manifest], kind: str) -> list[Manifest]:
     return [d for d in docs if d["kind"] == kind]
 
 
-def one(docs: list[Manifest], kind: str) -> Manifest:
-    found = by_kind(docs, kind)
+def one(docs: list[Manifest], kind: str, name: str | None = None) -> Manifest:
+    """The one ``kind`` (named ``name``, when there are several of the kind)."""
+    found = [d for d in by_kind(docs, kind) if name is None or d["metadata"]["name"] == name]
     assert len(found) == 1, f"expected one {kind}, got {[d['metadata']['name'] for d in found]}"
     return found[0]
 
@@ -222,6 +223,8 @@ class Release:
     service_account: str
     lease_name: str
     cluster_role: str
+    metrics_reader_role: str
+    """The ClusterRole that lets a user get /metrics."""
 
 
 @pytest.fixture
@@ -242,18 +245,26 @@ def chart_release(
         docs=docs,
         service_account=one(docs, "ServiceAccount")["metadata"]["name"],
         lease_name=config_map["leader_elect_lease_name"],
-        cluster_role=one(docs, "ClusterRole")["metadata"]["name"],
+        cluster_role=one(docs, "ClusterRole", f"{name}-workload-scheduler")["metadata"]["name"],
+        metrics_reader_role=one(docs, "ClusterRole", f"{name}-workload-scheduler-metrics-reader")[
+            "metadata"
+        ]["name"],
     )
     try:
         yield release
     finally:
         rbac = client.RbacAuthorizationV1Api(api_client)
-        for delete in (rbac.delete_cluster_role_binding, rbac.delete_cluster_role):
-            try:
-                delete(release.cluster_role)
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise
+        deletes = {
+            "ClusterRoleBinding": rbac.delete_cluster_role_binding,
+            "ClusterRole": rbac.delete_cluster_role,
+        }
+        for doc in docs:  # the cluster-scoped objects outlive the namespace
+            if doc["kind"] in deletes:
+                try:
+                    deletes[doc["kind"]](doc["metadata"]["name"])
+                except ApiException as exc:
+                    if exc.status != 404:
+                        raise
 
 
 def new_api_client(kubeconfig: Path | str) -> client.ApiClient:

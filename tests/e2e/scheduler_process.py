@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -18,22 +19,39 @@ def free_port() -> int:
 
 
 class SchedulerProcess:
+    """``secure``: /metrics on its own port over HTTPS with token authentication (the
+    chart's setting); otherwise (``--no-secure-metrics``) one plain HTTP port serves all."""
+
     def __init__(
-        self, kubeconfig: str, log_dir: Path, *extra_args: str, name: str = "workload-scheduler"
+        self,
+        kubeconfig: str,
+        log_dir: Path,
+        *extra_args: str,
+        name: str = "workload-scheduler",
+        secure: bool = False,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.log_path = log_dir / f"{name}-{int(time.time() * 1000)}.log"
         self.port = free_port()
+        self.secure = secure
+        self.metrics_port = free_port() if secure else self.port
         self.extra_args = list(extra_args)
         self.name = name
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def base_url(self) -> str:
+        """The health endpoints (and, unless ``secure``, /metrics)."""
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        scheme = "https" if self.secure else "http"
+        return f"{scheme}://127.0.0.1:{self.metrics_port}/metrics"
 
     def start(self, timeout: float = 30) -> SchedulerProcess:
         address = f"127.0.0.1:{self.port}"
+        secure_args = ["--secure-metrics"] if self.secure else ["--no-secure-metrics"]
         cmd = [
             sys.executable,
             "-m",
@@ -44,9 +62,10 @@ class SchedulerProcess:
             "--scheduler-name",
             self.name,
             "--metrics-bind-address",
-            address,
+            f"127.0.0.1:{self.metrics_port}",
             "--health-bind-address",
             address,
+            *secure_args,
             "--log-format",
             "json",
             *self.extra_args,
@@ -71,8 +90,13 @@ class SchedulerProcess:
             time.sleep(0.2)
         raise RuntimeError(f"scheduler not ready in {timeout}s:\n{self.log_tail()}")
 
-    def metrics(self) -> str:
-        with urllib.request.urlopen(f"{self.base_url}/metrics", timeout=5) as r:
+    def metrics(self, token: str | None = None) -> str:
+        """GET /metrics (with ``token`` as bearer token); raises HTTPError on 4xx/5xx."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        request = urllib.request.Request(self.metrics_url, headers=headers)
+        # The self-signed serving certificate is checked by the test that needs it.
+        context = ssl._create_unverified_context() if self.secure else None
+        with urllib.request.urlopen(request, timeout=5, context=context) as r:
             return str(r.read().decode())
 
     def kill(self) -> None:

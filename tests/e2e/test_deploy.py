@@ -7,8 +7,13 @@ pod would do with the chart's ServiceAccount, config and flags.
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
+import ssl
 import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -48,6 +53,7 @@ __all__ = ["applier", "chart_release", "helm"]
 
 REPO = Path(__file__).resolve().parents[2]
 RBAC_FILE = REPO / "deploy" / "rbac.yaml"
+READER_FILE = REPO / "deploy" / "metrics-reader.yaml"
 EXAMPLES = REPO / "examples"
 
 
@@ -63,20 +69,22 @@ def scheduler_name() -> str:
 
 
 def test_chart_lints_renders_and_matches_deploy(helm: Path) -> None:
-    run_helm(helm, "lint", "--strict", str(CHART))
-    run_helm(
-        helm,
-        "lint",
-        "--strict",
-        str(CHART),
-        "--set",
-        "serviceMonitor.enabled=true",
-        "--set",
-        "podDisruptionBudget.enabled=true",
-    )
+    for values in (
+        [],
+        ["serviceMonitor.enabled=true", "podDisruptionBudget.enabled=true"],
+        [
+            "serviceMonitor.enabled=true",
+            "serviceMonitor.authorization=bearerTokenFile",
+            "serviceMonitor.insecureSkipVerify=false",
+            "metrics.tlsSecretName=scheduler-tls",
+        ],
+        ["metrics.secure=false", "serviceMonitor.enabled=true"],
+    ):
+        run_helm(helm, "lint", "--strict", str(CHART), *(f"--set={v}" for v in values))
 
     docs = render_chart(helm, "rel", "sched-ns")
     assert sorted(d["kind"] for d in docs) == [
+        "ClusterRole",
         "ClusterRole",
         "ClusterRoleBinding",
         "ConfigMap",
@@ -87,17 +95,21 @@ def test_chart_lints_renders_and_matches_deploy(helm: Path) -> None:
         "ServiceAccount",
     ]
     # Cluster-scoped names carry the release name: two releases never share them.
-    for kind in ("ClusterRole", "ClusterRoleBinding"):
-        assert one(docs, kind)["metadata"]["name"] == "rel-workload-scheduler"
-    # Exactly deploy/rbac.yaml's permissions.
+    assert one(docs, "ClusterRoleBinding")["metadata"]["name"] == "rel-workload-scheduler"
+    role = one(docs, "ClusterRole", "rel-workload-scheduler")
+    reader = one(docs, "ClusterRole", "rel-workload-scheduler-metrics-reader")
+    # Exactly deploy/rbac.yaml's permissions, and deploy/'s reader role.
     deploy_rbac = list(yaml.safe_load_all(RBAC_FILE.read_text()))
-    assert rules(one(docs, "ClusterRole")) == rules(one(deploy_rbac, "ClusterRole"))
+    assert rules(role) == rules(one(deploy_rbac, "ClusterRole"))
     assert rules(one(docs, "Role")) == rules(one(deploy_rbac, "Role"))
+    assert rules(reader) == rules(yaml.safe_load(READER_FILE.read_text()))
 
-    # The config file is one the scheduler accepts, with the Lease in the release namespace.
+    # The config file is one the scheduler accepts, with the Lease in the release namespace
+    # and /metrics behind authentication (self-signed certificate).
     config_yaml = one(docs, "ConfigMap")["data"]["config.yaml"]
     settings = load_settings(None, yaml.safe_load(config_yaml))
     assert settings.leader_elect and settings.leader_elect_namespace == "sched-ns"
+    assert settings.secure_metrics and not settings.tls_cert_file
     container = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     assert container["args"] == [
         "run",
@@ -105,6 +117,13 @@ def test_chart_lints_renders_and_matches_deploy(helm: Path) -> None:
         "/etc/workload-scheduler/config.yaml",
         "--leader-elect",
     ]
+    # The probes stay on the plain, open health port.
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert settings.health_bind_address.endswith(f":{ports['health']}")
+    assert settings.metrics_bind_address.endswith(f":{ports['metrics']}")
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"]["port"] == "health"
+        assert container[probe]["httpGet"].get("scheme", "HTTP") == "HTTP"
 
     optional = render_chart(
         helm,
@@ -124,6 +143,66 @@ def test_chart_lints_renders_and_matches_deploy(helm: Path) -> None:
         None, yaml.safe_load(one(optional, "ConfigMap")["data"]["config.yaml"])
     )
     assert settings.scoring_strategy == "MostAllocated" and settings.parallel_binds == 8
+
+    # The ServiceMonitor scrapes over HTTPS with the reader ServiceAccount's token Secret.
+    (endpoint,) = one(optional, "ServiceMonitor")["spec"]["endpoints"]
+    token_secret = one(optional, "Secret")
+    assert token_secret["type"] == "kubernetes.io/service-account-token"
+    reader_sa = token_secret["metadata"]["annotations"]["kubernetes.io/service-account.name"]
+    assert endpoint["scheme"] == "https" and endpoint["tlsConfig"] == {"insecureSkipVerify": True}
+    assert endpoint["authorization"] == {
+        "type": "Bearer",
+        "credentials": {"name": token_secret["metadata"]["name"], "key": "token"},
+    }
+    binding = one(optional, "ClusterRoleBinding", reader_sa)
+    assert binding["roleRef"]["name"] == "rel-workload-scheduler-metrics-reader"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": reader_sa, "namespace": "sched-ns"}
+    ]
+
+    # Or with Prometheus's own token, and a certificate from a Secret verified by its CA.
+    own_cert = render_chart(
+        helm,
+        "rel",
+        "sched-ns",
+        "serviceMonitor.enabled=true",
+        "serviceMonitor.authorization=bearerTokenFile",
+        "serviceMonitor.insecureSkipVerify=false",
+        "metrics.tlsSecretName=scheduler-tls",
+    )
+    assert not by_kind(own_cert, "Secret") and len(by_kind(own_cert, "ServiceAccount")) == 1
+    (endpoint,) = one(own_cert, "ServiceMonitor")["spec"]["endpoints"]
+    assert endpoint["bearerTokenFile"] == "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    assert endpoint["tlsConfig"] == {
+        "ca": {"secret": {"name": "scheduler-tls", "key": "ca.crt"}},
+        "serverName": "rel-workload-scheduler-metrics.sched-ns.svc",
+    }
+    settings = load_settings(
+        None, yaml.safe_load(one(own_cert, "ConfigMap")["data"]["config.yaml"])
+    )
+    pod = one(own_cert, "Deployment")["spec"]["template"]["spec"]
+    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "metrics-tls"]
+    assert settings.tls_cert_file == f"{mount['mountPath']}/tls.crt"
+    assert settings.tls_private_key_file == f"{mount['mountPath']}/tls.key"
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "metrics-tls"]
+    assert volume["secret"] == {"secretName": "scheduler-tls"}
+    with pytest.raises(AssertionError, match=r"needs metrics\.tlsSecretName"):
+        render_chart(
+            helm, "rel", "sched-ns", "serviceMonitor.enabled=true",
+            "serviceMonitor.insecureSkipVerify=false",
+        )  # fmt: skip
+
+    # Plain HTTP when asked: no reader role, no https in the ServiceMonitor.
+    plain = render_chart(
+        helm, "rel", "sched-ns", "metrics.secure=false", "serviceMonitor.enabled=true"
+    )
+    assert [d["metadata"]["name"] for d in by_kind(plain, "ClusterRole")] == [
+        "rel-workload-scheduler"
+    ]
+    (endpoint,) = one(plain, "ServiceMonitor")["spec"]["endpoints"]
+    assert "scheme" not in endpoint and "authorization" not in endpoint
+    settings = load_settings(None, yaml.safe_load(one(plain, "ConfigMap")["data"]["config.yaml"]))
+    assert not settings.secure_metrics
 
     # values.schema.json refuses what the scheduler would refuse at start-up.
     with pytest.raises(AssertionError, match="scoringStrategy"):
@@ -243,6 +322,7 @@ def test_scheduler_works_with_only_the_chart_rbac(
         "--leader-elect-lease-name",
         chart_release.lease_name,
         name=name,
+        secure=True,  # as the chart runs it
     )
     with running(proc):
         native = GangMode("v1alpha1", kube_request)
@@ -341,6 +421,107 @@ def test_scheduler_works_with_only_the_chart_rbac(
         assert delete_pod.value.status == 403
     finally:
         api.close()  # type: ignore[no-untyped-call]
+
+
+def _create_service_account(kube_request: KubeRequest, ns: str, name: str) -> str:
+    """A ServiceAccount and a TokenRequest token for it."""
+    kube_request(
+        "POST",
+        f"/api/v1/namespaces/{ns}/serviceaccounts",
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name}},
+    )
+    return str(
+        kube_request(
+            "POST",
+            f"/api/v1/namespaces/{ns}/serviceaccounts/{name}/token",
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
+        )["status"]["token"]
+    )
+
+
+def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_metrics_need_a_token_allowed_to_get_them(
+    chart_release: Release,
+    kubeconfig: str,
+    kube_request: KubeRequest,
+    tmp_path: Path,
+) -> None:
+    """The scheduler as the chart runs it (its ServiceAccount, secure metrics): /metrics
+    over HTTPS answers 401 without a valid token, 403 to a ServiceAccount without the
+    chart's metrics-reader ClusterRole, the metrics to one bound to it; the health
+    endpoints answer anyone over plain HTTP."""
+    ns = chart_release.namespace
+    sa_kubeconfig = service_account_kubeconfig(
+        kube_request, kubeconfig, ns, chart_release.service_account, tmp_path / "sa.kubeconfig"
+    )
+    reader_token = _create_service_account(kube_request, ns, "prometheus")
+    nobody_token = _create_service_account(kube_request, ns, "nobody")
+    binding_path = "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"
+    binding = f"{ns}-prometheus-metrics"
+    kube_request(
+        "POST",
+        binding_path,
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": binding},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": chart_release.metrics_reader_role,
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "prometheus", "namespace": ns}],
+        },
+    )
+    proc = SchedulerProcess(str(sa_kubeconfig), tmp_path, name=scheduler_name(), secure=True)
+    try:
+        with running(proc):
+            url = proc.metrics_url
+            assert url.startswith("https://")
+            status, body = _get(url)
+            assert status == 401 and json.loads(body)["reason"] == "Unauthorized", body
+            status, body = _get(url, "not-a-token")
+            assert status == 401, body
+            status, body = _get(url, nobody_token)
+            assert status == 403, body
+            assert json.loads(body)["message"] == (
+                f'forbidden: User "system:serviceaccount:{ns}:nobody" cannot get path "/metrics"'
+            )
+            status, body = _get(url, reader_token)
+            assert status == 200, body
+            assert b"scheduler_pending_pods" in body
+            # Again, from the caches: the same answers.
+            assert _get(url, reader_token)[0] == 200 and _get(url, nobody_token)[0] == 403
+            # Plain HTTP is not served on the metrics port.
+            with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+                urllib.request.urlopen(url.replace("https://", "http://"), timeout=5)
+            # Health: plain HTTP, no token.
+            for path in ("/healthz", "/readyz"):
+                assert _get(proc.base_url + path) == (200, b"ok")
+
+            # The self-signed serving certificate is valid for localhost / 127.0.0.1.
+            pem = ssl.get_server_certificate(("127.0.0.1", proc.metrics_port))
+            verified = ssl.create_default_context(cadata=pem)
+            with (
+                socket.create_connection(("127.0.0.1", proc.metrics_port), timeout=5) as raw,
+                verified.wrap_socket(raw, server_hostname="localhost") as tls,
+            ):
+                assert tls.version() in ("TLSv1.2", "TLSv1.3")
+            log = proc.log_path.read_text()
+            assert "cannot review" not in log, proc.log_tail()
+    finally:
+        kube_request("DELETE", f"{binding_path}/{binding}")
 
 
 def test_a_missing_permission_is_caught(

@@ -4,11 +4,13 @@ and that every RBAC permission is one the code actually uses."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +32,9 @@ HADOLINT_LABELS = [
     "org.opencontainers.image.version:text",
     "org.opencontainers.image.revision:text",
     "org.opencontainers.image.licenses:spdx",
-    "org.opencontainers.image.source:url",
 ]
+# The canonical Apache License 2.0 text (Debian's base-files common-licenses/Apache-2.0).
+LICENSE_SHA256 = "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30"
 
 
 def load_all(path: Path) -> list[dict[str, Any]]:
@@ -96,9 +99,13 @@ def test_final_image_is_small_non_root_and_read_only_friendly() -> None:
     text = "\n".join(final)
     assert "ARG PYTHON_IMAGE=python:3.11-slim" in DOCKERFILE.read_text()
     assert final[0] == "FROM ${PYTHON_IMAGE}"
-    # Only the venv comes from the builder; nothing is installed in the final stage.
+    # Only the venv comes from the builder, and the license text from the context; nothing is
+    # installed in the final stage.
     copies = [i for i in final if i.upper().startswith(("COPY", "ADD"))]
-    assert copies == ["COPY --from=builder /opt/venv /opt/venv"]
+    assert copies == [
+        "COPY --from=builder /opt/venv /opt/venv",
+        "COPY LICENSE /usr/share/doc/workload-scheduler/LICENSE",
+    ]
     for tool in ("pip ", "apt-get", "apk ", "gcc", "build-essential"):
         assert tool not in text, f"{tool!r} in the final stage"
     assert "PYTHONDONTWRITEBYTECODE=1" in text
@@ -109,6 +116,16 @@ def test_final_image_is_small_non_root_and_read_only_friendly() -> None:
     ]
     # Bytecode is compiled in the builder, so the read-only root filesystem costs nothing.
     assert any("compileall" in i for i in stages[0])
+
+
+def test_license_is_the_canonical_apache_2_text() -> None:
+    assert hashlib.sha256((REPO / "LICENSE").read_bytes()).hexdigest() == LICENSE_SHA256
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "Apache-2.0" and project["license-files"] == ["LICENSE"]
+    text = DOCKERFILE.read_text()
+    assert 'org.opencontainers.image.licenses="Apache-2.0"' in text
+    # No label pointing at a repository that does not exist (yet).
+    assert "org.opencontainers.image.source" not in text
 
 
 def test_dockerignore_lets_in_what_the_build_copies() -> None:
@@ -138,12 +155,52 @@ def test_chart_crd_is_a_copy_of_deploy_crd() -> None:
     )
 
 
-def test_kustomization_lists_every_manifest() -> None:
-    listed = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())["resources"]
-    on_disk = [p.relative_to(DEPLOY).as_posix() for p in DEPLOY.rglob("*.yaml")]
-    assert sorted(listed) == sorted(p for p in on_disk if p != "kustomization.yaml")
+def _schema_at(schema: dict[str, Any], json_path: str) -> dict[str, Any]:
+    """The schema of the field a printer column's simple JSONPath (``.a.b[0].c``) reads."""
+    for part in json_path.lstrip(".").split("."):
+        name, _, index = part.partition("[")
+        schema = schema["properties"][name]
+        if index:
+            assert schema["type"] == "array", json_path
+            schema = schema["items"]
+    return schema
+
+
+def test_crd_printer_columns_read_fields_of_the_schema() -> None:
+    """kubectl get workloads.workload-scheduler.io: each column reads a field the schema
+    has, of the column's type (tests/e2e/test_workload_columns.py shows them filled in)."""
+    (crd,) = load_all(DEPLOY / "crds" / CRD_NAME)
+    (version,) = crd["spec"]["versions"]
+    schema = version["schema"]["openAPIV3Schema"]
+    columns = version["additionalPrinterColumns"]
+    shown = [c["name"] for c in columns if not c.get("priority")]
+    assert shown == ["Group", "MinCount", "Scheduled", "Reason", "Age"]
+    for column in columns:
+        if column["name"] == "Age":  # metadata is the API server's, not in our schema
+            assert column == {
+                "name": "Age",
+                "type": "date",
+                "jsonPath": ".metadata.creationTimestamp",
+            }
+            continue
+        assert _schema_at(schema, column["jsonPath"])["type"] == column["type"], column
+        assert column.get("description"), column
+
+
+@pytest.mark.parametrize("base", [DEPLOY, DEPLOY / "prometheus"])
+def test_kustomization_lists_every_manifest(base: Path) -> None:
+    """deploy/ and deploy/prometheus/ (the ServiceMonitor, for the Prometheus Operator's
+    clusters) each list every manifest beneath them, except another kustomization's."""
+    listed = yaml.safe_load((base / "kustomization.yaml").read_text())["resources"]
+    others = [p.parent for p in base.rglob("kustomization.yaml") if p.parent != base]
+    on_disk = [
+        p.relative_to(base).as_posix()
+        for p in base.rglob("*.yaml")
+        if p.name != "kustomization.yaml" and not any(o in p.parents for o in others)
+    ]
+    assert sorted(listed) == sorted(on_disk)
     for path in listed:
-        for doc in load_all(DEPLOY / path):
+        for doc in load_all(base / path):
             assert doc["apiVersion"] and doc["kind"] and doc["metadata"]["name"], path
 
 
@@ -154,6 +211,8 @@ def test_config_map_is_a_valid_scheduler_config(tmp_path: Path) -> None:
     settings = load_settings(str(path), {})  # unknown keys or wrong types raise
     assert settings.log_format == "json"
     assert settings.leader_elect_namespace == "workload-scheduler"
+    # /metrics behind TokenReview + SubjectAccessReview, self-signed serving certificate.
+    assert settings.secure_metrics and not settings.tls_cert_file
 
 
 def test_deployment_runs_the_scheduler_safely() -> None:
@@ -237,6 +296,7 @@ def test_chart_values_are_documented_and_in_the_schema() -> None:
         "affinity",
         "serviceMonitor",
         "podDisruptionBudget",
+        "metrics",
     ):
         assert key in values, key
 
@@ -256,6 +316,7 @@ def test_chart_metadata() -> None:
         "service.yaml",
         "servicemonitor.yaml",
         "poddisruptionbudget.yaml",
+        "metrics-reader.yaml",
     } <= templates
 
 
@@ -319,6 +380,15 @@ RBAC_USES: dict[tuple[str, str, str], tuple[str, ...]] = {
         '"batch", "v1", "jobs"',
         "AnnotationsProgressStorage",
     ),
+    # Secure /metrics: each bearer token's TokenReview and its user's SubjectAccessReview.
+    ("authentication.k8s.io", "tokenreviews", "create"): (
+        '"/apis/authentication.k8s.io/v1/tokenreviews"',
+        '"POST", TOKEN_REVIEWS',
+    ),
+    ("authorization.k8s.io", "subjectaccessreviews", "create"): (
+        '"/apis/authorization.k8s.io/v1/subjectaccessreviews"',
+        "SUBJECT_ACCESS_REVIEWS,",
+    ),
     ("coordination.k8s.io", "leases", "get"): _LEASES,
     ("coordination.k8s.io", "leases", "create"): _LEASES,
     ("coordination.k8s.io", "leases", "update"): _LEASES,
@@ -361,6 +431,33 @@ def test_every_rbac_permission_is_used_by_the_code() -> None:
     for group, resource, verb in granted:
         assert "*" not in (group, resource, verb)
         assert resource != "secrets" and verb not in ("delete", "deletecollection", "escalate")
+
+
+def test_metrics_reader_role_grants_get_on_metrics_only() -> None:
+    """The readers' ClusterRole names exactly the path and verb the server asks about."""
+    from scheduler.server.endpoints import METRICS_PATH
+
+    (role,) = load_all(DEPLOY / "metrics-reader.yaml")
+    assert role["kind"] == "ClusterRole"
+    assert role["rules"] == [{"nonResourceURLs": [METRICS_PATH], "verbs": ["get"]}]
+    source = _scheduler_source()
+    assert '"get", METRICS_PATH' in source
+    chart = (CHART / "templates" / "metrics-reader.yaml").read_text()
+    chart_rules = yaml.safe_load(chart.split("\nrules:\n", 1)[1].split("\n{{-", 1)[0])
+    assert chart_rules == role["rules"]
+    # deploy/prometheus binds a reader ServiceAccount to it and scrapes with its token.
+    docs = [d for p in sorted((DEPLOY / "prometheus").glob("*.yaml")) for d in load_all(p)]
+    (binding,) = [d for d in docs if d["kind"] == "ClusterRoleBinding"]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    (monitor,) = [d for d in docs if d["kind"] == "ServiceMonitor"]
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["scheme"] == "https" and endpoint["path"] == METRICS_PATH
+    (secret,) = [d for d in docs if d["kind"] == "Secret"]
+    assert endpoint["authorization"]["credentials"]["name"] == secret["metadata"]["name"]
+    assert (
+        secret["metadata"]["annotations"]["kubernetes.io/service-account.name"]
+        == (binding["subjects"][0]["name"])
+    )
 
 
 def test_chart_rbac_template_has_the_same_rules() -> None:

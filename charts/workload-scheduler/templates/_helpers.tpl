@@ -74,6 +74,7 @@ The scheduler's config file (keys are its settings in snake_case, scheduler/conf
   "log_level" .Values.logLevel
   "metrics_bind_address" "0.0.0.0:8080"
   "health_bind_address" "0.0.0.0:8081"
+  "secure_metrics" .Values.metrics.secure
   "leader_elect" .Values.leaderElect.enabled
   "leader_elect_namespace" .Release.Namespace
   "leader_elect_lease_name" (include "workload-scheduler.leaseName" .)
@@ -82,5 +83,20 @@ The scheduler's config file (keys are its settings in snake_case, scheduler/conf
   "leader_elect_retry_period" .Values.leaderElect.retryPeriod
   "gang_timeout_seconds" .Values.gangTimeoutSeconds
 -}}
+{{- if and .Values.metrics.secure .Values.metrics.tlsSecretName }}
+{{- $_ := set $config "tls_cert_file" (printf "%s/tls.crt" (include "workload-scheduler.tlsDir" .)) }}
+{{- $_ := set $config "tls_private_key_file" (printf "%s/tls.key" (include "workload-scheduler.tlsDir" .)) }}
+{{- end }}
 {{- toYaml (merge (deepCopy .Values.extraConfig) $config) }}
+{{- end }}
+
+{{/*
+Where the metrics serving certificate Secret (metrics.tlsSecretName) is mounted.
+*/}}
+{{- define "workload-scheduler.tlsDir" -}}
+/etc/workload-scheduler-tls
+{{- end }}
+
+{{- define "workload-scheduler.metricsReader" -}}
+{{- printf "%s-metrics-reader" (include "workload-scheduler.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
