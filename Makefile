@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## Run the main job: dev cluster + nodes + scheduler + examples, then print placements.
+## Run the main job: dev cluster + simulated nodes + scheduler + examples, print placements,
+## then run an Indexed Job of 4 as one gang until it completes.
 demo: install
 	$(BIN)/workload-scheduler demo
 

@@ -429,6 +429,8 @@ class OurScheduler:
         self.scheduler_name = scheduler_name
         self.extra_args = list(extra_args)
         self.proc: asyncio.subprocess.Process | None = None
+        self.metrics_url = ""
+        """``http://127.0.0.1:<port>/metrics`` once started."""
 
     @property
     def pid(self) -> int | None:
@@ -440,6 +442,7 @@ class OurScheduler:
 
     async def start(self, timeout: float = 120) -> None:
         metrics, health = free_port(), free_port()
+        self.metrics_url = f"http://127.0.0.1:{metrics}/metrics"
         cmd = [
             sys.executable, "-m", "scheduler.cli.main", "run",
             "--kubeconfig", self.kubeconfig,

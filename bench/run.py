@@ -705,6 +705,10 @@ def main(argv: list[str] | None = None) -> int:
             args.state_dir,
             "1.35",
             with_kube_scheduler=True,
+            # Schedulers only, as for the recorded results: the controllers' watches and the
+            # namespace controller's clean-up would compete with them for the two cores.
+            with_controller_manager=False,
+            with_kwok=False,
             kube_scheduler_qps=args.qps,
             kube_scheduler_burst=args.burst,
         )

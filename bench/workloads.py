@@ -36,6 +36,11 @@ def node_name(index: int) -> str:
     return f"bench-node-{index:05d}"
 
 
+def rack_of(name: str) -> str:
+    """``rack-002`` for ``bench-node-00047`` (the ``RACK`` label ``nodes`` gives it)."""
+    return f"rack-{int(name.rsplit('-', 1)[-1]) // NODES_PER_RACK:03d}"
+
+
 def is_gpu_node(index: int, gpu_every: int) -> bool:
     return gpu_every > 0 and index % gpu_every == gpu_every - 1
 
@@ -60,6 +65,9 @@ def nodes(count: int, *, gpu_every: int = 8, start: int = 0) -> list[dict[str, A
                     **({"accelerator": "nvidia"} if gpu else {}),
                 },
                 taints=[dict(GPU_TAINT)] if gpu else None,
+                # Bare API objects: kwok's Lease renewals for thousands of nodes would
+                # compete with the schedulers for the CPU (docs/benchmarks.md).
+                kwok=False,
             )
         )
     return out
@@ -366,3 +374,53 @@ def plan_bindings(
         else:
             raise UnplaceableError(f"pod {manifest['metadata']['name']} fits no node")
     return plan
+
+
+# -- one big gang (issue 11) ---------------------------------------------------------------
+
+CRD_WORKLOAD_API = "workload-scheduler.io/v1alpha1"
+
+
+def biggang(
+    size: int, cpu: str, node_count: int, *, free_rack: int = 0, fill: float = 0.4
+) -> tuple[Workload, list[dict[str, Any]]]:
+    """One gang of ``size`` pods (``cpu`` each, 64Mi) that must land in one rack
+    (``schedulingConstraints.topology`` key ``RACK``), and the pods that fill ``fill`` of
+    every node's 32 cpu in every rack but ``free_rack``: pre-bound (``spec.nodeName``),
+    created before the timed part. The gang is described by our Workload CRD: the 1.35
+    ``v1alpha1`` Workload has no topology constraint.
+
+    With the default nodes (32 cpu, 110 pods, racks of 20) and ``gpu_every=0``, 2,000 x
+    300m fits the free rack only (600 of its 640 cpu); 2,000 x 400m fits no rack."""
+    gang = "biggang"
+    group = {
+        "apiVersion": CRD_WORKLOAD_API,
+        "kind": "Workload",
+        "metadata": {"name": gang},
+        "spec": {
+            "podGroups": [
+                {
+                    "name": POD_GROUP,
+                    "policy": {"gang": {"minCount": size}},
+                    "schedulingConstraints": {"topology": [{"key": RACK}]},
+                }
+            ]
+        },
+    }
+    labels = {
+        "bench": "biggang",
+        "workload-scheduler.io/workload": gang,
+        "workload-scheduler.io/pod-group": POD_GROUP,
+    }
+    pods = [pod(f"{gang}-{i:05d}", cpu=cpu, memory="64Mi", labels=labels) for i in range(size)]
+    fillers = []
+    fill_cpu = f"{int(32000 * fill)}m"
+    for i in range(node_count):
+        if i // NODES_PER_RACK == free_rack:
+            continue
+        filler = pod(f"fill-{i:05d}", cpu=fill_cpu, memory="1Gi", labels={"bench": "fill"})
+        filler["spec"]["nodeName"] = node_name(i)
+        fillers.append(filler)
+    workload = Workload("biggang", f"1 gang of {size} x {cpu}", pods, [group])
+    workload.gang_of = {p["metadata"]["name"]: gang for p in pods}
+    return workload, fillers

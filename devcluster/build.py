@@ -23,17 +23,18 @@ from devcluster.releases import DEFAULT_RELEASE, Release, get_release
 
 Progress = Callable[[str], None]
 
-BINARIES = ("etcd", "kube-apiserver", "kube-scheduler")
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 """Executables :func:`ensure_binaries` guarantees in the directory it returns."""
 
-_PACKAGES = (
-    "k8s.io/kubernetes/cmd/kube-apiserver",
-    "k8s.io/kubernetes/cmd/kube-scheduler",
-    "go.etcd.io/etcd/server/v3",
-)
+_PACKAGES = {
+    "etcd": "go.etcd.io/etcd/server/v3",
+    "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
+    "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
+    "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler",
+}
 # With ``-o DIR/`` Go names each binary after its package's last element, which for etcd is
 # "server"; it is renamed after the build.
-_BUILT_NAMES = {"server": "etcd"}
+_BUILT_NAMES = {"etcd": "server"}
 _VERSION_PKG = "k8s.io/component-base/version"
 _PROGRESS_EVERY_S = 10.0
 _ERROR_TAIL_LINES = 40
@@ -69,11 +70,13 @@ def ensure_binaries(
     progress: Progress | None = None,
     repo_root: Path | None = None,
 ) -> Path:
-    """Return the directory holding ``etcd``, ``kube-apiserver`` and ``kube-scheduler``.
+    """Return the directory holding :data:`BINARIES` (etcd, kube-apiserver,
+    kube-controller-manager, kube-scheduler).
 
-    Builds them with Go on the first call for a version; later calls return at once.  A file
-    lock makes concurrent callers (a test run and the demo, say) wait for one build instead of
-    running two.
+    Builds them with Go on the first call for a version; later calls return at once.  Only
+    the missing ones are built, so a cache filled before a binary joined :data:`BINARIES`
+    gains just that one.  A file lock makes concurrent callers (a test run and the demo, say)
+    wait for one build instead of running two.
     """
     rel = get_release(release)
     target = binaries_dir(rel)
@@ -110,9 +113,10 @@ def find_go() -> Path:
             return fallback
     raise GoNotFoundError(
         "the Go toolchain ('go') is not on PATH, and it is needed once to build kube-apiserver, "
-        "kube-scheduler and etcd from source. Install Go >= 1.25 from https://go.dev/dl/ "
-        "(e.g. unpack go*.linux-amd64.tar.gz into /usr/local and add /usr/local/go/bin to "
-        "PATH), or point WORKLOAD_SCHEDULER_CACHE at a directory that already holds "
+        "kube-controller-manager, kube-scheduler, etcd, kwok and helm from source. Install "
+        "Go >= 1.26 from https://go.dev/dl/ (e.g. unpack go*.linux-amd64.tar.gz into "
+        "/usr/local and add /usr/local/go/bin to PATH), or point WORKLOAD_SCHEDULER_CACHE at a "
+        "directory that already holds "
         f"k8s-<version>/{{{','.join(BINARIES)}}}."
     )
 
@@ -160,29 +164,27 @@ def _build(release: Release, target: Path, report: Progress, repo_root: Path) ->
     if not (module_dir / "go.mod").is_file():
         raise BuildError(f"no Go module for Kubernetes {release.kubernetes} at {module_dir}")
     go = find_go()
+    missing = [name for name in BINARIES if not os.access(target / name, os.X_OK)]
     report(
-        f"building control plane {release.kubernetes} (kube-apiserver, kube-scheduler, "
-        f"etcd {release.etcd}) from {module_dir}. The first build compiles thousands of Go "
+        f"building control plane {release.kubernetes} ({', '.join(missing)}; etcd "
+        f"{release.etcd}) from {module_dir}. The first build compiles thousands of Go "
         f"packages and takes a long time on {os.cpu_count()} cores (tens of minutes); it is "
         f"done once, binaries are cached in {target}."
     )
-    # Build next to the cache dir so the final rename stays on one filesystem (atomic), and a
-    # crash never leaves a half-filled target that looks complete.
+    # Build next to the cache dir so each final rename stays on one filesystem (atomic): a
+    # crash never leaves a half-written binary that looks complete.
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.build-", dir=target.parent))
     try:
-        command = _build_command(go, release, staging)
+        command = _build_command(go, release, staging, [_PACKAGES[name] for name in missing])
         run_go_build(command, module_dir, f"control plane {release.kubernetes}", report)
-        for built, final in _BUILT_NAMES.items():
-            (staging / built).rename(staging / final)
-        staging.chmod(0o755)  # mkdtemp makes it 0700; the binaries are not secret
-        if target.exists():  # an incomplete leftover, e.g. a binary deleted by hand
-            shutil.rmtree(target)
-        staging.rename(target)
+        target.mkdir(mode=0o755, exist_ok=True)  # the binaries are not secret
+        for name in missing:
+            (staging / _BUILT_NAMES.get(name, name)).rename(target / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _build_command(go: Path, release: Release, out_dir: Path) -> list[str]:
+def _build_command(go: Path, release: Release, out_dir: Path, packages: list[str]) -> list[str]:
     major, minor = release.minor.split(".")
     # kube-apiserver reports gitVersion in /version; without it a source build says v0.0.0.
     ldflags = " ".join(
@@ -193,10 +195,11 @@ def _build_command(go: Path, release: Release, out_dir: Path) -> list[str]:
             f"-X {_VERSION_PKG}.gitMinor={minor}",
         ]
     )
-    # One invocation for all three lets Go compile their shared dependencies once, in parallel.
+    # One invocation for all of them lets Go compile their shared dependencies once, in
+    # parallel.
     return [
         str(go), "build", "-v", "-trimpath", "-ldflags", ldflags,
-        "-o", f"{out_dir}{os.sep}", *_PACKAGES,
+        "-o", f"{out_dir}{os.sep}", *packages,
     ]  # fmt: skip
 
 

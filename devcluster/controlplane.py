@@ -1,4 +1,5 @@
-"""Run a real etcd + kube-apiserver (and optionally kube-scheduler) on 127.0.0.1.
+"""Run a real etcd + kube-apiserver + kube-controller-manager, kwok's simulated kubelets
+(and optionally kube-scheduler) on 127.0.0.1.
 
 Everything a control plane owns lives in one state directory: PKI, etcd data, logs,
 kubeconfigs and ``state.json`` (pids, ports, paths).  ``state.json`` is what lets a different
@@ -29,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from devcluster import kwok
 from devcluster.build import Progress, ensure_binaries
 from devcluster.pki import PkiFiles, write_pki
 from devcluster.releases import DEFAULT_RELEASE, Release, get_release
@@ -43,7 +45,15 @@ _LOG_TAIL_LINES = 40
 _POLL_S = 0.25
 
 # Stopped in reverse start order: clients before the servers they talk to.
-_START_ORDER = ("etcd", "kube-apiserver", "kube-scheduler")
+_START_ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
+CONTROLLERS = ("*", "-node-lifecycle-controller")
+"""kube-controller-manager's ``--controllers``: every controller on by default (namespace,
+garbage collector, job, replicaset, deployment, podgc, persistentvolume binder,
+resourceclaim, serviceaccount and its tokens, ...) except the node lifecycle controller.
+Nodes here are API objects: kwok heartbeats the ones it manages, but a Node without the kwok
+annotation (the benchmark's thousands) has no kubelet, and that controller would mark it
+NotReady, taint it ``unreachable`` and evict its pods after 5 minutes."""
 
 
 class ControlPlaneError(RuntimeError):
@@ -86,6 +96,28 @@ class ClusterInfo:
     @property
     def with_kube_scheduler(self) -> bool:
         return "kube-scheduler" in self.processes
+
+    @property
+    def with_controller_manager(self) -> bool:
+        return "kube-controller-manager" in self.processes
+
+    @property
+    def with_kwok(self) -> bool:
+        return "kwok" in self.processes
+
+    @property
+    def kube_controller_manager_kubeconfig(self) -> Path:
+        """Kubeconfig for user ``system:kube-controller-manager``."""
+        return self.state_dir / "kube-controller-manager.kubeconfig"
+
+    @property
+    def kwok_kubeconfig(self) -> Path:
+        """Kubeconfig for kwok (user ``kwok-controller`` in ``system:masters``)."""
+        return self.state_dir / "kwok.kubeconfig"
+
+    def shape(self) -> Components:
+        """Which optional components run."""
+        return Components(self.with_kube_scheduler, self.with_controller_manager, self.with_kwok)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -133,6 +165,23 @@ def load_cluster_info(state_dir: Path) -> ClusterInfo | None:
 
 
 @dataclass(frozen=True)
+class Components:
+    """The optional parts of a control plane (etcd and kube-apiserver always run)."""
+
+    kube_scheduler: bool = False
+    controller_manager: bool = True
+    kwok: bool = True
+
+    def describe(self) -> str:
+        names = {
+            "kube-scheduler": self.kube_scheduler,
+            "kube-controller-manager": self.controller_manager,
+            "kwok": self.kwok,
+        }
+        return ", ".join(f"{name}: {'yes' if on else 'no'}" for name, on in names.items())
+
+
+@dataclass(frozen=True)
 class KubeSchedulerOptions:
     """How to run the real kube-scheduler next to the apiserver."""
 
@@ -167,11 +216,14 @@ class ControlPlane:
         release: str | Release = DEFAULT_RELEASE,
         *,
         with_kube_scheduler: bool = False,
+        with_controller_manager: bool = True,
+        with_kwok: bool = True,
         kube_scheduler_feature_gates: Mapping[str, bool] | None = None,
         kube_scheduler_qps: float = 1000.0,
         kube_scheduler_burst: int = 1000,
     ) -> ClusterInfo:
-        """Start etcd and kube-apiserver (and kube-scheduler if asked); wait until ready.
+        """Start etcd, kube-apiserver, kube-controller-manager and kwok (and kube-scheduler
+        if asked); wait until each is ready.
 
         If ``state_dir`` already holds a healthy control plane of the same release and shape,
         it is reused (``ClusterInfo.reused``).  A live but unhealthy or different one is an
@@ -182,18 +234,24 @@ class ControlPlane:
         """
         state_dir = Path(state_dir).resolve()
         rel = get_release(release)
-        reusable = self._check_existing(state_dir, rel, with_kube_scheduler)
+        shape = Components(with_kube_scheduler, with_controller_manager, with_kwok)
+        reusable = self._check_existing(state_dir, rel, shape)
         if reusable is not None:
             return reusable
         binaries = ensure_binaries(rel, progress=self._report)
+        kwok_binary = kwok.ensure_kwok(progress=self._report) if with_kwok else None
         started = time.monotonic()
         try:
             info = self._start(state_dir, rel, binaries)
+            if with_controller_manager:
+                info = self._start_controller_manager(info, binaries, rel)
             if with_kube_scheduler:
                 options = KubeSchedulerOptions(
                     rel, kube_scheduler_feature_gates, kube_scheduler_qps, kube_scheduler_burst
                 )
                 info = self._start_kube_scheduler(info, binaries, options)
+            if kwok_binary is not None:
+                info = self._start_kwok(info, kwok_binary)
         except BaseException:
             # Leave nothing running behind a failed (or interrupted) start.
             self.down(state_dir)
@@ -228,7 +286,7 @@ class ControlPlane:
     # -- starting ---------------------------------------------------------------------------
 
     def _check_existing(
-        self, state_dir: Path, release: Release, with_kube_scheduler: bool
+        self, state_dir: Path, release: Release, shape: Components
     ) -> ClusterInfo | None:
         info = load_cluster_info(state_dir)
         if info is None:
@@ -238,16 +296,13 @@ class ControlPlane:
             self._report(f"clearing stopped control plane in {state_dir}")
             (state_dir / STATE_FILE).unlink()
             return None
-        same_shape = (
-            info.kubernetes_version == release.kubernetes
-            and info.with_kube_scheduler == with_kube_scheduler
-        )
+        same_shape = info.kubernetes_version == release.kubernetes and info.shape() == shape
         if same_shape and self.is_healthy(info):
             self._report(f"reusing running control plane {info.server} from {state_dir}")
             return dataclasses.replace(info, reused=True)
         raise ControlPlaneError(
             f"{state_dir} has a running control plane ({', '.join(running)}; Kubernetes "
-            f"{info.kubernetes_version}, kube-scheduler: {info.with_kube_scheduler}) that is "
+            f"{info.kubernetes_version}, {info.shape().describe()}) that is "
             f"{'unhealthy' if same_shape else 'not the one requested'}; stop it first "
             f"(devcluster.down({str(state_dir)!r}) or `workload-scheduler dev-cluster "
             f"down --state-dir {state_dir}`)"
@@ -270,10 +325,10 @@ class ControlPlane:
             processes={},
         )
         _write_kubeconfigs(info)
-        info = self._launch(info, "etcd", binaries, _etcd_args(info))
+        info = self._launch(info, "etcd", binaries / "etcd", _etcd_args(info))
         self._wait_until("etcd", info, lambda: _etcd_healthy(info))
         apiserver_args = _apiserver_args(info, release, self._verbosity)
-        info = self._launch(info, "kube-apiserver", binaries, apiserver_args)
+        info = self._launch(info, "kube-apiserver", binaries / "kube-apiserver", apiserver_args)
         self._wait_until(
             "kube-apiserver",
             info,
@@ -290,15 +345,46 @@ class ControlPlane:
         config.write_text(_kube_scheduler_config(info, options.qps, options.burst))
         gates = options.release.feature_gates_flag(options.feature_gates)
         args = _kube_scheduler_args(info, config, gates, self._verbosity)
-        info = self._launch(info, "kube-scheduler", binaries, args)
+        info = self._launch(info, "kube-scheduler", binaries / "kube-scheduler", args)
         url = f"https://{_LOCALHOST}:{port}/readyz"
         self._wait_until("kube-scheduler", info, lambda: _https_get(info, url, 5.0) == "ok")
         return info
 
-    def _launch(
-        self, info: ClusterInfo, name: str, binaries: Path, args: Sequence[str]
+    def _start_controller_manager(
+        self, info: ClusterInfo, binaries: Path, release: Release
     ) -> ClusterInfo:
-        binary = binaries / name
+        port = _free_ports("kube_controller_manager")["kube_controller_manager"]
+        info = dataclasses.replace(info, ports={**info.ports, "kube_controller_manager": port})
+        args = _controller_manager_args(info, release, self._verbosity)
+        binary = binaries / "kube-controller-manager"
+        info = self._launch(info, "kube-controller-manager", binary, args)
+        url = f"https://{_LOCALHOST}:{port}/healthz"
+        self._wait_until(
+            "kube-controller-manager", info, lambda: _https_get(info, url, 5.0) == "ok"
+        )
+        return info
+
+    def _start_kwok(self, info: ClusterInfo, binary: Path) -> ClusterInfo:
+        port = _free_ports("kwok")["kwok"]
+        info = dataclasses.replace(info, ports={**info.ports, "kwok": port})
+        work_dir = info.state_dir / "kwok"
+        work_dir.mkdir(exist_ok=True)
+        # kwok reads ~/.kwok/kwok.yaml before --config unless its work dir points elsewhere.
+        env = {**os.environ, "KWOK_WORKDIR": str(work_dir)}
+        args = kwok.kwok_args(info.kwok_kubeconfig, port)
+        info = self._launch(info, "kwok", binary, args, env=env)
+        url = f"http://{_LOCALHOST}:{port}/healthz"
+        self._wait_until("kwok", info, lambda: _http_get(url, 5.0) == "ok")
+        return info
+
+    def _launch(
+        self,
+        info: ClusterInfo,
+        name: str,
+        binary: Path,
+        args: Sequence[str],
+        env: Mapping[str, str] | None = None,
+    ) -> ClusterInfo:
         log = info.state_dir / f"{name}.log"
         self._report(f"starting {name}")
         with log.open("wb") as log_file:
@@ -308,6 +394,7 @@ class ControlPlane:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 cwd=info.state_dir,
+                env=env,
                 # Own process group: a crashed caller's processes can still be found and
                 # killed as a group, and Ctrl-C in the caller's terminal does not reach them.
                 start_new_session=True,
@@ -480,6 +567,11 @@ def _etcd_healthy(info: ClusterInfo) -> bool:
         return bool(json.loads(response.read()).get("health") == "true")
 
 
+def _http_get(url: str, timeout: float) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return str(response.read().decode())
+
+
 def _https_get(info: ClusterInfo, url: str, timeout: float) -> str:
     """GET ``url`` as the admin user, trusting only the dev CA."""
     context = ssl.create_default_context(cafile=str(info.pki.ca_cert))
@@ -539,10 +631,12 @@ def _apiserver_args(info: ClusterInfo, release: Release, verbosity: int) -> list
         f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
         # Real authorization: tests use ServiceAccount tokens and expect denials.
         "--authorization-mode=Node,RBAC",
-        # ServiceAccount: there is no kube-controller-manager to create each namespace's
-        # "default" ServiceAccount, and this plugin rejects pods until it exists.
-        # TaintNodesByCondition: it taints every new Node not-ready, and without a node
-        # lifecycle controller (or kubelet) nothing would ever remove the taint.
+        # ServiceAccount: kube-controller-manager creates each namespace's "default"
+        # ServiceAccount, but this plugin rejects pods created before it exists (tests and
+        # the benchmark create pods the instant a namespace exists), and it would add a
+        # token volume to every pod, which nothing here mounts.
+        # TaintNodesByCondition: it taints every new Node not-ready, and the node lifecycle
+        # controller that would remove the taint is off (see CONTROLLERS).
         "--disable-admission-plugins=ServiceAccount,TaintNodesByCondition",
         "--allow-privileged=true",
         # PodTemplates (used by nothing here) are watched straight from etcd, so a test can
@@ -555,6 +649,45 @@ def _apiserver_args(info: ClusterInfo, release: Release, verbosity: int) -> list
         args.append(f"--feature-gates={release.feature_gates_flag()}")
     if release.runtime_config:
         args.append(f"--runtime-config={release.runtime_config_flag()}")
+    return args
+
+
+def _controller_manager_args(info: ClusterInfo, release: Release, verbosity: int) -> list[str]:
+    pki = info.pki
+    kubeconfig = str(info.kube_controller_manager_kubeconfig)
+    args = [
+        f"--kubeconfig={kubeconfig}",
+        f"--bind-address={_LOCALHOST}",
+        f"--secure-port={info.ports['kube_controller_manager']}",
+        f"--tls-cert-file={pki.kube_controller_manager_serving_cert}",
+        f"--tls-private-key-file={pki.kube_controller_manager_serving_key}",
+        # Delegated authn/authz for /metrics, as for kube-scheduler below.
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        f"--client-ca-file={pki.ca_cert}",
+        "--authentication-skip-lookup=true",
+        # A single instance; leader election would only add a Lease round-trip at startup.
+        "--leader-elect=false",
+        f"--controllers={','.join(CONTROLLERS)}",
+        # Each controller acts as its own ServiceAccount (kube-system/<controller>) with its
+        # own RBAC role, as in a kubeadm cluster.
+        "--use-service-account-credentials=true",
+        # The tokens controller signs legacy ServiceAccount token Secrets with the key the
+        # API server verifies; the root CA goes into them and into kube-root-ca.crt.
+        f"--service-account-private-key-file={pki.service_account_key}",
+        f"--root-ca-file={pki.ca_cert}",
+        # The CSR signer issues certificates from the dev CA (kubelet-style clients).
+        f"--cluster-signing-cert-file={pki.ca_cert}",
+        f"--cluster-signing-key-file={pki.ca_key}",
+        f"--cluster-name={CLUSTER_NAME}",
+        # Above the defaults (20/30) so that a namespace or a big Job is not throttled.
+        "--kube-api-qps=100",
+        "--kube-api-burst=200",
+        "--profiling=false",
+        f"--v={verbosity}",
+    ]
+    if release.feature_gates:
+        args.append(f"--feature-gates={release.feature_gates_flag()}")
     return args
 
 
@@ -604,6 +737,9 @@ def _write_kubeconfigs(info: ClusterInfo) -> None:
         (info.kubeconfig, "admin", pki.admin_cert, pki.admin_key),
         (info.kube_scheduler_kubeconfig, "kube-scheduler", pki.kube_scheduler_cert,
          pki.kube_scheduler_key),
+        (info.kube_controller_manager_kubeconfig, "kube-controller-manager",
+         pki.kube_controller_manager_cert, pki.kube_controller_manager_key),
+        (info.kwok_kubeconfig, "kwok", pki.kwok_cert, pki.kwok_key),
     )  # fmt: skip
     for path, user, cert, key in users:
         text = kubeconfig_yaml(info.server, pki.ca_cert.read_bytes(), user, cert, key)

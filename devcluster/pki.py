@@ -26,6 +26,10 @@ CA_COMMON_NAME = "workload-scheduler-dev-ca"
 ADMIN_USER = "admin"
 ADMIN_GROUP = "system:masters"  # bound to cluster-admin by the default RBAC policy
 KUBE_SCHEDULER_USER = "system:kube-scheduler"  # bound to the system:kube-scheduler role
+# Bound to the system:kube-controller-manager role; each controller then uses its own
+# ServiceAccount in kube-system (--use-service-account-credentials).
+KUBE_CONTROLLER_MANAGER_USER = "system:kube-controller-manager"
+KWOK_USER = "kwok-controller"  # in ADMIN_GROUP: it acts as every simulated kubelet at once
 
 # Names a client may use for the apiserver: loopback, plus the in-cluster service names and
 # the first IP of --service-cluster-ip-range (the `kubernetes` Service's ClusterIP).
@@ -104,6 +108,30 @@ class PkiFiles:
         return self.directory / "kube-scheduler-serving.key"
 
     @property
+    def kube_controller_manager_cert(self) -> Path:
+        return self.directory / "kube-controller-manager.crt"
+
+    @property
+    def kube_controller_manager_key(self) -> Path:
+        return self.directory / "kube-controller-manager.key"
+
+    @property
+    def kube_controller_manager_serving_cert(self) -> Path:
+        return self.directory / "kube-controller-manager-serving.crt"
+
+    @property
+    def kube_controller_manager_serving_key(self) -> Path:
+        return self.directory / "kube-controller-manager-serving.key"
+
+    @property
+    def kwok_cert(self) -> Path:
+        return self.directory / "kwok.crt"
+
+    @property
+    def kwok_key(self) -> Path:
+        return self.directory / "kwok.key"
+
+    @property
     def service_account_key(self) -> Path:
         return self.directory / "sa.key"
 
@@ -166,11 +194,14 @@ def new_service_account_key() -> rsa.RSAPrivateKey:
 
 
 def write_pki(directory: Path) -> PkiFiles:
-    """Create a fresh CA, the apiserver, admin and kube-scheduler certificates, and the
-    ServiceAccount key pair, as PEM files in ``directory``.
+    """Create a fresh CA, the apiserver certificate, client certificates for admin,
+    kube-scheduler, kube-controller-manager and kwok, and the ServiceAccount key pair, as PEM
+    files in ``directory``.
 
-    kube-scheduler also gets a serving certificate from the CA so its health endpoint can be
-    probed with normal verification instead of trusting a self-signed certificate.
+    kube-scheduler and kube-controller-manager also get serving certificates from the CA so
+    their health endpoints can be probed with normal verification instead of trusting a
+    self-signed certificate.  kube-controller-manager signs CSRs with the CA key itself
+    (``--cluster-signing-*``).
     """
     files = PkiFiles(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -185,12 +216,16 @@ def write_pki(directory: Path) -> PkiFiles:
             ca, common_name=KUBE_SCHEDULER_USER
         ),
         (files.kube_scheduler_serving_cert, files.kube_scheduler_serving_key): (
-            issue_serving_cert(
-                ca,
-                common_name="kube-scheduler",
-                dns_names=["localhost"],
-                ip_addresses=["127.0.0.1"],
-            )
+            _loopback_serving_cert(ca, "kube-scheduler")
+        ),
+        (files.kube_controller_manager_cert, files.kube_controller_manager_key): (
+            issue_client_cert(ca, common_name=KUBE_CONTROLLER_MANAGER_USER)
+        ),
+        (files.kube_controller_manager_serving_cert, files.kube_controller_manager_serving_key): (
+            _loopback_serving_cert(ca, "kube-controller-manager")
+        ),
+        (files.kwok_cert, files.kwok_key): issue_client_cert(
+            ca, common_name=KWOK_USER, organizations=[ADMIN_GROUP]
         ),
     }
     for (cert_path, key_path), pair in pairs.items():
@@ -204,6 +239,12 @@ def write_pki(directory: Path) -> PkiFiles:
         )
     )
     return files
+
+
+def _loopback_serving_cert(ca: KeyPair, common_name: str) -> KeyPair:
+    return issue_serving_cert(
+        ca, common_name=common_name, dns_names=["localhost"], ip_addresses=["127.0.0.1"]
+    )
 
 
 def _builder(subject: x509.Name, issuer: x509.Name, key: PrivateKey) -> x509.CertificateBuilder:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import socket
 import threading
@@ -100,12 +101,15 @@ class App:
         self.reporter = Reporter(
             self.client, s.scheduler_name, f"{s.scheduler_name}-{socket.gethostname()}"
         )
+        reporter = self.reporter
+        self.metrics.watch_reports(lambda: reporter.pending, lambda: reporter.dropped)
         self.scheduler = Scheduler(
             name=s.scheduler_name,
             cache=self.cache,
             queue=self.queue,
             profile=Profile.default(s.scoring_strategy),
-            binder=Binder(self.client),
+            # Never bind to a node the cache no longer has (the API server accepts it).
+            binder=Binder(self.client, node_exists=lambda name: self.cache.node(name) is not None),
             reporter=self.reporter,
             metrics=self.metrics,
             gangs=self.gangs,
@@ -125,19 +129,21 @@ class App:
             self.reporter.forget,
             self.gangs,
         )
+        hold = self.scheduler.hold
         self.reflectors = [
             Reflector(
                 self.client,
                 "/api/v1/nodes",
                 Node,
-                NodeEvents(self.cache, self.queue),
+                # Every watch applies through the hold: a gang pass in flight sees none.
+                hold.wrap(NodeEvents(self.cache, self.queue, self.scheduler.gang_cycle.node_gone)),
                 on_error=self._watch_error,
             ),
             Reflector(
                 self.client,
                 "/api/v1/pods",
                 Pod,
-                self.pod_events,
+                hold.wrap(self.pod_events),
                 # As kube-scheduler: finished pods leave the watch (as deletions).
                 params={"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"},
                 on_error=self._watch_error,
@@ -209,7 +215,7 @@ class App:
                 self.client,
                 f"/apis/{api}/{plural}",
                 item_type,
-                handler,
+                self.scheduler.hold.wrap(handler),
                 on_error=lambda path: self.metrics.watch_errors.labels(path).inc(),
             )
         )
@@ -236,6 +242,11 @@ class App:
 
         self._until = until
         self.client.open()
+        # What exists now (modules, the official client's models, settings) lives as long as
+        # the process: keep it out of the cyclic collector's full passes, which otherwise
+        # walk it all and stall the event loop for a tenth of a second or more.
+        gc.collect()
+        gc.freeze()
         await self._add_group_sources()
         runners = []
         if serve_http:
@@ -249,6 +260,7 @@ class App:
         tasks = [asyncio.create_task(r.run(), name=f"watch {r.path}") for r in self.reflectors]
         tasks.append(asyncio.create_task(self.reporter.run(), name="reporter"))
         tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        tasks.append(asyncio.create_task(self.metrics.loop.run(), name="loop-monitor"))
         if elect is None:
             tasks.append(asyncio.create_task(self._schedule(), name="scheduling"))
         else:
@@ -291,6 +303,9 @@ class App:
             jobs.cancel()
             with contextlib.suppress(BaseException):
                 await jobs
+            # Stopped (or no longer leading): the bindings in flight finish first, so a
+            # released Lease never lets a new leader race our last binds.
+            await self.scheduler.drain()
 
     def _restore_signals(self) -> None:
         """kopf sets SIGINT/SIGTERM handlers of its own when it starts: ours come back
@@ -307,8 +322,6 @@ class App:
     async def _housekeeping(self) -> None:
         while True:
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
-            if self.cache.expire_assumed():
-                self.queue.move_all("AssumedPodExpired")
             self.queue.flush_unschedulable()
             self.metrics.cache_size.labels("nodes").set(len(self.cache.nodes()))
             self.metrics.cache_size.labels("pods").set(self.cache.pod_count)
@@ -324,15 +337,32 @@ class App:
         return len(waiting)
 
     def _gated(self, qp: QueuedPod, message: str | None) -> None:
+        """Tell a gated pod why it waits (and the group object it names: a gang short of
+        its minCount, or a pod with half of our labels, is seen on the group too)."""
         meta = qp.info.pod.metadata
+        group = self.gangs.object_to_tell(qp.info)
         if message is None:
             self.reporter.cancel(meta.uid, "FailedScheduling")
-        else:
-            self.reporter.pod_unschedulable(
-                pod_ref(meta.namespace, meta.name, meta.uid),
-                message,
-                reason="NotReadyForScheduling",
+            if group is not None:
+                obj, topic = group
+                self.reporter.cancel(obj.ref.uid, f"FailedScheduling/{topic}")
+            return
+        self.reporter.pod_unschedulable(
+            pod_ref(meta.namespace, meta.name, meta.uid),
+            message,
+            reason="NotReadyForScheduling",
+            delay=GATE_REPORT_DELAY,
+        )
+        if group is not None:
+            obj, topic = group
+            about = f"pod {meta.namespace}/{meta.name}: " if topic.startswith("pod ") else ""
+            self.reporter.event(
+                obj.ref,
+                "FailedScheduling",
+                about + message,
+                warning=True,
                 delay=GATE_REPORT_DELAY,
+                topic=topic,
             )
 
     def _count_incoming(self, queue: str, event: str) -> None:

@@ -3,14 +3,22 @@
 Only the leader schedules; the others keep their caches warm. A leader that
 loses its lease exits (as kube-scheduler does) so it restarts with a clean
 state instead of racing the new leader.
+
+A leader told to stop (SIGTERM: a rolling update, a drained node) stops
+scheduling, waits for its bindings in flight, and then releases the Lease
+(empty holder, as client-go's ``ReleaseOnCancel``), so a follower takes over
+at its next retry (``leader_elect_retry_period``) instead of after the whole
+lease duration.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -18,6 +26,8 @@ import structlog
 from scheduler.config import Settings
 
 log = structlog.get_logger(__name__)
+
+RELEASE_TIMEOUT_SECONDS = 5.0
 
 
 def identity() -> str:
@@ -58,10 +68,16 @@ async def run_for_leadership(
                 return False
             return True
 
+    leading: asyncio.Task[Any] | None = None
+
+    async def started() -> None:
+        nonlocal leading
+        leading = asyncio.current_task()
+        await on_started_leading()
+
+    name, namespace = settings.leader_elect_lease_name, settings.leader_elect_namespace
     async with client.ApiClient(configuration=cfg) as api:
-        lock = _LeaseLock(
-            settings.leader_elect_lease_name, settings.leader_elect_namespace, ident, api
-        )
+        lock = _LeaseLock(name, namespace, ident, api)
         election = leaderelection.LeaderElection(
             electionconfig.Config(
                 lock,
@@ -70,13 +86,36 @@ async def run_for_leadership(
                 lease_duration=max(2, round(settings.leader_elect_lease_duration)),
                 renew_deadline=settings.leader_elect_renew_deadline,
                 retry_period=settings.leader_elect_retry_period,
-                onstarted_leading=on_started_leading,
+                onstarted_leading=started,
                 onstopped_leading=on_stopped_leading,
             )
         )
-        log.info(
-            "waiting for leadership",
-            lease=f"{settings.leader_elect_namespace}/{settings.leader_elect_lease_name}",
-            identity=ident,
-        )
-        await election.run()
+        log.info("waiting for leadership", lease=f"{namespace}/{name}", identity=ident)
+        try:
+            await election.run()
+        except asyncio.CancelledError:
+            if leading is not None:
+                # Stop scheduling (the scheduling task waits for its bindings) before
+                # anyone else may start.
+                leading.cancel()
+                await asyncio.gather(leading, return_exceptions=True)
+                try:
+                    async with asyncio.timeout(RELEASE_TIMEOUT_SECONDS):
+                        await _release(client.CoordinationV1Api(api), name, namespace, ident)
+                except Exception as exc:  # the lease then simply runs out
+                    log.warning("could not release the lease", error=str(exc))
+            raise
+
+
+async def _release(api: Any, name: str, namespace: str, ident: str) -> None:
+    """Give the Lease up: no holder, so a follower may take it at once."""
+    lease = await api.read_namespaced_lease(name, namespace)
+    if lease.spec is None or lease.spec.holder_identity != ident:
+        return  # not ours (any more): nothing to give up
+    now = datetime.now(UTC)
+    lease.spec.holder_identity = None
+    lease.spec.lease_duration_seconds = 1
+    lease.spec.acquire_time = now
+    lease.spec.renew_time = now
+    await api.replace_namespaced_lease(name, namespace, lease)
+    log.info("lease released", lease=f"{namespace}/{name}", identity=ident)

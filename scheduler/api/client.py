@@ -26,17 +26,23 @@ APPLY_PATCH = "application/apply-patch+yaml"  # JSON is valid YAML
 
 
 class ApiError(Exception):
-    """A non-2xx answer; ``status`` is the HTTP code, ``reason`` the Status reason."""
+    """A non-2xx answer; ``status`` is the HTTP code, ``reason`` the Status reason
+    (``NotFound``, ``Conflict``, ``AlreadyExists``, ...), ``kind`` the Status details'
+    kind (the resource the server names, e.g. ``pods`` or ``pods/binding``)."""
 
     def __init__(self, status: int, body: bytes, method: str, path: str) -> None:
         self.status = status
         self.reason = ""
+        self.kind = ""
         self.message = body[:300].decode(errors="replace")
         try:
             parsed = orjson.loads(body)
             if isinstance(parsed, dict):
                 self.reason = str(parsed.get("reason", ""))
                 self.message = str(parsed.get("message", self.message))
+                details = parsed.get("details")
+                if isinstance(details, dict):
+                    self.kind = str(details.get("kind", ""))
         except orjson.JSONDecodeError:
             pass
         super().__init__(f"{method} {path}: {status} {self.reason}: {self.message}")
@@ -106,9 +112,12 @@ class ApiClient:
         content_type: str = JSON,
         budget: TokenBucket | None = None,
         timeout: float = 30.0,
+        throttle: bool = True,
     ) -> bytes:
-        """One request; raises ``ApiError`` on non-2xx. ``body`` is bytes or JSON-able."""
-        await (budget or self.budget).acquire()
+        """One request; raises ``ApiError`` on non-2xx. ``body`` is bytes or JSON-able.
+        ``throttle=False``: the caller has already taken the token from the budget."""
+        if throttle:
+            await (budget or self.budget).acquire()
         data = body if body is None or isinstance(body, bytes) else orjson.dumps(body)
         headers = {**self.connection.auth_headers(), "Content-Type": content_type}
         async with self.session.request(
@@ -124,8 +133,14 @@ class ApiClient:
                 raise ApiError(resp.status, payload, method, path)
             return payload
 
-    async def get(self, path: str, params: Mapping[str, str] | None = None) -> bytes:
-        return await self.request("GET", path, params=params)
+    async def get(
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        budget: TokenBucket | None = None,
+    ) -> bytes:
+        return await self.request("GET", path, params=params, budget=budget)
 
     async def post(self, path: str, body: Any, *, budget: TokenBucket | None = None) -> bytes:
         return await self.request("POST", path, body=body, budget=budget)

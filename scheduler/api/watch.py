@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -24,6 +25,8 @@ T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
+YIELD_EVERY_SECONDS = 0.005
+"""How long a burst of watch events is applied before the event loop gets a turn."""
 
 
 class WatchHandler(Protocol[T]):
@@ -142,7 +145,13 @@ class Reflector(Generic[T]):
             "timeoutSeconds": str(self.watch_timeout),
         }
         lines = self.client.stream_lines(self.path, params, timeout=self.watch_timeout + 30)
+        turn = time.perf_counter()
         async for line in lines:
+            # A burst of buffered events is read without suspending: let the loop run
+            # every few milliseconds (bindings, Events, the Lease, /healthz).
+            if time.perf_counter() - turn > YIELD_EVERY_SECONDS:
+                await asyncio.sleep(0)
+                turn = time.perf_counter()
             event = self._event_decoder.decode(line)
             if event.type == "ERROR":
                 status = self._status_decoder.decode(event.object)

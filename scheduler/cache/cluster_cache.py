@@ -3,8 +3,11 @@
 A pod we have chosen a node for is *assumed* on it at once, before the bind
 request leaves, so the next scheduling decision already sees the capacity
 taken. The watch later confirms it (the pod arrives with ``spec.nodeName``);
-if the bind fails the assumption is forgotten, and if confirmation never comes
-it expires.
+if the bind fails the assumption is forgotten. As upstream (whose assumed-pod
+TTL is 0, kubernetes#106361), an assumption never expires: a bound pod keeps
+its capacity until the watch confirms it, reports it deleted, or a relist no
+longer lists it. An expiry would let a watch outage longer than the TTL free
+capacity that bound pods still use, and over-commit their nodes.
 
 There is no separate snapshot: a scheduling cycle runs without awaiting, so on
 our single event loop nothing can change the cache in the middle of one.
@@ -12,8 +15,9 @@ our single event loop nothing can change the cache in the middle of one.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import Enum
 
 import structlog
 
@@ -23,15 +27,24 @@ from scheduler.model.objects import Node, ObjectMeta
 
 log = structlog.get_logger(__name__)
 
-ASSUMED_TTL_SECONDS = 30.0
-"""How long a bound pod may stay assumed without the watch confirming it."""
+
+class PlacementState(Enum):
+    BINDING = "binding"
+    """Assumed by us; the bind request is in flight."""
+    BOUND = "bound"
+    """Assumed by us; the bind succeeded, the watch has not confirmed it yet."""
+    CONFIRMED = "confirmed"
+    """The watch reported the pod on this node."""
 
 
 @dataclass(slots=True)
 class _Placement:
     node_name: str
-    assumed: bool
-    expires_at: float | None = None  # set once the bind succeeded
+    state: PlacementState
+
+    @property
+    def assumed(self) -> bool:
+        return self.state is not PlacementState.CONFIRMED
 
 
 class ClusterCache:
@@ -62,6 +75,10 @@ class ClusterCache:
     def is_assumed(self, uid: str) -> bool:
         placement = self._placements.get(uid)
         return placement is not None and placement.assumed
+
+    def placed_uids(self) -> Iterator[str]:
+        """Every pod counted on a node, assumed or confirmed (for relists)."""
+        return iter(list(self._placements))
 
     @property
     def pod_count(self) -> int:
@@ -106,13 +123,13 @@ class ClusterCache:
         """Count ``pod`` on ``node_name`` before the bind is sent."""
         if pod.uid in self._placements:
             raise ValueError(f"pod {pod.key} is already placed on {self.node_of(pod.uid)}")
-        self._add(pod, node_name, assumed=True)
+        self._add(pod, node_name, PlacementState.BINDING)
 
     def finish_binding(self, uid: str) -> None:
-        """The bind succeeded: start the clock on the watch confirming it."""
+        """The bind succeeded: the pod stays counted until the watch confirms it."""
         placement = self._placements.get(uid)
-        if placement is not None and placement.assumed:
-            placement.expires_at = time.monotonic() + ASSUMED_TTL_SECONDS
+        if placement is not None and placement.state is PlacementState.BINDING:
+            placement.state = PlacementState.BOUND
 
     def forget(self, uid: str) -> None:
         """Drop an assumption (the bind failed); a confirmed pod is left alone."""
@@ -127,8 +144,7 @@ class ClusterCache:
             if placement.node_name == node_name and not placement.assumed:
                 return
             if placement.node_name == node_name:
-                placement.assumed = False
-                placement.expires_at = None
+                placement.state = PlacementState.CONFIRMED
                 return
             log.warning(
                 "pod landed elsewhere than assumed",
@@ -137,7 +153,7 @@ class ClusterCache:
                 actual=node_name,
             )
             self._remove(pod.uid)
-        self._add(pod, node_name, assumed=False)
+        self._add(pod, node_name, PlacementState.CONFIRMED)
 
     def remove_pod(self, uid: str) -> bool:
         """The pod is gone or finished; True when it held capacity here."""
@@ -146,20 +162,7 @@ class ClusterCache:
         self._remove(uid)
         return True
 
-    def expire_assumed(self, now: float | None = None) -> list[str]:
-        """Forget bound-but-unconfirmed pods whose time is up; their uids."""
-        now = time.monotonic() if now is None else now
-        expired = [
-            uid
-            for uid, p in self._placements.items()
-            if p.assumed and p.expires_at is not None and p.expires_at <= now
-        ]
-        for uid in expired:
-            log.warning("assumed pod expired without confirmation", uid=uid)
-            self._remove(uid)
-        return expired
-
-    def _add(self, pod: PodInfo, node_name: str, *, assumed: bool) -> None:
+    def _add(self, pod: PodInfo, node_name: str, state: PlacementState) -> None:
         self.generation += 1
         info = self._nodes.get(node_name)
         if info is None:
@@ -167,7 +170,7 @@ class ClusterCache:
             info = make_node_info(Node(metadata=ObjectMeta(name=node_name)))
             self._nodes[node_name] = info
         add_pod(info, pod)
-        self._placements[pod.uid] = _Placement(node_name, assumed)
+        self._placements[pod.uid] = _Placement(node_name, state)
 
     def _remove(self, uid: str) -> None:
         self.generation += 1

@@ -2,6 +2,7 @@
 
 workload-scheduler run [--kubeconfig F] [--scheduler-name N] ...
 workload-scheduler dev-cluster up|down --state-dir DIR
+workload-scheduler dev-cluster nodes add --count N --cpu C --memory M [--gpus G] ...
 workload-scheduler demo
 """
 
@@ -95,7 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="reuse feasibility across identical pods (default on)",
     )
 
-    dev = sub.add_parser("dev-cluster", help="a local etcd + kube-apiserver for tests and demos")
+    dev = sub.add_parser(
+        "dev-cluster",
+        help="a local control plane (etcd, kube-apiserver, kube-controller-manager, kwok)",
+    )
     dev_sub = dev.add_subparsers(dest="action", required=True)
     up = dev_sub.add_parser("up", help="build (first time) and start the control plane")
     up.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
@@ -110,8 +114,41 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also run the real kube-scheduler of the same version",
     )
+    up.add_argument(
+        "--controller-manager",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run kube-controller-manager (Jobs, namespaces, garbage collection, PodGC, ...)",
+    )
+    up.add_argument(
+        "--kwok",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run kwok: simulated kubelets for annotated nodes (see `dev-cluster nodes`)",
+    )
     down = dev_sub.add_parser("down", help="stop it; nothing is left running")
     down.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    nodes = dev_sub.add_parser("nodes", help="simulated (kwok) nodes of a chosen shape")
+    nodes_sub = nodes.add_subparsers(dest="nodes_action", required=True)
+    add = nodes_sub.add_parser("add", help="create COUNT alike nodes and wait until Ready")
+    add.add_argument("--count", type=int, default=1)
+    add.add_argument("--cpu", default="4", help="allocatable cpu (default 4)")
+    add.add_argument("--memory", default="16Gi", help="allocatable memory (default 16Gi)")
+    add.add_argument("--pods", type=int, default=110, help="pod capacity (default 110)")
+    add.add_argument("--gpus", type=int, default=0, help="nvidia.com/gpu per node")
+    add.add_argument(
+        "--resource", action="append", default=[], metavar="NAME=QTY", help="extended resource"
+    )
+    add.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+    add.add_argument("--taint", action="append", default=[], metavar="KEY[=VALUE]:EFFECT")
+    add.add_argument("--name-prefix", default="sim-node", help="names are PREFIX-001, ...")
+    add.add_argument("--wait", action=argparse.BooleanOptionalAction, default=True)
+    remove = nodes_sub.add_parser("delete", help="delete nodes by name, or --all kwok nodes")
+    remove.add_argument("names", nargs="*")
+    remove.add_argument("--all", action="store_true", help="every node kwok manages")
+    for nodes_parser in (add, remove):
+        nodes_parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+        nodes_parser.add_argument("--kubeconfig", help="another cluster (default: the dev one)")
 
     demo = sub.add_parser("demo", help="schedule the examples on a cluster and show the result")
     demo.add_argument("--kubeconfig", help="use this cluster (default: start the dev cluster)")

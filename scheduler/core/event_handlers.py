@@ -19,21 +19,29 @@ from scheduler.framework.types import PodInfo
 from scheduler.gang.model import GroupKey
 from scheduler.gang.registry import GangRegistry
 from scheduler.model.objects import Node, Pod
-from scheduler.queue.scheduling_queue import SchedulingQueue
+from scheduler.queue.scheduling_queue import ClusterEvent, SchedulingQueue
 
 log = structlog.get_logger(__name__)
 
 
 class NodeEvents:
-    def __init__(self, cache: ClusterCache, queue: SchedulingQueue) -> None:
+    def __init__(
+        self,
+        cache: ClusterCache,
+        queue: SchedulingQueue,
+        on_gone: Callable[[str], None] | None = None,
+    ) -> None:
         self.cache = cache
         self.queue = queue
+        self._on_gone = on_gone or (lambda name: None)
+        """Told the name of every node that went away (gangs with members there say so)."""
 
     def replace(self, items: list[Node]) -> None:
         names = {node.metadata.name for node in items}
         for info in list(self.cache.nodes()):
             if info.name not in names:
                 self.cache.delete_node(info.name)
+                self._on_gone(info.name)
         for node in items:
             self.cache.set_node(node)
         self.queue.move_all("NodeRelist")
@@ -41,6 +49,7 @@ class NodeEvents:
     def apply(self, event_type: str, node: Node) -> None:
         if event_type == DELETED:
             self.cache.delete_node(node.metadata.name)
+            self._on_gone(node.metadata.name)
             return
         is_new = self.cache.node(node.metadata.name) is None
         if self.cache.set_node(node):
@@ -64,13 +73,21 @@ class PodEvents:
         self._on_gone = on_gone
         self.gangs = gangs or GangRegistry()
         self._assigned: dict[str, PodInfo] = {}
+        self._open: dict[GroupKey, bool] = {}
+        """Per gang with members: whether its gate let members through when last checked."""
 
     def replace(self, items: list[Pod]) -> None:
+        """After a (re)list: whatever we hold that the list no longer has was deleted
+        while we were not watching, including pods we bound whose confirmation never came
+        (assumptions never expire, so this is where a vanished one lets go of its node)."""
         seen = {pod.metadata.uid for pod in items}
-        for uid in [u for u in self._assigned if u not in seen]:
+        known = {*self._assigned, *(qp.uid for qp in self.queue.pods_in_any())}
+        known.update(self.cache.placed_uids())
+        # Members of any scheduler, bound or not: a vanished one must not count
+        # towards its gang's quorum.
+        known.update(self.gangs.pod_uids())
+        for uid in known - seen:
             self._delete(uid)
-        for qp in [qp for qp in self.queue.pods_in_any() if qp.uid not in seen]:
-            self._delete(qp.uid)
         for pod in items:
             self.apply("ADDED", pod)
         self.queue.move_all("PodRelist")
@@ -80,18 +97,25 @@ class PodEvents:
         if event_type == DELETED:
             self._delete(uid)
             return
-        # Membership first: a new member must count before its own gate is checked.
-        group = self.gangs.observe_pod(pod, pod.spec.node_name)
+        # Membership first: a new member must count before its own gate is checked. A
+        # terminating pod (deletionTimestamp set) is no member: it neither counts towards
+        # the quorum nor as running, so a gang whose pods are being replaced is placed
+        # whole again (it still holds its node's capacity in the cache until it is gone).
+        if pod.metadata.deletion_timestamp is not None:
+            group = self.gangs.forget_pod(uid)
+        else:
+            group = self.gangs.observe_pod(pod, pod.spec.node_name)
         if pod.spec.node_name:
             self._assigned_pod(pod)
         elif pod.spec.scheduler_name == self.scheduler_name:
             self._pending_pod(pod)
         if group is not None:
-            self.regate([group])
+            self._member_changed(group, uid)
 
     def regate(self, groups: list[GroupKey]) -> None:
         """Members of these groups may pass (or fail) their gate now."""
         for group in groups:
+            self._open[group] = self.gangs.group_gate(group) is None
             self.queue.regate(self.gangs.members(group))
 
     def jobs_changed(self, job_uids: list[str]) -> None:
@@ -101,6 +125,21 @@ class PodEvents:
         groups = {g for pod, node in waiting if (g := self.gangs.observe_pod(pod, node))}
         self.queue.regate([pod.metadata.uid for pod, _ in waiting], event="JobChange")
         self.regate(list(groups))
+
+    def _member_changed(self, group: GroupKey, uid: str) -> None:
+        """A member came, went or moved: the whole group is checked again only when its
+        verdict (quorum or not) flips, else just this pod. Checking every member on every
+        member's event cost O(members^2) for a gang arriving (seconds for thousands of
+        members); the other members' waiting messages keep the count they were gated with."""
+        open_now = self.gangs.group_gate(group) is None
+        if self._open.get(group) == open_now:
+            self.queue.regate([uid])
+            return
+        if not self.gangs.members(group):
+            self._open.pop(group, None)
+        else:
+            self._open[group] = open_now
+        self.queue.regate(self.gangs.members(group))
 
     def _assigned_pod(self, pod: Pod) -> None:
         uid = pod.metadata.uid
@@ -126,14 +165,17 @@ class PodEvents:
             self.queue.add(info, changed=queued is None or info is not queued.info)
 
     def _delete(self, uid: str) -> None:
-        self._assigned.pop(uid, None)
+        info = self._assigned.pop(uid, None)
+        queued = self.queue.get(uid)
+        node = self.cache.node_of(uid)
         if self.cache.remove_pod(uid):
-            self.queue.move_all("AssignedPodDelete")
+            requests = info.requests if info else queued.info.requests if queued else None
+            self.queue.move_all(ClusterEvent.pod_gone("AssignedPodDelete", node, requests))
         self.queue.delete(uid)
         self._on_gone(uid)
         group = self.gangs.forget_pod(uid)
         if group is not None:
-            self.regate([group])
+            self._member_changed(group, uid)
 
     def _info(self, pod: Pod) -> PodInfo | None:
         try:

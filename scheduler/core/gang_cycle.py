@@ -10,9 +10,11 @@ in the background, each member on its own (``_bind_member``):
 1. bind the member on its planned node; bound: done;
 2. the pod is gone, or already assigned (409): drop it from the queue; an assigned
    one counts as bound;
-3. any other failure: release the node and look for another one where the gang runs
+3. any other failure: release the node, pause (``REPAIR_PAUSE_SECONDS`` doubling, so a
+   refusal that repeats is no busy loop) and look for another one where the gang runs
    (``_repair_node``), every ``REPAIR_POLL_SECONDS`` until the gang's deadline, and
-   bind again there;
+   bind again there; a member the watch shows bound meanwhile (a bind of ours that
+   landed after all, or someone else's) counts as bound;
 4. no node by the deadline: give the member up (FailedScheduling, back-off).
 
 The group object hears of it (``_report_group``): ``GangAdmitted`` when placed,
@@ -24,6 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from typing import NamedTuple
 
 import structlog
 
@@ -33,15 +37,34 @@ from scheduler.framework.types import NodeInfo, PodInfo
 from scheduler.gang import messages
 from scheduler.gang import status as gang_status
 from scheduler.gang.model import GroupKey, GroupPolicy
-from scheduler.gang.placement import domains, place_gang, running_domain
+from scheduler.gang.placement import (
+    YIELD_EVERY_SECONDS,
+    domains,
+    gang_steps,
+    run_steps_async,
+    running_domain,
+)
 from scheduler.gang.registry import GangRegistry
+from scheduler.gang.retry import GangRetryHint
 from scheduler.metrics.registry import SCHEDULED, UNSCHEDULABLE
-from scheduler.queue.scheduling_queue import QueuedPod
+from scheduler.queue.scheduling_queue import ClusterEvent, QueuedPod
 
 log = structlog.get_logger(__name__)
 
 REPAIR_POLL_SECONDS = 1.0
 """How often a member whose bind failed looks again for a node in its gang's domain."""
+REPAIR_PAUSE_SECONDS = 0.1
+REPAIR_PAUSE_MAX_SECONDS = 2.0
+"""Between a member's failed bind and its next try (doubling)."""
+
+
+class GangTurn(NamedTuple):
+    """A gang member the pod cycle hands over: its gang still needs members placed."""
+
+    group: GroupKey
+    policy: GroupPolicy
+    need: int
+    running_nodes: list[str]
 
 
 class GangCycle:
@@ -53,6 +76,8 @@ class GangCycle:
         self.gang_timeout = gang_timeout
         """Seconds a placed gang may take to be fully bound, unless its object says."""
         self._scheduled_groups: set[GroupKey] = set()
+        self.yield_every = YIELD_EVERY_SECONDS
+        """Seconds of placement work between turns of the event loop."""
 
     # -- where a gang stands ------------------------------------------------------------
 
@@ -77,21 +102,18 @@ class GangCycle:
 
     # -- scheduling: the whole gang against one view of the cluster ---------------------
 
-    def schedule_gang(
-        self,
-        qp: QueuedPod,
-        group: GroupKey,
-        policy: GroupPolicy,
-        need: int,
-        running_nodes: list[str],
-    ) -> None:
-        """Place ``need`` or more members at once against this view of the cluster, or none."""
+    async def schedule_gang(self, qp: QueuedPod, turn: GangTurn) -> None:
+        """Place ``need`` or more members at once against this view of the cluster, or none.
+
+        The pass hands the event loop back as it goes (``run_steps_async``); the caller
+        holds watch events until this returns, so the view stays the same throughout."""
         ctx = self.ctx
+        group, policy, need, running_nodes = turn
         started = time.perf_counter()
         pending = [
             u
             for u, node in self.gangs.members(group).items()
-            if not node and u != qp.uid and ctx.cache.node_of(u) is None
+            if not node and u != qp.uid and ctx.cache.node_of(u) is None and _ungated(ctx, u)
         ]
         batch = [qp, *ctx.queue.pop_ready(pending)]
         pods = [m.info for m in batch]
@@ -106,26 +128,41 @@ class GangCycle:
         domain = None
         if policy.topology_key and running_nodes:
             domain = running_domain(ctx.cache, running_nodes, policy.topology_key)
-        attempt = place_gang(
-            ctx.cache,
-            ctx.profile,
-            pods,
-            need,
-            ctx.rng,
-            topology_key=policy.topology_key,
-            domain=domain,
-            batch=ctx.batch,
-            walk=ctx.walk,
+        # The pass hands the loop back every few milliseconds; watch events are held.
+        attempt = await run_steps_async(
+            gang_steps(
+                ctx.cache,
+                ctx.profile,
+                pods,
+                need,
+                ctx.rng,
+                topology_key=policy.topology_key,
+                domain=domain,
+                batch=ctx.batch,
+                walk=ctx.walk,
+            ),
+            self.yield_every,
         )
-        ctx.metrics.algorithm_duration.observe(time.perf_counter() - started)
+        took = time.perf_counter() - started
+        ctx.metrics.algorithm_duration.observe(took)
         if not attempt.ok(need):
             message = messages.cannot_place(group, pods, need, attempt, policy.topology_key)
-            log.info("gang cannot be placed", gang=str(group), reason=message)
+            log.info(
+                "gang cannot be placed",
+                gang=str(group),
+                reason=message,
+                domains_pruned=attempt.domains_pruned,
+                domains_tried=attempt.domains_tried,
+                seconds=round(took, 3),
+            )
             ctx.metrics.podgroup_attempts.labels(UNSCHEDULABLE, ctx.metrics.profile).inc()
+            # Parked until an event could make it fit, and backing off as one gang.
+            hint = GangRetryHint(attempt, self._domain_of(policy.topology_key))
+            attempts = max(member.attempts for member in batch)
             for member in batch:
                 ctx.metrics.attempt(UNSCHEDULABLE, time.perf_counter() - started)
                 ctx.reporter.pod_unschedulable(ref_of(member.info), message)
-                ctx.queue.requeue_unschedulable(member)
+                ctx.queue.requeue_unschedulable(member, hint=hint, attempts=attempts)
             self._report_group(
                 group,
                 "FailedScheduling",
@@ -145,7 +182,15 @@ class GangCycle:
             )
             ctx.queue.requeue_unschedulable(extra)
         timeout = policy.timeout_seconds or self.gang_timeout
-        log.info("gang placed", gang=str(group), pods=len(placed), domain=attempt.domain)
+        log.info(
+            "gang placed",
+            gang=str(group),
+            pods=len(placed),
+            domain=attempt.domain,
+            domains_pruned=attempt.domains_pruned,
+            domains_tried=attempt.domains_tried,
+            seconds=round(took, 3),
+        )
         self._report_group(
             group,
             "GangAdmitted",
@@ -156,6 +201,18 @@ class GangCycle:
         deadline = time.monotonic() + timeout
         placements = [Placement(by_uid[pod.uid], node, started) for pod, node in attempt.placed]
         ctx.spawn(self._bind_gang(group, placements, deadline, policy))
+
+    def _domain_of(self, topology_key: str | None) -> Callable[[str], str | None] | None:
+        """Node name -> its value of ``topology_key`` (None without a key)."""
+        if topology_key is None:
+            return None
+        cache = self.ctx.cache
+
+        def domain_of(name: str) -> str | None:
+            node = cache.node(name)
+            return node.node.metadata.labels.get(topology_key) if node else None
+
+        return domain_of
 
     # -- binding: every member, repaired until the deadline ------------------------------
 
@@ -195,6 +252,7 @@ class GangCycle:
         ctx = self.ctx
         qp, pod = placement.pod, placement.pod.info
         node_name = placement.node_name
+        pause = REPAIR_PAUSE_SECONDS
         while True:
             async with ctx.bind_slots:
                 outcome, detail = await ctx.binder.bind(pod.pod, node_name)
@@ -208,7 +266,14 @@ class GangCycle:
             log.warning(
                 "gang member bind failed, repairing", pod=pod.key, node=node_name, error=detail
             )
+            await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, REPAIR_PAUSE_MAX_SECONDS)
             repaired = await self._repair_node(pod, policy, group, deadline)
+            if ctx.cache.node_of(pod.uid) is not None:
+                # Bound meanwhile: the watch has it on a node. Never assume it again.
+                log.info("gang member bound meanwhile", pod=pod.key)
+                ctx.queue.done(pod.uid)
+                return True
             if repaired is None:
                 self._give_up(qp, group, detail)
                 return False
@@ -242,7 +307,30 @@ class GangCycle:
             reason="SchedulerError",
         )
         ctx.queue.requeue_backoff(qp)
-        ctx.queue.move_all("AssumedPodForgotten")
+        ctx.queue.move_all(ClusterEvent("AssumedPodForgotten"))
+
+    def node_gone(self, node_name: str) -> None:
+        """A node was deleted: every gang with members bound there is told how many of its
+        members are left on nodes that exist, when that is below its minCount. (The pods
+        stay until PodGC deletes them; their replacements are placed as members.)"""
+        cache = self.ctx.cache
+        for group in self.gangs.groups():
+            members = self.gangs.members(group)
+            lost = [uid for uid, node in members.items() if node == node_name]
+            if not lost:
+                continue
+            policy = self.gangs.policy(group)
+            if not isinstance(policy, GroupPolicy) or not policy.gang:
+                continue
+            alive = sum(1 for node in members.values() if node and cache.node(node) is not None)
+            if alive >= policy.min_count:
+                continue
+            message = (
+                f"gang {group}: node {node_name} was deleted with {len(lost)} member(s) bound "
+                f"to it; {alive} of minCount {policy.min_count} members are on nodes that exist"
+            )
+            log.warning("gang member's node deleted", gang=str(group), node=node_name)
+            self._report_group(group, "MemberNodeDeleted", message, warning=True)
 
     # -- telling the group object -------------------------------------------------------
 
@@ -268,3 +356,10 @@ class GangCycle:
             if scheduled:
                 self._scheduled_groups.add(group)
         self.ctx.reporter.event(obj.ref, reason, message, warning=warning, status_apply=apply)
+
+
+def _ungated(ctx: CycleContext, uid: str) -> bool:
+    """A sibling still carrying ``spec.schedulingGates`` (as Kueue leaves pods until
+    admission) never enters a gang pass: the API server would refuse its Binding."""
+    queued = ctx.queue.get(uid)
+    return queued is not None and not queued.info.pod.spec.scheduling_gates

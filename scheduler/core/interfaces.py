@@ -8,11 +8,11 @@ protocols, so unit tests drive them with a scripted binder and a recording repor
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from scheduler.binder.binder import BindOutcome
 from scheduler.model.objects import Pod
-from scheduler.model.refs import ObjectRef
+from scheduler.model.refs import ObjectRef, StatusApply
 
 
 class Binder(Protocol):
@@ -35,7 +35,7 @@ class Reporter(Protocol):
         warning: bool = False,
         action: str = "Scheduling",
         pod_condition: tuple[str, str, str] | None = None,
-        status_apply: tuple[str, dict[str, Any]] | None = None,
+        status_apply: StatusApply | None = None,
         delay: float = 0.0,
     ) -> None:
         """An Event on ``ref``; optionally a PodScheduled condition (status, reason,

@@ -6,7 +6,10 @@ watch event can slip in between reading and deciding. The binding cycle runs
 as a task per pod, many at once, and reports back to the cache and queue.
 A member of a gang that still needs members placed goes to the gang cycle
 (``gang_cycle.py``), as upstream's ``schedule_one.go`` hands pod groups to
-``schedule_one_podgroup.go``.
+``schedule_one_podgroup.go``. A gang pass can be long, so it hands the event
+loop back as it goes; every turn of a gang member therefore runs with watch
+events held (``event_hold.py``): they wait, and apply in order once the turn
+has committed or abandoned its decision.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import structlog
 from scheduler.binder.binder import BindOutcome
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.core.context import CycleContext, Placement, ref_of
-from scheduler.core.gang_cycle import GangCycle
+from scheduler.core.event_hold import EventHold
+from scheduler.core.gang_cycle import GangCycle, GangTurn
 from scheduler.core.interfaces import Binder, Reporter
 from scheduler.framework.batching import SignatureCache
 from scheduler.framework.cycle import NodeWalk, Profile
@@ -30,7 +34,7 @@ from scheduler.gang.model import Waiting
 from scheduler.gang.registry import GangRegistry
 from scheduler.metrics import Metrics
 from scheduler.metrics.registry import ERROR, UNSCHEDULABLE
-from scheduler.queue.scheduling_queue import QueuedPod, SchedulingQueue
+from scheduler.queue.scheduling_queue import ClusterEvent, QueuedPod, SchedulingQueue
 
 log = structlog.get_logger(__name__)
 
@@ -54,8 +58,11 @@ class Scheduler:
         percentage_of_nodes_to_score: int = 0,
         parallel_binds: int = 64,
         seed: int | None = None,
+        hold: EventHold | None = None,
     ) -> None:
         self.name = name
+        self.hold = hold or EventHold()
+        """Where watch handlers route their events (``App`` wraps them with it)."""
         # The pod cycle's parts; the context below holds the same objects.
         self.cache = cache
         self.queue = queue
@@ -89,7 +96,7 @@ class Scheduler:
         while True:
             qp = await self.queue.pop()
             try:
-                self.schedule_one(qp)
+                await self.schedule(qp)
             except Exception:  # a bug with one pod must not stop the scheduler
                 log.exception("scheduling attempt failed", pod=qp.key)
                 self.metrics.attempt(ERROR, 0.0)
@@ -99,23 +106,38 @@ class Scheduler:
 
     # -- scheduling cycle ------------------------------------------------------------
 
-    def schedule_one(self, qp: QueuedPod) -> None:
+    async def schedule(self, qp: QueuedPod) -> None:
+        """One attempt: the pod cycle, which hands a gang that needs placing to the gang
+        cycle; a gang member's whole turn runs with watch events held."""
+        if self.gangs.key_of(qp.uid) is None:
+            self.schedule_one(qp)
+            return
+        await self.hold.hold()
+        try:
+            turn = self.schedule_one(qp)
+            if turn is not None:
+                await self.gang_cycle.schedule_gang(qp, turn)
+        finally:
+            self.hold.release()
+
+    def schedule_one(self, qp: QueuedPod) -> GangTurn | None:
+        """The pod cycle for ``qp``; a gang member whose gang still needs members placed
+        comes back as a ``GangTurn`` for the gang cycle (``schedule``)."""
         pod = qp.info
         started = time.perf_counter()
         if self._already_handled(pod):
             self.queue.done(pod.uid)
-            return
+            return None
         group = self.gangs.key_of(pod.uid)
         policy = self.gangs.policy(group) if group is not None else None
         if isinstance(policy, Waiting):  # the group object vanished since the pod was admitted
             self.queue.requeue_gated(qp, policy.message)
-            return
+            return None
         nodes = self.cache.nodes()
         if group is not None and policy is not None and policy.gang:
             need, running_nodes = self.gang_cycle.need(group, policy)
             if need > 0:
-                self.gang_cycle.schedule_gang(qp, group, policy, need, running_nodes)
-                return
+                return GangTurn(group, policy, need, running_nodes)
             # The gang already runs: this member joins it, inside its domain.
             nodes = self.gang_cycle.nodes(policy, running_nodes)
         node, fit = self.ctx.pick(pod, nodes)
@@ -126,9 +148,10 @@ class Scheduler:
             log.info("pod unschedulable", pod=pod.key, reason=message)
             self.reporter.pod_unschedulable(ref_of(pod), message)
             self.queue.requeue_unschedulable(qp)
-            return
+            return None
         self.cache.assume(pod, node.name)
         self.start_binding(Placement(qp, node.name, started))
+        return None
 
     def _already_handled(self, pod: PodInfo) -> bool:
         """Bound or assumed meanwhile, or on its way out: never place it (again)."""
@@ -169,7 +192,9 @@ class Scheduler:
             log.info("binding skipped", pod=pod.key, outcome=outcome.value, detail=detail)
             self.queue.done(pod.uid)
         # The capacity we had assumed is free again.
-        self.queue.move_all("AssumedPodForgotten")
+        self.queue.move_all(
+            ClusterEvent.pod_gone("AssumedPodForgotten", placement.node_name, pod.requests)
+        )
 
     async def drain(self) -> None:
         """Wait for the bindings in flight (at shutdown)."""

@@ -7,6 +7,8 @@ labels), so the registry can key members without the API adapters in
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from scheduler.gang.model import (
     CRD_WORKLOAD,
     LABEL_POD_GROUP,
@@ -36,11 +38,53 @@ def pod_group_key(pod: Pod) -> GroupKey | None:
         return GroupKey(ObjectKey(PODGROUP, ns, group.pod_group_name), "")
     labels = pod.metadata.labels
     workload = labels.get(LABEL_WORKLOAD)
-    if workload:
+    group_name = labels.get(LABEL_POD_GROUP)
+    if workload and group_name:
         replica = labels.get(LABEL_REPLICA_KEY) or pod.metadata.annotations.get(
             LABEL_REPLICA_KEY, ""
         )
-        return GroupKey(
-            ObjectKey(CRD_WORKLOAD, ns, workload), labels.get(LABEL_POD_GROUP, ""), replica
-        )
+        return GroupKey(ObjectKey(CRD_WORKLOAD, ns, workload), group_name, replica)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class LabelProblem:
+    """A pod carries only part of our gang labels: it is held back, never scheduled alone."""
+
+    message: str
+    workload: ObjectKey | None
+    """The Workload it names, if it names one (told too)."""
+
+
+def label_problem(pod: Pod) -> LabelProblem | None:
+    """Why a pod's gang labels are incomplete, or None (complete, or none of them).
+
+    ``pod has label workload-scheduler.io/pod-group=workers but no
+    workload-scheduler.io/workload label; both are needed to join a gang (or neither, to
+    be scheduled on its own)``
+    """
+    if pod.spec.workload_ref is not None or pod.spec.scheduling_group is not None:
+        return None
+    labels = pod.metadata.labels
+    workload = labels.get(LABEL_WORKLOAD)
+    group_name = labels.get(LABEL_POD_GROUP)
+    replica = labels.get(LABEL_REPLICA_KEY)
+    if workload and group_name:
+        return None
+    if workload:
+        present, missing = f"{LABEL_WORKLOAD}={workload}", LABEL_POD_GROUP
+    elif group_name:
+        present, missing = f"{LABEL_POD_GROUP}={group_name}", LABEL_WORKLOAD
+    elif replica:
+        present, missing = (
+            f"{LABEL_REPLICA_KEY}={replica}",
+            f"{LABEL_WORKLOAD} and {LABEL_POD_GROUP}",
+        )
+    else:
+        return None
+    where = ObjectKey(CRD_WORKLOAD, pod.metadata.namespace, workload) if workload else None
+    return LabelProblem(
+        f"pod has label {present} but no {missing} label; both {LABEL_WORKLOAD} and "
+        f"{LABEL_POD_GROUP} are needed to join a gang (or neither, to be scheduled on its own)",
+        where,
+    )

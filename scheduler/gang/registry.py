@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from scheduler.framework.types import PodInfo
 from scheduler.gang.jobs import JobIndex, JobWait
-from scheduler.gang.membership import pod_group_key
+from scheduler.gang.membership import label_problem, pod_group_key
 from scheduler.gang.model import (
     CRD_WORKLOAD,
     PODGROUP,
@@ -119,6 +119,11 @@ class GangRegistry:
                 del self._members[key]
         return key
 
+    def pod_uids(self) -> list[str]:
+        """Every pod counted as a member of some group, or waiting on its Job to be (for
+        relists: a vanished one must not linger)."""
+        return [*self._key_of, *self._waiting_on]
+
     def key_of(self, uid: str) -> GroupKey | None:
         return self._key_of.get(uid)
 
@@ -127,6 +132,18 @@ class GangRegistry:
 
     def groups(self) -> list[GroupKey]:
         return list(self._members)
+
+    def object_to_tell(self, info: PodInfo) -> tuple[GroupObject, str] | None:
+        """The group object a gated pod names, so that why it waits is told there too,
+        with the report's slot: per gang (its members wait for the same thing) or, for
+        incomplete labels, per pod. None when the pod names no existing object."""
+        key = self._key_of.get(info.uid) or pod_group_key(info.pod)
+        if key is not None:
+            obj = self.objects.get(key.obj)
+            return (obj, f"gang {key}") if obj else None
+        problem = label_problem(info.pod)
+        obj = self.objects.get(problem.workload) if problem and problem.workload else None
+        return (obj, f"pod {info.uid}") if obj else None
 
     # -- decisions ---------------------------------------------------------------------
 
@@ -167,7 +184,12 @@ class GangRegistry:
                 return member.message
             key = member or pod_group_key(info.pod)
         if key is None:
-            return None
+            problem = label_problem(info.pod)
+            return problem.message if problem else None
+        return self.group_gate(key)
+
+    def group_gate(self, key: GroupKey) -> str | None:
+        """Why the members of ``key`` may not be tried yet, or None: the same for all."""
         policy = self.policy(key)
         if isinstance(policy, Waiting):
             return policy.message

@@ -6,10 +6,10 @@ conditions written by others (e.g. ``DisruptionTarget``) are left alone.
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
 
 from scheduler.gang.model import CRD_WORKLOAD, PODGROUP, GroupKey, GroupObject
-from scheduler.model.refs import now_rfc3339
+from scheduler.model.refs import StatusApply, now_rfc3339
 
 SCHEDULED, UNSCHEDULABLE, SCHEDULER_ERROR = "Scheduled", "Unschedulable", "SchedulerError"
 
@@ -23,8 +23,8 @@ def condition_type(api_version: str) -> str:
 
 def status_apply(
     obj: GroupObject, group: GroupKey, scheduled: bool, reason: str, message: str
-) -> tuple[str, dict[str, Any]] | None:
-    """(path, body) for the object's status, or None when its API has no status."""
+) -> StatusApply | None:
+    """The apply of the object's status, or None when its API has no status."""
     ref = obj.ref
     path = f"{obj.resource}/namespaces/{ref.namespace}/{_plural(obj)}/{ref.name}/status"
     now = now_rfc3339()
@@ -37,10 +37,11 @@ def status_apply(
             "message": message[:32768],
             "lastTransitionTime": now,
         }
-        return path, {**head, "status": {"conditions": [condition]}}
+        return StatusApply(path, {**head, "status": {"conditions": [condition]}})
     if obj.key.kind == CRD_WORKLOAD:
+        name = group.group + (f"[{group.replica_key}]" if group.replica_key else "")
         entry = {
-            "name": group.group + (f"[{group.replica_key}]" if group.replica_key else ""),
+            "name": name,
             "podGroup": group.group,
             "replicaKey": group.replica_key,
             "scheduled": scheduled,
@@ -48,8 +49,21 @@ def status_apply(
             "message": message[:4096],
             "lastTransitionTime": now,
         }
-        return path, {**head, "status": {"groups": [entry]}}
+        return StatusApply(path, {**head, "status": {"groups": [entry]}}, _entry_manager(name))
     return None
+
+
+MAX_FIELD_MANAGER = 128
+"""The API server refuses longer ``fieldManager`` names."""
+
+
+def _entry_manager(entry: str) -> str:
+    """The field manager of one ``status.groups`` entry (see ``StatusApply``)."""
+    manager = f"workload-scheduler/{entry}"
+    if len(manager) <= MAX_FIELD_MANAGER:
+        return manager
+    digest = hashlib.blake2b(entry.encode(), digest_size=8).hexdigest()
+    return f"{manager[: MAX_FIELD_MANAGER - 17]}-{digest}"
 
 
 def _plural(obj: GroupObject) -> str:

@@ -13,6 +13,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from scheduler.metrics.loop import LoopMonitor
+
 SCHEDULED, UNSCHEDULABLE, ERROR = "scheduled", "unschedulable", "error"
 
 
@@ -54,6 +56,26 @@ class _Batching(Collector):
         family.add_metric(["hit"], reused)
         family.add_metric(["miss"], computed)
         yield family
+
+
+class _Reports(Collector):
+    """The reporter's backlog and what it had to drop, read at scrape time."""
+
+    def __init__(self, pending: Callable[[], int], dropped: Callable[[], int]) -> None:
+        self._pending = pending
+        self._dropped = dropped
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        yield GaugeMetricFamily(
+            "workload_scheduler_reports_pending",
+            "Events and status writes waiting to be written (retried through API outages).",
+            value=self._pending(),
+        )
+        yield CounterMetricFamily(
+            "workload_scheduler_reports_dropped",
+            "Events and status writes dropped, oldest first, because too many were waiting.",
+            value=self._dropped(),
+        )
 
 
 class Metrics:
@@ -150,6 +172,8 @@ class Metrics:
             "Gangs not fully bound within their timeout.",
             registry=r,
         )
+        self.loop = LoopMonitor(r)
+        """Event-loop lag; ``App`` runs ``loop.run()`` as a task of its own."""
 
     def watch_batching(self, counts: Callable[[], tuple[int, int]]) -> None:
         self.registry.register(_Batching(counts))
@@ -161,6 +185,9 @@ class Metrics:
             registry=self.registry,
         )
         gauge.set_function(waiting)
+
+    def watch_reports(self, pending: Callable[[], int], dropped: Callable[[], int]) -> None:
+        self.registry.register(_Reports(pending, dropped))
 
     def watch_queue(self, counts: Callable[[], dict[str, int]]) -> None:
         self.registry.register(_PendingPods(counts))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,3 +41,17 @@ def now_micro() -> str:
 def now_rfc3339() -> str:
     """Now as an RFC 3339 Time (``2026-01-02T03:04:05Z``), as conditions want."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class StatusApply(NamedTuple):
+    """A server-side apply of a group object's status: where, what, and as whom.
+
+    ``field_manager`` names the owner of the applied fields ("" for the reporter's own):
+    entries of a list that one apply leaves out are removed only when the same manager
+    owned them, so each gang's entry in our CRD's ``status.groups`` has a manager of its
+    own and a report about one gang never deletes another's.
+    """
+
+    path: str
+    body: dict[str, Any]
+    field_manager: str = ""

@@ -10,6 +10,11 @@ A pod handed out by ``pop`` is *in flight* until the caller reports back with
 ``done``, ``requeue_unschedulable`` or ``requeue_backoff``. Cluster events that
 arrive while a pod is in flight are remembered, so a pod that failed against
 an older view of the cluster is retried instead of parked.
+
+A pod parked with a *hint* (``RetryHint``, kube-scheduler's QueueingHint in
+spirit) moves on only for the events the hint says could make it fit; an
+unplaceable gang parks its members with one hint that knows what each domain is
+short of (``gang/retry.py``), so a pod finishing elsewhere does not wake it.
 """
 
 from __future__ import annotations
@@ -19,11 +24,12 @@ import contextlib
 import heapq
 import itertools
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from scheduler.framework.types import PodInfo
+from scheduler.framework.types import PodInfo, ResourceList
 
 INITIAL_BACKOFF = 1.0
 MAX_BACKOFF = 10.0
@@ -41,6 +47,32 @@ IN_FLIGHT: Final = "in-flight"
 DELETED: Final = "deleted"
 WAITING: Final[tuple[Where, ...]] = (ACTIVE, BACKOFF, UNSCHEDULABLE, GATED)
 """The sub-queues a pod can wait in."""
+RECENT_EVENTS = 256
+"""Cluster events remembered for pods in flight (older ones: assume any could matter)."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ClusterEvent:
+    """Something changed that may make parked pods fit."""
+
+    name: str
+    """``NodeAdd``, ``NodeUpdate``, ``AssignedPodDelete``, ``AssumedPodForgotten``, ..."""
+    node: str | None = None
+    """The node the change happened on, when known."""
+    freed: ResourceList | None = None
+    """What a pod gone from ``node`` gave back (its requests and ``pods: 1``);
+    None when unknown or not a pod going away."""
+
+    @classmethod
+    def pod_gone(cls, name: str, node: str | None, requests: ResourceList | None) -> ClusterEvent:
+        """A pod no longer holds ``requests`` on ``node`` (either may be unknown)."""
+        freed = None if requests is None else {**requests, "pods": 1}
+        return cls(name, node, freed)
+
+
+RetryHint = Callable[[ClusterEvent], bool]
+"""Whether an event could make a parked pod fit; asked once per event and pod (pods
+that share a hint object share its answer)."""
 
 
 @dataclass(slots=True, eq=False)
@@ -56,6 +88,8 @@ class QueuedPod:
     gate_message: str = ""
     move_seq: int = 0
     """The move-request counter when the pod was popped."""
+    hint: RetryHint | None = None
+    """While parked unschedulable: which events move it on (None: every event)."""
 
     @property
     def uid(self) -> str:
@@ -88,6 +122,7 @@ class SchedulingQueue:
         self._seq = itertools.count()
         self._wakeup = asyncio.Event()
         self._move_seq = 0
+        self._recent: deque[tuple[int, ClusterEvent]] = deque(maxlen=RECENT_EVENTS)
         self._gate = gate
         self._on_incoming = on_incoming or (lambda queue, event: None)
         self._on_gated = on_gated or (lambda qp, message: None)
@@ -176,16 +211,32 @@ class SchedulingQueue:
         """Scheduled (or given up on): the queue forgets the pod."""
         self._pods.pop(uid, None)
 
-    def requeue_unschedulable(self, qp: QueuedPod) -> None:
-        """No node fitted. Parked until a cluster event, unless one came in meanwhile."""
+    def requeue_unschedulable(
+        self, qp: QueuedPod, hint: RetryHint | None = None, attempts: int | None = None
+    ) -> None:
+        """No node fitted. Parked until a cluster event (one ``hint`` accepts, if given),
+        unless such an event came in meanwhile. ``attempts`` raises the pod's attempt
+        count (its back-off) to its gang's."""
         if self._pods.get(qp.uid) is not qp:
             return
         qp.queued_at = time.monotonic()
-        if qp.move_seq != self._move_seq:
+        qp.hint = hint
+        if attempts is not None and attempts > qp.attempts:
+            qp.attempts = attempts
+        if qp.move_seq != self._move_seq and self._moved_since(qp):
             self._to_backoff(qp, "ScheduleAttemptFailure")
             return
         qp.where = UNSCHEDULABLE
         self._on_incoming(UNSCHEDULABLE, "ScheduleAttemptFailure")
+
+    def _moved_since(self, qp: QueuedPod) -> bool:
+        """Whether an event since ``qp`` was popped could make it fit."""
+        if qp.hint is None:
+            return True
+        recent = [(seq, event) for seq, event in self._recent if seq > qp.move_seq]
+        if len(recent) < self._move_seq - qp.move_seq:
+            return True  # some were forgotten: any of them might have mattered
+        return any(qp.hint(event) for _, event in recent)
 
     def requeue_backoff(self, qp: QueuedPod, event: str = "ScheduleAttemptFailure") -> None:
         """An error (bind failed, API hiccup): try again after the back-off."""
@@ -202,13 +253,17 @@ class SchedulingQueue:
 
     # -- cluster events ----------------------------------------------------------
 
-    def move_all(self, event: str) -> int:
-        """Something changed that may make parked pods fit: move them on."""
+    def move_all(self, event: str | ClusterEvent) -> int:
+        """Something changed that may make parked pods fit: move them on (those whose
+        hint accepts the event)."""
+        if isinstance(event, str):
+            event = ClusterEvent(event)
         self._move_seq += 1
+        self._recent.append((self._move_seq, event))
         moved = 0
         for qp in list(self._pods.values()):
-            if qp.where == UNSCHEDULABLE:
-                self._to_backoff(qp, event)
+            if qp.where == UNSCHEDULABLE and (qp.hint is None or qp.hint(event)):
+                self._to_backoff(qp, event.name)
                 moved += 1
         return moved
 

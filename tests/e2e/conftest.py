@@ -1,4 +1,6 @@
-"""Fixtures for end-to-end tests against a real kube-apiserver + etcd on 127.0.0.1.
+"""Fixtures for end-to-end tests against a real kube-apiserver + etcd on 127.0.0.1, with
+kube-controller-manager (Jobs, namespaces, PodGC, ...) and kwok, which plays the kubelet of
+the nodes ``node_factory`` makes (they become Ready, the pods bound to them Running).
 
 The control plane is started once per test run (the first run builds it from source, which
 takes long; later runs start in seconds).  To run against one that is already up, e.g. the
@@ -119,8 +121,8 @@ def _raw_request(api_client: client.ApiClient) -> KubeRequest:
 
 @pytest.fixture
 def namespace(core_api: client.CoreV1Api) -> Iterator[str]:
-    """A fresh namespace per test.  Deleted afterwards without waiting: with no
-    kube-controller-manager it stays Terminating forever, which harms nothing."""
+    """A fresh namespace per test.  Deleted afterwards without waiting (kube-controller-
+    manager's namespace controller finishes the deletion in the background)."""
     name = new_namespace(core_api)
     yield name
     delete_namespace(core_api, name)
@@ -133,8 +135,8 @@ def new_namespace(core_api: client.CoreV1Api) -> str:
 
 
 def delete_namespace(core_api: client.CoreV1Api, name: str) -> None:
-    # No kubelet and no namespace controller: pods would linger (and hold node capacity
-    # for the next test) unless force-deleted here.
+    # Force-deleted at once: the namespace controller would delete them with their grace
+    # period, and pods on nodes kwok does not manage would hold node capacity until PodGC.
     core_api.delete_collection_namespaced_pod(name, grace_period_seconds=0)
     _ignore_not_found(core_api.delete_namespace, name)
 
@@ -160,14 +162,12 @@ def node_factory(core_api: client.CoreV1Api) -> Iterator[NodeFactory]:
 
 
 def _create_node(core_api: client.CoreV1Api, manifest: dict[str, Any]) -> client.V1Node:
-    # The API drops status on create (it belongs to the status subresource, normally the
-    # kubelet's), so the status is written in a second call on nodes/status.
+    # One call, status included, as a kubelet registers its Node (the API keeps a Node's
+    # status on create): kwok takes the node over as soon as it sees status.allocatable,
+    # and a second status write would race with it.
     node = client.V1Node.from_dict(manifest)
-    assert node is not None and node.metadata is not None
-    created = core_api.create_node(node)
-    assert created.metadata is not None
-    node.metadata.resource_version = created.metadata.resource_version
-    return core_api.replace_node_status(manifest["metadata"]["name"], node)
+    assert node is not None
+    return core_api.create_node(node)
 
 
 def _ignore_not_found(delete: Callable[[str], object], name: str) -> None:

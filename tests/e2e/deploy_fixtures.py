@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -233,11 +233,13 @@ def chart_release(
 ) -> Iterator[Release]:
     """``helm template`` + server-side apply of the chart into the test namespace, under a
     unique release name (its ClusterRole and ClusterRoleBinding carry that name). The CRD
-    is already installed by the session; it is applied as a dry run only."""
+    is already installed by the session, and the Deployment would make kube-controller-
+    manager start the scheduler's pods (kwok would "run" them on the test's nodes): both
+    are applied as a dry run only."""
     name = f"ws-{uuid.uuid4().hex[:6]}"
     docs = render_chart(helm, name, namespace, include_crds=True)
     for doc in docs:
-        applier.apply(doc, dry_run=doc["kind"] == "CustomResourceDefinition")
+        applier.apply(doc, dry_run=doc["kind"] in ("CustomResourceDefinition", "Deployment"))
     config_map = yaml.safe_load(one(docs, "ConfigMap")["data"]["config.yaml"])
     release = Release(
         name=name,
@@ -285,3 +287,70 @@ def running(*procs: SchedulerProcess, timeout: float = 15) -> Iterator[None]:
     finally:
         for proc in procs:
             proc.stop()
+
+
+def identity_of(proc: SchedulerProcess) -> str:
+    """The leader-election identity a scheduler logged ("" until it has)."""
+    for line in proc.log_path.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("event") == "waiting for leadership":
+            return str(entry["identity"])
+    return ""
+
+
+@dataclass
+class LeaderPair:
+    """Two replicas of one scheduler name on one Lease in ``namespace``."""
+
+    procs: list[SchedulerProcess]
+    lease_path: str
+    request: KubeRequest
+    name: str
+    """The scheduler name (and Lease name) of both."""
+    zone: dict[str, str]
+    """The label of the one node made for them: pods select it."""
+
+    def holder(self) -> str:
+        try:
+            spec = self.request("GET", self.lease_path)["spec"]
+        except ApiException as exc:
+            if exc.status == 404:
+                return ""
+            raise
+        return str(spec.get("holderIdentity") or "")
+
+
+def leader_pair(
+    kubeconfig: str,
+    request: KubeRequest,
+    node_factory: Callable[..., Any],
+    namespace: str,
+    tmp_path: Path,
+    *,
+    lease_duration: float,
+    renew_deadline: float,
+    retry_period: float,
+) -> LeaderPair:
+    """Two ``--leader-elect`` replicas (not started) of a new scheduler name, with these
+    election timings, and a node of their own."""
+    name = f"ws-{uuid.uuid4().hex[:8]}"
+    zone = {"leader-test": name}
+    node_factory(f"{name}-n0", cpu="4", memory="8Gi", labels=zone)
+    config_file = tmp_path / "config.yaml"
+    election = {
+        "leader_elect_lease_duration": lease_duration,
+        "leader_elect_renew_deadline": renew_deadline,
+        "leader_elect_retry_period": retry_period,
+    }
+    config_file.write_text(yaml.safe_dump(election))
+    args = ("--config", str(config_file), "--leader-elect")
+    args += ("--leader-elect-namespace", namespace, "--leader-elect-lease-name", name)
+    logs = [tmp_path / "a", tmp_path / "b"]  # one log each (the file name is per millisecond)
+    for log_dir in logs:
+        log_dir.mkdir()
+    procs = [SchedulerProcess(kubeconfig, log_dir, *args, name=name) for log_dir in logs]
+    lease_path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}"
+    return LeaderPair(procs, lease_path, request, name, zone)

@@ -63,6 +63,26 @@ def pod_manifest(
     }
 
 
+def job_manifest(
+    name: str, template: dict[str, Any], *, completions: int, indexed: bool = True
+) -> dict[str, Any]:
+    """A Job running ``completions`` pods of ``template`` at once (``metadata`` and ``spec``
+    of a pod; ``restartPolicy`` defaults to Never).  kube-controller-manager creates its
+    pods; kwok finishes them as their annotations say (``devcluster.kwok.COMPLETE_AFTER``)."""
+    pod_template = {"metadata": dict(template.get("metadata", {})), "spec": dict(template["spec"])}
+    pod_template["metadata"].pop("name", None)
+    pod_template["spec"].setdefault("restartPolicy", "Never")
+    spec: dict[str, Any] = {
+        "completions": completions,
+        "parallelism": completions,
+        "backoffLimit": 0,
+        "template": pod_template,
+    }
+    if indexed:
+        spec["completionMode"] = "Indexed"
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name}, "spec": spec}
+
+
 def wait_until(
     check: Callable[[], T], timeout: float = 30.0, interval: float = 0.25, what: str = "condition"
 ) -> T:

@@ -35,7 +35,9 @@ from tests.e2e.deploy_fixtures import (
     chart_release,
     deploy_manifests,
     helm,
+    identity_of,
     in_namespace,
+    leader_pair,
     new_api_client,
     one,
     render_chart,
@@ -564,17 +566,6 @@ def test_a_missing_permission_is_caught(
 # -- leader election --------------------------------------------------------------------
 
 
-def _identity(proc: SchedulerProcess) -> str:
-    for line in proc.log_path.read_text().splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if entry.get("event") == "waiting for leadership":
-            return str(entry["identity"])
-    return ""
-
-
 def _scheduled(proc: SchedulerProcess) -> float:
     total = 0.0
     for line in proc.metrics().splitlines():
@@ -593,48 +584,24 @@ def test_leader_failover(
     """Two replicas on one Lease: only the leader binds; SIGKILL it and the other takes over
     within the lease duration (plus a retry period and a margin) and binds new pods."""
     lease_duration, retry_period = 3, 1
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "leader_elect_lease_duration": lease_duration,
-                "leader_elect_renew_deadline": 2,
-                "leader_elect_retry_period": retry_period,
-            }
-        )
-    )
-    name = scheduler_name()
-    zone = {"deploy-test": name}
-    node_factory(f"{name}-n0", cpu="4", memory="8Gi", labels=zone)
-    args = (
-        "--config",
-        str(config),
-        "--leader-elect",
-        "--leader-elect-namespace",
+    pair = leader_pair(
+        kubeconfig,
+        kube_request,
+        node_factory,
         namespace,
-        "--leader-elect-lease-name",
-        name,
+        tmp_path,
+        lease_duration=lease_duration,
+        renew_deadline=2,
+        retry_period=retry_period,
     )
-    logs = [tmp_path / "a", tmp_path / "b"]  # one log each (the file name is per millisecond)
-    for log_dir in logs:
-        log_dir.mkdir()
-    procs = [SchedulerProcess(kubeconfig, log_dir, *args, name=name) for log_dir in logs]
-    lease_path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}"
+    name, zone, procs, holder = pair.name, pair.zone, pair.procs, pair.holder
     pods_path = f"/api/v1/namespaces/{namespace}/pods"
-
-    def holder() -> str:
-        try:
-            return str(kube_request("GET", lease_path)["spec"].get("holderIdentity") or "")
-        except ApiException as exc:
-            if exc.status == 404:
-                return ""
-            raise
 
     def node_of(pod: str) -> str:
         return str(kube_request("GET", f"{pods_path}/{pod}")["spec"].get("nodeName") or "")
 
     with running(*procs):
-        identities = [wait_until(lambda p=p: _identity(p), what="identity") for p in procs]  # type: ignore[misc]
+        identities = [wait_until(lambda p=p: identity_of(p), what="identity") for p in procs]  # type: ignore[misc]
         leader_identity = wait_until(holder, timeout=10, what="a leader")
         assert leader_identity in identities
         leader = procs[identities.index(leader_identity)]

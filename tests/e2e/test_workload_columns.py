@@ -89,3 +89,33 @@ def test_kubectl_get_shows_groups_min_count_scheduled_and_reason(
     assert train["Gang"] == "workers" and huge["Gang"] == "leaders"
     assert "Insufficient cpu" in huge["Message"], huge["Message"]
     assert train["Age"] and huge["Age"]  # e.g. "5s": the API server's human-readable age
+
+
+def test_every_gang_keeps_its_status_entry(
+    kube_request: Any,
+    namespace: str,
+    node_factory: NodeFactory,
+    workload_scheduler: SchedulerProcess,
+) -> None:
+    """Two gangs of one Workload: the report on the second leaves the first's entry alone
+    (each entry has a field manager of its own; with one manager for all, server-side apply
+    removed the entry that the newest apply left out)."""
+    zone = {"status-entries-test": namespace}
+    for i in range(2):
+        node_factory(f"{namespace}-n{i}", cpu="4", memory="8Gi", labels=zone)
+    crd = GangMode("crd", kube_request)
+    crd.create_workload(namespace, "train", {"workers": 2, "leaders": 2})
+    for group in ("workers", "leaders"):
+        for i in range(2):
+            pod = crd.member(
+                f"{group}-{i}", "train", group, scheduler=workload_scheduler.name, cpu="1"
+            )
+            pod["spec"]["nodeSelector"] = zone
+            crd.create_pod(namespace, pod)
+        wait_until(
+            lambda group=group: crd.scheduled_status(namespace, "train", group) == "True",
+            timeout=20,
+            what=f"gang {group} reported scheduled",
+        )
+    assert crd.scheduled_status(namespace, "train", "workers") == "True"
+    assert crd.scheduled_status(namespace, "train", "leaders") == "True"

@@ -1,13 +1,13 @@
-"""Cluster cache: assumed pods count at once, are confirmed, forgotten or expire."""
+"""Cluster cache: assumed pods count at once, are confirmed or forgotten, never expire."""
 
 from __future__ import annotations
 
-import time
-
 from factories import make_node, make_pod
 
-from scheduler.cache.cluster_cache import ASSUMED_TTL_SECONDS, ClusterCache
+from scheduler.cache.cluster_cache import ClusterCache
+from scheduler.core.event_handlers import PodEvents
 from scheduler.framework.podinfo import make_pod_info
+from scheduler.queue.scheduling_queue import SchedulingQueue
 
 
 def test_assumed_pod_counts_until_forgotten() -> None:
@@ -34,15 +34,32 @@ def test_watch_confirms_an_assumption_without_counting_twice() -> None:
     assert node.requested["cpu"] == 1000
 
 
-def test_unconfirmed_binding_expires() -> None:
+def test_bound_but_unconfirmed_pod_keeps_its_capacity() -> None:
+    """No expiry (upstream's assumed-pod TTL is 0): a watch outage of any length must not
+    free capacity that a bound pod still uses."""
     cache = ClusterCache()
-    cache.set_node(make_node("n"))
-    pod = make_pod_info(make_pod("p", cpu="1"))
+    cache.set_node(make_node("n", cpu="2"))
+    pod = make_pod_info(make_pod("p", cpu="1500m"))
     cache.assume(pod, "n")
-    assert cache.expire_assumed() == []  # bind still in flight: never expires
     cache.finish_binding(pod.uid)
-    assert cache.expire_assumed(time.monotonic() + ASSUMED_TTL_SECONDS + 1) == [pod.uid]
-    assert cache.node_of(pod.uid) is None
+    node = cache.node("n")
+    assert node is not None and node.requested["cpu"] == 1500 and cache.is_assumed(pod.uid)
+    assert list(cache.placed_uids()) == [pod.uid]
+
+
+def test_relist_drops_an_unconfirmed_pod_deleted_while_not_watching() -> None:
+    """The pod was bound, then deleted during a watch outage: the relist does not list it,
+    so its assumption lets go of the node (nothing else would, with no expiry)."""
+    cache = ClusterCache()
+    queue = SchedulingQueue()
+    events = PodEvents("workload-scheduler", cache, queue, lambda pod, msg: None, lambda uid: None)
+    gone = make_pod_info(make_pod("gone", cpu="1"))
+    kept = make_pod("kept", cpu="1", node_name="n")
+    cache.assume(gone, "n")
+    cache.finish_binding(gone.uid)
+    events.replace([kept])
+    assert cache.node_of(gone.uid) is None
+    assert cache.node_of(kept.metadata.uid) == "n"
 
 
 def test_pod_seen_before_its_node_is_counted_when_the_node_arrives() -> None:
@@ -73,3 +90,50 @@ def test_heartbeat_updates_do_not_count_as_changes() -> None:
     assert cache.set_node(node) is True
     assert cache.set_node(make_node("n")) is False
     assert cache.set_node(make_node("n", cpu="8")) is True
+
+
+def test_relist_drops_vanished_gang_members_of_any_scheduler() -> None:
+    """A member pod of another scheduler (never in our queue) deleted during a watch gap
+    must not keep counting towards its gang's quorum."""
+    from scheduler.gang.registry import GangRegistry
+
+    gangs = GangRegistry()
+    events = PodEvents(
+        "workload-scheduler",
+        ClusterCache(),
+        SchedulingQueue(),
+        lambda pod, msg: None,
+        lambda uid: None,
+        gangs,
+    )
+    labels = {"workload-scheduler.io/workload": "w", "workload-scheduler.io/pod-group": "g"}
+    theirs = make_pod("theirs", labels=labels, schedulerName="someone-else")
+    events.apply("ADDED", theirs)
+    assert gangs.pod_uids() == [theirs.metadata.uid]
+    events.replace([])
+    assert gangs.pod_uids() == []
+
+
+def test_terminating_members_are_no_members() -> None:
+    """A bound member being deleted (deletionTimestamp set) no longer counts towards its
+    gang, but its capacity stays counted until it is gone."""
+    from scheduler.gang.registry import GangRegistry
+
+    gangs = GangRegistry()
+    cache = ClusterCache()
+    events = PodEvents(
+        "workload-scheduler",
+        cache,
+        SchedulingQueue(),
+        lambda pod, msg: None,
+        lambda uid: None,
+        gangs,
+    )
+    labels = {"workload-scheduler.io/workload": "w", "workload-scheduler.io/pod-group": "g"}
+    pod = make_pod("old", labels=labels, node_name="n", cpu="1")
+    events.apply("ADDED", pod)
+    assert gangs.pod_uids() == [pod.metadata.uid]
+    pod.metadata.deletion_timestamp = "2026-12-01T00:00:00Z"
+    events.apply("MODIFIED", pod)
+    assert gangs.pod_uids() == []
+    assert cache.node_of(pod.metadata.uid) == "n"

@@ -64,6 +64,8 @@ def test_apiserver_cert_covers_in_cluster_names(pki: PkiFiles) -> None:
     [
         ("admin_cert", "admin", ["system:masters"]),
         ("kube_scheduler_cert", "system:kube-scheduler", []),
+        ("kube_controller_manager_cert", "system:kube-controller-manager", []),
+        ("kwok_cert", "kwok-controller", ["system:masters"]),
     ],
 )
 def test_client_certs_carry_the_identity_rbac_sees(
@@ -88,6 +90,9 @@ def test_keys_match_certs_and_are_private(pki: PkiFiles) -> None:
         (pki.admin_cert, pki.admin_key),
         (pki.kube_scheduler_cert, pki.kube_scheduler_key),
         (pki.kube_scheduler_serving_cert, pki.kube_scheduler_serving_key),
+        (pki.kube_controller_manager_cert, pki.kube_controller_manager_key),
+        (pki.kube_controller_manager_serving_cert, pki.kube_controller_manager_serving_key),
+        (pki.kwok_cert, pki.kwok_key),
     ]
     for cert_path, key_path in pairs:
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)

@@ -17,6 +17,7 @@ from scheduler.gang.membership import pod_group_key
 from scheduler.gang.model import CRD_WORKLOAD, PODGROUP, WORKLOAD, GroupKey, ObjectKey
 from scheduler.gang.placement import place_gang
 from scheduler.gang.registry import GangRegistry
+from scheduler.gang.status import status_apply
 
 
 def workload(name: str, groups: list[dict[str, object]], **meta: object) -> Workload:
@@ -142,11 +143,22 @@ def test_gang_is_all_or_nothing_and_rolls_back() -> None:
         cache.set_node(make_node(f"n{i}", cpu="2", memory="4Gi"))
     pods = [make_pod_info(make_pod(f"w{i}", cpu="1500m")) for i in range(4)]
     attempt = place_gang(cache, Profile.default(), pods, 4, random.Random(0))
-    assert not attempt.ok(4) and len(attempt.placed) == 3
+    # 6 cpu free for 6 cpu asked, but each node takes one member at most: no trial.
+    assert not attempt.ok(4) and attempt.domains_tried == 0 and attempt.domains_pruned == 1
     assert all(not n.pods for n in cache.nodes())  # nothing stays reserved
     key = GroupKey(ObjectKey(WORKLOAD, "ns", "train"), "workers")
     assert messages.cannot_place(key, pods, 4, attempt, None) == (
-        "gang ns/train/workers needs 4 x {cpu: 1500m}; only 3 fit: 3 nodes Insufficient cpu"
+        "gang ns/train/workers needs 4 x {cpu: 1500m}; at most 3 fit: "
+        "too little room left on each node"
+    )
+    # A host port the capacity sums cannot see: tried, three fit, rolled back.
+    ported = [make_pod_info(make_pod(f"p{i}", cpu="100m", host_ports=[80])) for i in range(4)]
+    attempt = place_gang(cache, Profile.default(), ported, 4, random.Random(0))
+    assert not attempt.ok(4) and len(attempt.placed) == 3 and attempt.domains_tried == 1
+    assert all(not n.pods for n in cache.nodes())
+    assert messages.cannot_place(key, ported, 4, attempt, None) == (
+        "gang ns/train/workers needs 4 x {cpu: 100m}; only 3 fit: "
+        "3 nodes didn't have free ports for the requested pod ports"
     )
     cache.set_node(make_node("n3", cpu="2", memory="4Gi"))
     attempt = place_gang(cache, Profile.default(), pods, 4, random.Random(0))
@@ -174,3 +186,27 @@ def test_topology_picks_the_tightest_domain() -> None:
     assert {node.split("-")[0] for _, node in attempt.placed} == {"r2"}
     # the trials in r3 were rolled back
     assert all(not n.pods for n in cache.nodes() if n.name.startswith("r3"))
+
+
+def test_each_crd_gang_entry_is_applied_by_its_own_field_manager() -> None:
+    """A report on one gang must not delete another gang's status entry (server-side apply
+    removes list entries that a manager owned and left out of its newest apply)."""
+    obj = workload_object(
+        workload("train", [{"name": "workers", "policy": {"gang": {"minCount": 2}}}]),
+        kind=CRD_WORKLOAD,
+        api_version="workload-scheduler.io/v1alpha1",
+        resource="/apis/workload-scheduler.io/v1alpha1",
+    )
+    key = GroupKey(obj.key, "workers")
+    first = status_apply(obj, key, True, "Scheduled", "all 2 pods bound")
+    second = status_apply(obj, GroupKey(obj.key, "workers", "r1"), False, "Unschedulable", "")
+    assert first is not None and second is not None
+    assert first.path == "/apis/workload-scheduler.io/v1alpha1/namespaces/ns/workloads/train/status"
+    assert first.field_manager == "workload-scheduler/workers"
+    assert second.field_manager == "workload-scheduler/workers[r1]"
+    long = status_apply(obj, GroupKey(obj.key, "w" * 200), True, "Scheduled", "")
+    assert long is not None and len(long.field_manager) <= 128
+    assert (
+        long.field_manager
+        != status_apply(obj, GroupKey(obj.key, "w" * 199), True, "Scheduled", "").field_manager
+    )  # type: ignore[union-attr]

@@ -646,3 +646,11 @@ def test_any_annotations_give_a_gang_a_refusal_or_nothing(
         assert result.topology_key is None or is_label_key(result.topology_key)
     else:
         assert result is None or (isinstance(result, JobRefusal) and result.message)
+
+
+def test_a_relist_forgets_pods_that_waited_on_their_job() -> None:
+    p = Pipeline()
+    p.pod(0)
+    assert p.gangs.waiting_on_jobs(["u1"])
+    p.pods.replace([])
+    assert p.gangs.waiting_on_jobs(["u1"]) == []

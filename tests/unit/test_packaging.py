@@ -542,7 +542,7 @@ def test_helm_is_pinned_by_its_go_module() -> None:
     assert re.fullmatch(r"v3\.\d+\.\d+", version), version
     assert helm_build.helm_path(REPO).parent.name == f"helm-{version}"
     go_mod = (REPO / "hack" / "helm" / "go.mod").read_text()
-    flags = helm_build._ldflags(go_mod, version)
+    flags = " ".join(helm_build._ldflags(go_mod, version))
     assert f"internal/version.version={version}" in flags
     client_go_minor = re.search(r"k8s.io/client-go v0\.(\d+)\.", go_mod)
     assert client_go_minor and f"k8sVersionMinor={client_go_minor.group(1)}" in flags

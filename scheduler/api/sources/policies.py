@@ -21,6 +21,12 @@ from scheduler.gang.model import (
 from scheduler.model.refs import ObjectRef
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+
+MAX_MIN_COUNT = 100_000
+"""Far above any gang a cluster can hold (Kubernetes is tested to 5,000 nodes and 150,000
+pods), low enough that a typo such as 10^12 is refused at once (our CRD's schema bound)."""
 
 
 class PolicyError(ValueError):
@@ -91,15 +97,42 @@ def _policy(entry: PodGroupEntry, where: str, timeout: float | None) -> GroupPol
     topology = None
     constraints = entry.scheduling_constraints
     if constraints and constraints.topology:
-        topology = constraints.topology[0].key or None
+        topology = constraints.topology[0].key
+        problem = label_key_problem(topology)
+        if problem:
+            # Never placed as if unconstrained: an empty or malformed key is refused.
+            where_key = f"{where}.schedulingConstraints.topology[0].key"
+            raise PolicyError(f"{where_key} {topology!r} {problem}")
     if policy.gang is None:
         return GroupPolicy(gang=False, topology_key=topology, timeout_seconds=timeout)
     min_count = policy.gang.min_count
-    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
-        raise PolicyError(f"{field}.gang.minCount must be a whole number >= 1, not {min_count!r}")
+    if (
+        isinstance(min_count, bool)
+        or not isinstance(min_count, int)
+        or not 1 <= min_count <= MAX_MIN_COUNT
+    ):
+        raise PolicyError(
+            f"{field}.gang.minCount must be a whole number from 1 to {MAX_MIN_COUNT}, "
+            f"not {min_count!r}"
+        )
     return GroupPolicy(
         gang=True, min_count=min_count, topology_key=topology, timeout_seconds=timeout
     )
+
+
+def label_key_problem(key: str) -> str | None:
+    """What is wrong with a label key (as the API server's IsQualifiedName), or None."""
+    if not key:
+        return "is empty; it must be a node label key such as topology.kubernetes.io/zone"
+    prefix, slash, name = key.rpartition("/")
+    if slash and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        return "has a prefix that is not a DNS subdomain of at most 253 characters"
+    if not _LABEL_NAME.match(name):
+        return (
+            "has a name that is not at most 63 alphanumerics, '-', '_' or '.' starting and "
+            "ending with an alphanumeric"
+        )
+    return None
 
 
 def _timeout(annotations: dict[str, str]) -> float | None:
