@@ -31,11 +31,18 @@ from scheduler.binder.binder import Binder
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.config import Settings
 from scheduler.controllers import jobs as job_controller
-from scheduler.core.event_handlers import NodeEvents, PodEvents
+from scheduler.core.event_handlers import (
+    ControllerEvents,
+    NamespaceEvents,
+    NodeEvents,
+    PodEvents,
+    ServiceEvents,
+)
 from scheduler.core.group_events import GroupObjectEvents
 from scheduler.core.job_events import JobEvents
 from scheduler.core.scheduler import Scheduler
 from scheduler.framework.cycle import Profile
+from scheduler.framework.plugins.pod_topology_spread import spread_defaults
 from scheduler.framework.types import PodInfo
 from scheduler.gang.jobs import JobIndex
 from scheduler.gang.model import (
@@ -48,7 +55,15 @@ from scheduler.gang.model import (
 )
 from scheduler.gang.registry import GangRegistry
 from scheduler.metrics import Metrics
-from scheduler.model.objects import Job, Node, Pod
+from scheduler.model.objects import (
+    Controller,
+    Job,
+    Namespace,
+    Node,
+    Pod,
+    ReplicationController,
+    Service,
+)
 from scheduler.model.refs import pod_ref
 from scheduler.queue.scheduling_queue import (
     BACKOFF,
@@ -83,6 +98,9 @@ class App:
 
     def __post_init__(self) -> None:
         s = self.settings
+        spread = spread_defaults(
+            s.topology_spread_defaulting, s.topology_spread_default_constraints
+        )
         self.client = ApiClient(
             self.connection,
             qps=s.kube_api_qps,
@@ -107,7 +125,7 @@ class App:
             name=s.scheduler_name,
             cache=self.cache,
             queue=self.queue,
-            profile=Profile.default(s.scoring_strategy),
+            profile=Profile.default(s.scoring_strategy, cluster=self.cache, spread=spread),
             # Never bind to a node the cache no longer has (the API server accepts it).
             binder=Binder(self.client, node_exists=lambda name: self.cache.node(name) is not None),
             reporter=self.reporter,
@@ -157,7 +175,37 @@ class App:
                 JobEvents(self.jobs, self.pod_events.jobs_changed),
                 on_error=self._watch_error,
             ),
+            Reflector(
+                self.client,
+                "/api/v1/namespaces",
+                Namespace,
+                NamespaceEvents(self.cache, self.queue),
+                on_error=self._watch_error,
+            ),
         ]
+        if spread.in_use:
+            self._watch_spread_selectors()
+
+    def _watch_spread_selectors(self) -> None:
+        """Default topology spreading selects a pod's peers by its Services and controller."""
+        sources: list[tuple[str, type[Any], Any]] = [
+            ("/api/v1/services", Service, ServiceEvents(self.cache)),
+            (
+                "/api/v1/replicationcontrollers",
+                ReplicationController,
+                ControllerEvents("ReplicationController", self.cache),
+            ),
+            ("/apis/apps/v1/replicasets", Controller, ControllerEvents("ReplicaSet", self.cache)),
+            (
+                "/apis/apps/v1/statefulsets",
+                Controller,
+                ControllerEvents("StatefulSet", self.cache),
+            ),
+        ]
+        for path, item_type, handler in sources:
+            self.reflectors.append(
+                Reflector(self.client, path, item_type, handler, on_error=self._watch_error)
+            )
 
     def _watch_error(self, path: str) -> None:
         self.metrics.watch_errors.labels(path).inc()

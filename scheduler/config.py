@@ -23,6 +23,20 @@ plugins read their args from ``apis/config``)."""
 SCORING_STRATEGIES: tuple[ScoringStrategy, ...] = get_args(ScoringStrategy)
 
 
+TOPOLOGY_SPREAD_DEFAULTING = ("System", "List")
+_SPREAD_KEYS = frozenset(
+    {
+        "maxSkew",
+        "topologyKey",
+        "whenUnsatisfiable",
+        "minDomains",
+        "nodeAffinityPolicy",
+        "nodeTaintsPolicy",
+        "matchLabelKeys",
+    }
+)
+
+
 class ConfigError(ValueError):
     pass
 
@@ -55,6 +69,11 @@ class Settings:
     batching: bool = True
     percentage_of_nodes_to_score: int = 0
     """As kube-scheduler's: 0 adapts to the cluster size (all nodes up to 100)."""
+    topology_spread_defaulting: str = "System"
+    """PodTopologySpread constraints for pods without any: ``System`` (kube-scheduler's:
+    soft, hostname maxSkew 3 and zone maxSkew 5) or ``List``
+    (``topology_spread_default_constraints``; an empty list turns defaulting off)."""
+    topology_spread_default_constraints: list[dict[str, Any]] = field(default_factory=list)
     """Reuse filter and score results across pods with the same signature."""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -74,6 +93,42 @@ class Settings:
             raise ConfigError("tls_cert_file is for secure_metrics; it is off")
         if self.parallel_binds < 1:
             raise ConfigError("parallel_binds must be at least 1")
+        self.check_spread_defaults()
+
+    def check_spread_defaults(self) -> None:
+        """PodTopologySpread's defaulting, checked here as plain data (the plugin builds
+        its constraints from it: ``pod_topology_spread.spread_defaults``)."""
+        if self.topology_spread_defaulting not in TOPOLOGY_SPREAD_DEFAULTING:
+            raise ConfigError(
+                "topology_spread_defaulting must be System or List, "
+                f"not {self.topology_spread_defaulting!r}"
+            )
+        constraints = self.topology_spread_default_constraints
+        if self.topology_spread_defaulting == "System" and constraints:
+            raise ConfigError(
+                "topology_spread_default_constraints need topology_spread_defaulting: List"
+            )
+        for i, raw in enumerate(constraints):
+            where = f"topology_spread_default_constraints[{i}]"
+            if not isinstance(raw, dict):
+                raise ConfigError(f"{where} must be a mapping, not {raw!r}")
+            if "labelSelector" in raw:
+                raise ConfigError(
+                    f"{where}: no labelSelector (the selector comes from the pod's Services "
+                    "and controller)"
+                )
+            skew = raw.get("maxSkew")
+            if not isinstance(skew, int) or isinstance(skew, bool) or skew < 1:
+                raise ConfigError(f"{where}: maxSkew must be a positive integer")
+            if not isinstance(raw.get("topologyKey"), str) or not raw["topologyKey"]:
+                raise ConfigError(f"{where}: topologyKey must be a label key")
+            if raw.get("whenUnsatisfiable") not in ("DoNotSchedule", "ScheduleAnyway"):
+                raise ConfigError(
+                    f"{where}: whenUnsatisfiable must be DoNotSchedule or ScheduleAnyway"
+                )
+            unknown = set(raw) - _SPREAD_KEYS
+            if unknown:
+                raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
 
 
 def load_settings(path: str | None, overrides: dict[str, Any]) -> Settings:

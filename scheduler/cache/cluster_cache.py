@@ -15,12 +15,13 @@ our single event loop nothing can change the cache in the middle of one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 
 import structlog
 
+from scheduler.framework.labels import Selector
 from scheduler.framework.nodeinfo import add_pod, make_node_info, remove_pod, update_node
 from scheduler.framework.types import NodeInfo, PodInfo
 from scheduler.model.objects import Node, ObjectMeta
@@ -54,6 +55,16 @@ class ClusterCache:
         """Nodes that exist as API objects (the rest only hold pods we saw first)."""
         self._placements: dict[str, _Placement] = {}
         self._node_list: list[NodeInfo] | None = None
+        self._with_affinity: set[str] = set()
+        self._with_anti_affinity: set[str] = set()
+        """Names of nodes holding pods with inter-pod affinity (required anti-affinity)."""
+        self._namespaces: dict[str, dict[str, str]] = {}
+        self._services: dict[str, dict[str, dict[str, str]]] = {}
+        """namespace -> Service name -> its pod selector (default topology spreading)."""
+        self._controllers: dict[tuple[str, str, str], Selector] = {}
+        """(kind, namespace, name) -> pod selector of a ReplicaSet, StatefulSet or RC."""
+        self._image_nodes: dict[str, int] = {}
+        """Image name -> how many present nodes hold it."""
         self.generation = 0
         """Bumped on every change, so callers can tell whether anything moved."""
 
@@ -67,6 +78,55 @@ class ClusterCache:
 
     def node(self, name: str) -> NodeInfo | None:
         return self._present.get(name)
+
+    def nodes_with_affinity_pods(self) -> list[NodeInfo]:
+        present = self._present
+        return [present[n] for n in self._with_affinity if n in present]
+
+    def nodes_with_required_anti_affinity_pods(self) -> list[NodeInfo]:
+        present = self._present
+        return [present[n] for n in self._with_anti_affinity if n in present]
+
+    def namespace_labels(self, name: str) -> dict[str, str] | None:
+        return self._namespaces.get(name)
+
+    def namespaces(self) -> dict[str, dict[str, str]]:
+        return self._namespaces
+
+    def service_selectors(self, namespace: str) -> Collection[dict[str, str]]:
+        return self._services.get(namespace, {}).values()
+
+    def controller_selector(self, kind: str, namespace: str, name: str) -> Selector | None:
+        return self._controllers.get((kind, namespace, name))
+
+    def set_service(self, namespace: str, name: str, selector: dict[str, str] | None) -> None:
+        services = self._services.setdefault(namespace, {})
+        if selector:
+            services[name] = selector
+        else:
+            services.pop(name, None)  # no selector: it selects no pods
+
+    def delete_service(self, namespace: str, name: str) -> None:
+        self._services.get(namespace, {}).pop(name, None)
+
+    def set_controller(self, kind: str, namespace: str, name: str, selector: Selector) -> None:
+        self._controllers[(kind, namespace, name)] = selector
+
+    def delete_controller(self, kind: str, namespace: str, name: str) -> None:
+        self._controllers.pop((kind, namespace, name), None)
+
+    def image_spread(self, image: str) -> float:
+        present = len(self._present)
+        return self._image_nodes.get(image, 0) / present if present else 0.0
+
+    def _count_images(self, names: Iterable[str], sign: int) -> None:
+        counts = self._image_nodes
+        for name in names:
+            left = counts.get(name, 0) + sign
+            if left > 0:
+                counts[name] = left
+            else:
+                counts.pop(name, None)
 
     def node_of(self, uid: str) -> str | None:
         placement = self._placements.get(uid)
@@ -100,11 +160,19 @@ class ClusterCache:
             self._nodes[name] = info
         elif name in self._present:
             changed = _schedulable_view(info.node) != _schedulable_view(node)
+            images = info.images
             update_node(info, node)
+            if images != info.images:
+                self._count_images(images, -1)
+                self._count_images(info.images, 1)
+                # Every node's ImageLocality score may move (an image's spread changed):
+                # a new node list makes signature caches evaluate every node again.
+                self._node_list = None
             return changed
         else:
             update_node(info, node)
         self._present[name] = info
+        self._count_images(info.images, 1)
         self._node_list = None
         return True
 
@@ -113,9 +181,25 @@ class ClusterCache:
         info = self._present.pop(name, None)
         if info is None:
             return
+        self._count_images(info.images, -1)
         self._node_list = None
         if not info.pods:
             del self._nodes[name]
+
+    # -- namespaces ------------------------------------------------------------
+
+    def set_namespace(self, name: str, labels: dict[str, str]) -> bool:
+        """Add or update a namespace; True when its labels changed (inter-pod affinity's
+        namespaceSelector reads them)."""
+        if self._namespaces.get(name) == labels:
+            return False
+        self.generation += 1
+        self._namespaces[name] = labels
+        return True
+
+    def delete_namespace(self, name: str) -> None:
+        if self._namespaces.pop(name, None) is not None:
+            self.generation += 1
 
     # -- pods ----------------------------------------------------------------
 
@@ -171,6 +255,10 @@ class ClusterCache:
             self._nodes[node_name] = info
         add_pod(info, pod)
         self._placements[pod.uid] = _Placement(node_name, state)
+        if info.pods_with_affinity:
+            self._with_affinity.add(node_name)
+        if info.pods_with_required_anti_affinity:
+            self._with_anti_affinity.add(node_name)
 
     def _remove(self, uid: str) -> None:
         self.generation += 1
@@ -179,6 +267,10 @@ class ClusterCache:
         if info is None:
             return
         remove_pod(info, uid)
+        if not info.pods_with_affinity:
+            self._with_affinity.discard(placement.node_name)
+        if not info.pods_with_required_anti_affinity:
+            self._with_anti_affinity.discard(placement.node_name)
         if not info.pods and placement.node_name not in self._present:
             del self._nodes[placement.node_name]
 
@@ -190,4 +282,5 @@ def _schedulable_view(node: Node) -> tuple[object, ...]:
         node.spec.unschedulable,
         node.spec.taints,
         node.status.allocatable,
+        node.status.images,
     )

@@ -14,11 +14,19 @@ import structlog
 
 from scheduler.api.watch import DELETED
 from scheduler.cache.cluster_cache import ClusterCache
+from scheduler.framework.labels import Requirement, Selector, SelectorError, compile_selector
 from scheduler.framework.podinfo import InvalidPodError, make_pod_info
 from scheduler.framework.types import PodInfo
 from scheduler.gang.model import GroupKey
 from scheduler.gang.registry import GangRegistry
-from scheduler.model.objects import Node, Pod
+from scheduler.model.objects import (
+    Controller,
+    Namespace,
+    Node,
+    Pod,
+    ReplicationController,
+    Service,
+)
 from scheduler.queue.scheduling_queue import ClusterEvent, SchedulingQueue
 
 log = structlog.get_logger(__name__)
@@ -56,6 +64,93 @@ class NodeEvents:
             self.queue.move_all("NodeAdd" if is_new else "NodeUpdate")
 
 
+class NamespaceEvents:
+    """Namespace labels, for inter-pod affinity's ``namespaceSelector``."""
+
+    def __init__(self, cache: ClusterCache, queue: SchedulingQueue) -> None:
+        self.cache = cache
+        self.queue = queue
+
+    def replace(self, items: list[Namespace]) -> None:
+        names = {ns.metadata.name for ns in items}
+        for name in [n for n in self.cache.namespaces() if n not in names]:
+            self.cache.delete_namespace(name)
+        changed = [self.cache.set_namespace(ns.metadata.name, ns.metadata.labels) for ns in items]
+        if any(changed):
+            self.queue.move_all("NamespaceRelist")
+
+    def apply(self, event_type: str, namespace: Namespace) -> None:
+        name = namespace.metadata.name
+        if event_type == DELETED:
+            self.cache.delete_namespace(name)
+        elif self.cache.set_namespace(name, namespace.metadata.labels):
+            self.queue.move_all("NamespaceUpdate")
+
+
+class ServiceEvents:
+    """Services' pod selectors, for default topology spreading (score only: no requeue)."""
+
+    def __init__(self, cache: ClusterCache) -> None:
+        self.cache = cache
+        self._known: set[tuple[str, str]] = set()
+
+    def replace(self, items: list[Service]) -> None:
+        seen = {(s.metadata.namespace, s.metadata.name) for s in items}
+        for namespace, name in self._known - seen:
+            self.cache.delete_service(namespace, name)
+        for service in items:
+            self.apply("ADDED", service)
+
+    def apply(self, event_type: str, service: Service) -> None:
+        key = (service.metadata.namespace, service.metadata.name)
+        if event_type == DELETED:
+            self._known.discard(key)
+            self.cache.delete_service(*key)
+        else:
+            self._known.add(key)
+            self.cache.set_service(*key, service.spec.selector)
+
+
+class ControllerEvents:
+    """ReplicaSets', StatefulSets' or ReplicationControllers' pod selectors (``kind``)."""
+
+    def __init__(self, kind: str, cache: ClusterCache) -> None:
+        self.kind = kind
+        self.cache = cache
+        self._known: set[tuple[str, str]] = set()
+
+    def replace(self, items: list[Controller] | list[ReplicationController]) -> None:
+        seen = {(c.metadata.namespace, c.metadata.name) for c in items}
+        for namespace, name in self._known - seen:
+            self.cache.delete_controller(self.kind, namespace, name)
+        for controller in items:
+            self.apply("ADDED", controller)
+
+    def apply(self, event_type: str, controller: Controller | ReplicationController) -> None:
+        meta = controller.metadata
+        key = (meta.namespace, meta.name)
+        if event_type == DELETED:
+            self._known.discard(key)
+            self.cache.delete_controller(self.kind, *key)
+            return
+        selector = _controller_selector(controller)
+        if selector is None:
+            log.warning("ignoring a bad selector", kind=self.kind, name=f"{key[0]}/{key[1]}")
+            return
+        self._known.add(key)
+        self.cache.set_controller(self.kind, *key, selector)
+
+
+def _controller_selector(controller: Controller | ReplicationController) -> Selector | None:
+    if isinstance(controller, ReplicationController):
+        labels = controller.spec.selector or {}
+        return Selector(tuple(Requirement(k, "In", frozenset((v,))) for k, v in labels.items()))
+    try:
+        return compile_selector(controller.spec.selector)
+    except SelectorError:
+        return None
+
+
 class PodEvents:
     def __init__(
         self,
@@ -73,6 +168,9 @@ class PodEvents:
         self._on_gone = on_gone
         self.gangs = gangs or GangRegistry()
         self._assigned: dict[str, PodInfo] = {}
+        self._want_peers: dict[str, PodInfo] = {}
+        """Pending pods with required pod affinity: a new pod their terms select may let
+        them fit (upstream's queueing hint for InterPodAffinity on pod add)."""
         self._open: dict[GroupKey, bool] = {}
         """Per gang with members: whether its gate let members through when last checked."""
 
@@ -149,8 +247,22 @@ class PodEvents:
             return
         self._assigned[uid] = info
         self.cache.set_assigned_pod(info, pod.spec.node_name)
+        self._want_peers.pop(uid, None)
         if uid in self.queue:
             self.queue.done(uid)  # bound by us (confirmation) or by someone else
+        if old is None and self._want_peers:
+            self._wake_peers_of(info.pod)
+
+    def _wake_peers_of(self, pod: Pod) -> None:
+        labels = self.cache.namespace_labels(pod.metadata.namespace)
+        wake = [
+            uid
+            for uid, waiting in self._want_peers.items()
+            if waiting.pod_affinity is not None
+            and any(t.matches(pod, labels) for t in waiting.pod_affinity.required_affinity)
+        ]
+        if wake:
+            self.queue.activate(wake)
 
     def _pending_pod(self, pod: Pod) -> None:
         uid = pod.metadata.uid
@@ -163,11 +275,14 @@ class PodEvents:
         info = _reuse(queued.info, pod) if queued else self._info(pod)
         if info is not None:
             self.queue.add(info, changed=queued is None or info is not queued.info)
+            if info.pod_affinity is not None and info.pod_affinity.required_affinity:
+                self._want_peers[uid] = info
 
     def _delete(self, uid: str) -> None:
         info = self._assigned.pop(uid, None)
         queued = self.queue.get(uid)
         node = self.cache.node_of(uid)
+        self._want_peers.pop(uid, None)
         if self.cache.remove_pod(uid):
             requests = info.requests if info else queued.info.requests if queued else None
             self.queue.move_all(ClusterEvent.pod_gone("AssignedPodDelete", node, requests))

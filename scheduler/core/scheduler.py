@@ -143,7 +143,7 @@ class Scheduler:
         node, fit = self.ctx.pick(pod, nodes)
         self.metrics.algorithm_duration.observe(time.perf_counter() - started)
         if node is None:
-            message = unschedulable_message(len(nodes), fit.reasons)
+            message = unschedulable_message(len(nodes), fit.reasons, fit.pre_filter_message)
             self.metrics.attempt(UNSCHEDULABLE, time.perf_counter() - started)
             log.info("pod unschedulable", pod=pod.key, reason=message)
             self.reporter.pod_unschedulable(ref_of(pod), message)

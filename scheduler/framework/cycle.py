@@ -7,25 +7,95 @@ and decides what to do with the answer.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from scheduler.config import ScoringStrategy
 from scheduler.framework.batching import SignatureCache, rank_pick
-from scheduler.framework.plugins import default_filters, default_scores
-from scheduler.framework.types import FilterPlugin, NodeInfo, PodInfo, ScorePlugin
+from scheduler.framework.labels import Selector
+from scheduler.framework.plugins import (
+    SpreadDefaults,
+    default_filters,
+    default_pre_filters,
+    default_pre_scores,
+    default_scores,
+)
+from scheduler.framework.types import (
+    ClusterView,
+    FilterPlugin,
+    NodeInfo,
+    PodInfo,
+    PreFilterPlugin,
+    PreScorePlugin,
+    ScorePlugin,
+    Unresolvable,
+)
 
 
 @dataclass(slots=True)
 class Profile:
-    """The plugins a pod passes through, in order."""
+    """The plugins a pod passes through, in order.
+
+    ``pre_filters`` run once per attempt; the filters they return run on each node
+    after ``filters`` (upstream also runs PodTopologySpread and InterPodAffinity last).
+    ``pre_scores`` likewise add scorers for the feasible nodes. ``cluster`` is what they
+    read beyond the nodes at hand (the cluster cache); without it, only those nodes.
+    """
 
     filters: list[FilterPlugin]
     scores: list[ScorePlugin]
+    pre_filters: list[PreFilterPlugin] = field(default_factory=list)
+    pre_scores: list[PreScorePlugin] = field(default_factory=list)
+    cluster: ClusterView | None = None
 
     @classmethod
-    def default(cls, scoring_strategy: ScoringStrategy = "LeastAllocated") -> Profile:
-        return cls(default_filters(), default_scores(scoring_strategy))
+    def default(
+        cls,
+        scoring_strategy: ScoringStrategy = "LeastAllocated",
+        cluster: ClusterView | None = None,
+        spread: SpreadDefaults | None = None,
+    ) -> Profile:
+        """kube-scheduler's default plugins; ``spread`` is PodTopologySpread's defaulting
+        (upstream's System defaults unless given)."""
+        return cls(
+            default_filters(),
+            default_scores(scoring_strategy, cluster),
+            default_pre_filters(spread),
+            default_pre_scores(spread),
+            cluster,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NodesView:
+    """A ``ClusterView`` of just the nodes at hand, with no namespaces known."""
+
+    node_list: Sequence[NodeInfo]
+
+    def nodes(self) -> Sequence[NodeInfo]:
+        return self.node_list
+
+    def nodes_with_affinity_pods(self) -> Sequence[NodeInfo]:
+        return [n for n in self.node_list if n.pods_with_affinity]
+
+    def nodes_with_required_anti_affinity_pods(self) -> Sequence[NodeInfo]:
+        return [n for n in self.node_list if n.pods_with_required_anti_affinity]
+
+    def namespace_labels(self, name: str) -> Mapping[str, str] | None:
+        return None
+
+    def namespaces(self) -> Mapping[str, Mapping[str, str]]:
+        return {}
+
+    def service_selectors(self, namespace: str) -> Collection[Mapping[str, str]]:
+        return ()
+
+    def controller_selector(self, kind: str, namespace: str, name: str) -> Selector | None:
+        return None
+
+    def image_spread(self, image: str) -> float:
+        holding = sum(1 for n in self.node_list if image in n.images)
+        return holding / len(self.node_list) if self.node_list else 0.0
 
 
 @dataclass(slots=True)
@@ -35,6 +105,12 @@ class Feasibility:
     """node name -> why it was rejected (first failing filter's reasons)."""
     rejected_by: dict[str, str] = field(default_factory=dict)
     """node name -> name of the plugin that rejected it."""
+    unresolvable: Unresolvable | None = None
+    """Set when a pre-filter rejected the pod for every node (``reasons`` stays empty)."""
+
+    @property
+    def pre_filter_message(self) -> str:
+        return self.unresolvable.message if self.unresolvable is not None else ""
 
 
 MIN_FEASIBLE_NODES_TO_FIND = 100
@@ -73,10 +149,16 @@ class NodeWalk:
 
 
 def find_feasible(
-    profile: Profile, pod: PodInfo, nodes: Sequence[NodeInfo], walk: NodeWalk | None = None
+    profile: Profile,
+    pod: PodInfo,
+    nodes: Sequence[NodeInfo],
+    walk: NodeWalk | None = None,
+    filters: Sequence[FilterPlugin] | None = None,
 ) -> Feasibility:
+    """The nodes that pass ``filters`` (the profile's, by default)."""
     result = Feasibility()
-    filters = profile.filters
+    if filters is None:
+        filters = profile.filters
     ordered, enough = walk.order(nodes) if walk else (nodes, len(nodes))
     processed = 0
     for node in ordered:
@@ -100,15 +182,29 @@ def passes_filters(profile: Profile, pod: PodInfo, node: NodeInfo) -> bool:
     return all(plugin.filter(pod, node) is None for plugin in profile.filters)
 
 
-def score_nodes(profile: Profile, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
+def score_nodes(
+    profile: Profile,
+    pod: PodInfo,
+    nodes: Sequence[NodeInfo],
+    scores: Sequence[ScorePlugin] | None = None,
+) -> list[int]:
     """Weighted sum of every score plugin's normalised score, per node."""
-    return combine_scores(profile, [[p.score(pod, node) for node in nodes] for p in profile.scores])
+    if scores is None:
+        scores = profile.scores
+    raw = [[p.score(pod, node) for node in nodes] for p in scores]
+    return combine_scores(profile, raw, scores)
 
 
-def combine_scores(profile: Profile, raw_per_plugin: list[list[int]]) -> list[int]:
+def combine_scores(
+    profile: Profile,
+    raw_per_plugin: list[list[int]],
+    scores: Sequence[ScorePlugin] | None = None,
+) -> list[int]:
     """Normalise each plugin's raw scores (in place) and add them up with the weights."""
+    if scores is None:
+        scores = profile.scores
     totals = [0] * (len(raw_per_plugin[0]) if raw_per_plugin else 0)
-    for plugin, raw in zip(profile.scores, raw_per_plugin, strict=True):
+    for plugin, raw in zip(scores, raw_per_plugin, strict=True):
         plugin.normalize(raw)
         weight = plugin.weight
         for i, value in enumerate(raw):
@@ -133,18 +229,48 @@ def pick_node(
 ) -> tuple[NodeInfo | None, Feasibility]:
     """The node this pod should go to (None if none fits) and the filter results.
 
-    With ``batch``, results are reused across pods of the same signature and every node is
-    considered (a best node is found in O(log n)); otherwise ``walk`` samples large
-    clusters as kube-scheduler does.
+    Pre-filters run first: one may reject the pod outright, or add a filter that holds
+    state computed over the whole cluster. With ``batch``, and only when no pre-filter or
+    pre-score has anything to add for this pod (its fit then depends on each node alone),
+    results are reused across pods of the same signature and every node is considered (a
+    best node is found in O(log n)); otherwise ``walk`` samples large clusters as
+    kube-scheduler does.
     """
-    if batch is not None and pod.signature is not None:
+    cluster = profile.cluster or NodesView(nodes)
+    filters: list[FilterPlugin] = []
+    for plugin in profile.pre_filters:
+        verdict = plugin.pre_filter(pod, cluster)
+        if isinstance(verdict, Unresolvable):
+            return None, Feasibility(unresolvable=verdict)
+        if verdict is not None:
+            filters.append(verdict)
+    if (
+        batch is not None
+        and pod.signature is not None
+        and not filters
+        and not _extra_scores(profile, pod, cluster, nodes)
+    ):
         return _pick_batched(profile, pod, nodes, rng, batch)
-    fit = find_feasible(profile, pod, nodes, walk)
+    fit = find_feasible(profile, pod, nodes, walk, [*profile.filters, *filters])
     if not fit.feasible:
         return None, fit
     if len(fit.feasible) == 1:
         return fit.feasible[0], fit
-    return select_node(fit.feasible, score_nodes(profile, pod, fit.feasible), rng), fit
+    # Pre-scores see the feasible nodes (PodTopologySpread sizes its domains by them); for
+    # a batchable pod that stepped aside above they run a second time, rarely and cheaply.
+    scores = [*profile.scores, *_extra_scores(profile, pod, cluster, fit.feasible)]
+    return select_node(fit.feasible, score_nodes(profile, pod, fit.feasible, scores), rng), fit
+
+
+def _extra_scores(
+    profile: Profile, pod: PodInfo, cluster: ClusterView, feasible: Sequence[NodeInfo]
+) -> list[ScorePlugin]:
+    scorers = []
+    for plugin in profile.pre_scores:
+        scorer = plugin.pre_score(pod, cluster, feasible)
+        if scorer is not None:
+            scorers.append(scorer)
+    return scorers
 
 
 def _pick_batched(

@@ -25,15 +25,26 @@ def _allocatable(node: Node) -> ResourceList:
     return allocatable
 
 
+def node_images(node: Node) -> dict[str, int]:
+    """Every name of every image the node reports, with the image's size."""
+    return {name: image.size_bytes for image in node.status.images for name in image.names}
+
+
 def make_node_info(node: Node) -> NodeInfo:
     """A node with no pods yet; a malformed allocatable amount counts as 0."""
-    return NodeInfo(node=node, allocatable=_allocatable(node), generation=next(_generations))
+    return NodeInfo(
+        node=node,
+        allocatable=_allocatable(node),
+        generation=next(_generations),
+        images=node_images(node),
+    )
 
 
 def update_node(node_info: NodeInfo, node: Node) -> None:
-    """A new version of the node object: allocatable re-read, pods kept."""
+    """A new version of the node object: allocatable and images re-read, pods kept."""
     node_info.node = node
     node_info.allocatable = _allocatable(node)
+    node_info.images = node_images(node)
     node_info.generation = next(_generations)
 
 
@@ -63,6 +74,11 @@ def add_pod(node_info: NodeInfo, pod_info: PodInfo) -> None:
     _add_amounts(node_info.requested, pod_info.requests)
     _add_amounts(node_info.non_zero_requested, pod_info.non_zero_requests)
     node_info.used_ports.update(pod_info.host_ports)
+    terms = pod_info.pod_affinity
+    if terms is not None:
+        node_info.pods_with_affinity[pod_info.uid] = pod_info
+        if terms.required_anti_affinity:
+            node_info.pods_with_required_anti_affinity[pod_info.uid] = pod_info
     node_info.generation = next(_generations)
 
 
@@ -73,6 +89,9 @@ def remove_pod(node_info: NodeInfo, uid: str) -> bool:
         return False
     _subtract_amounts(node_info.requested, pod_info.requests)
     _subtract_amounts(node_info.non_zero_requested, pod_info.non_zero_requests)
+    if pod_info.pod_affinity is not None:
+        node_info.pods_with_affinity.pop(uid, None)
+        node_info.pods_with_required_anti_affinity.pop(uid, None)
     if pod_info.host_ports:
         # Rebuilt rather than subtracted: another pod (bound by someone else) may
         # hold the same port, and it stays in use.

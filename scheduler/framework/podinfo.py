@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from scheduler.framework.labels import SelectorError
 from scheduler.framework.node_selectors import compile_preferred, compile_required
+from scheduler.framework.pod_affinity import PodAffinityTerms, compile_pod_affinity
 from scheduler.framework.signature import signature_of
+from scheduler.framework.spread_constraints import SpreadError, compile_constraints
 from scheduler.framework.types import PodInfo, ResourceList
 from scheduler.model.objects import Container, Pod
 from scheduler.model.quantity import CPU, EPHEMERAL_STORAGE, MEMORY, QuantityError, to_int
@@ -173,6 +176,26 @@ def host_ports(pod: Pod) -> frozenset[tuple[str, str, int]]:
     return frozenset(ports)
 
 
+def pod_affinity_terms(pod: Pod) -> PodAffinityTerms | None:
+    """Compiled inter-pod affinity; raises ``InvalidPodError`` on a malformed selector."""
+    try:
+        return compile_pod_affinity(pod)
+    except SelectorError as exc:
+        raise InvalidPodError(pod.key, "spec.affinity", str(exc)) from None
+
+
+def check_spread_constraints(pod: Pod) -> None:
+    """Raises ``InvalidPodError`` on a malformed topology spread selector, once, so that
+    scheduling attempts never meet one."""
+    constraints = pod.spec.topology_spread_constraints
+    if constraints:
+        try:
+            compile_constraints(pod, constraints, "DoNotSchedule")
+            compile_constraints(pod, constraints, "ScheduleAnyway")
+        except SpreadError as exc:
+            raise InvalidPodError(pod.key, "spec.topologySpreadConstraints", str(exc)) from None
+
+
 def make_pod_info(pod: Pod) -> PodInfo:
     """Everything plugins read about ``pod``, computed once.
 
@@ -182,6 +205,7 @@ def make_pod_info(pod: Pod) -> PodInfo:
     requests = _ordered(raw)
     non_zero = _non_zero(pod, raw)
     ports = host_ports(pod)
+    check_spread_constraints(pod)
     return PodInfo(
         pod=pod,
         requests=requests,
@@ -190,4 +214,5 @@ def make_pod_info(pod: Pod) -> PodInfo:
         signature=signature_of(pod, requests, non_zero, ports),
         node_affinity=compile_required(pod),
         node_preference=compile_preferred(pod),
+        pod_affinity=pod_affinity_terms(pod),
     )

@@ -11,7 +11,8 @@ filter and score plugins read:
 * required and preferred node affinity;
 * tolerations (sorted; ``tolerationSeconds`` left out, no filter reads it);
 * host ports;
-* ``spec.priority``.
+* ``spec.priority``;
+* the container and init container images (ImageLocality).
 
 Name, namespace, labels, annotations, owner and the workload reference / scheduling
 group are deliberately left out: gang members differ only there and must batch.
@@ -34,6 +35,7 @@ from typing import Any, Final
 
 import msgspec
 
+from scheduler.framework.images import pod_images
 from scheduler.model.objects import Pod, Toleration
 
 _BATCHABLE_VOLUME_KEYS: Final = frozenset(
@@ -82,6 +84,7 @@ def signature_of(
         node_affinity,
         sorted({_toleration(t) for t in spec.tolerations}),
         sorted(host_ports),
+        sorted(pod_images(pod)),
     ]
     encoded = msgspec.json.encode(parts, order="sorted")
     return hashlib.blake2b(encoded, digest_size=_DIGEST_SIZE).digest()

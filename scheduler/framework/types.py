@@ -8,10 +8,12 @@ and on our own assumptions.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
+from scheduler.framework.labels import Selector
+from scheduler.framework.pod_affinity import PodAffinityTerms
 from scheduler.model.objects import Node, Pod
 
 ResourceList = dict[str, int]
@@ -38,6 +40,8 @@ class PodInfo:
     node_preference: Callable[[Node], int] | None = None
     """Preferred node affinity compiled once per pod: the summed weight of the terms a
     node matches (NodeAffinity score); None until built."""
+    pod_affinity: PodAffinityTerms | None = None
+    """Inter-pod affinity and anti-affinity terms compiled once; None when it has none."""
 
     @property
     def key(self) -> str:
@@ -58,6 +62,11 @@ class NodeInfo:
     pods: dict[str, PodInfo] = field(default_factory=dict)
     """uid -> pod, for every non-terminal pod on the node (assigned or assumed by us)."""
     used_ports: set[tuple[str, str, int]] = field(default_factory=set)
+    pods_with_affinity: dict[str, PodInfo] = field(default_factory=dict)
+    """The pods above that have inter-pod affinity or anti-affinity terms."""
+    pods_with_required_anti_affinity: dict[str, PodInfo] = field(default_factory=dict)
+    images: dict[str, int] = field(default_factory=dict)
+    """Image name -> size in bytes, from ``status.images`` (ImageLocality)."""
     generation: int = 0
     """Bumped on every change to the node or its pods; signature caches compare it."""
 
@@ -94,6 +103,86 @@ class ScorePlugin(Protocol):
     def normalize(self, scores: list[int]) -> None:
         """Rewrites raw scores in place to the 0..100 range (may be a no-op)."""
         ...
+
+
+class ClusterView(Protocol):
+    """What plugins may read of the whole cluster beyond the node at hand (upstream's
+    snapshot lister and namespace lister). ``ClusterCache`` is one."""
+
+    def nodes(self) -> Sequence[NodeInfo]:
+        """Every node, in a stable order."""
+        ...
+
+    def nodes_with_affinity_pods(self) -> Sequence[NodeInfo]:
+        """Nodes running a pod with inter-pod affinity terms (``HavePodsWithAffinityList``)."""
+        ...
+
+    def nodes_with_required_anti_affinity_pods(self) -> Sequence[NodeInfo]:
+        """Nodes running a pod with required anti-affinity terms."""
+        ...
+
+    def namespace_labels(self, name: str) -> Mapping[str, str] | None:
+        """A namespace's labels; None when the namespace is not known."""
+        ...
+
+    def namespaces(self) -> Mapping[str, Mapping[str, str]]:
+        """Every known namespace: name -> labels."""
+        ...
+
+    def service_selectors(self, namespace: str) -> Collection[Mapping[str, str]]:
+        """The pod selectors of the namespace's Services (those that have one)."""
+        ...
+
+    def controller_selector(self, kind: str, namespace: str, name: str) -> Selector | None:
+        """The pod selector of a ReplicaSet, StatefulSet or ReplicationController (``kind``);
+        None when it is not known."""
+        ...
+
+    def image_spread(self, image: str) -> float:
+        """The share of nodes that hold ``image`` (upstream's ImageStateSummary.NumNodes over
+        the number of nodes)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Unresolvable:
+    """A pre-filter's verdict for every node at once: the pod cannot go anywhere, and
+    checking nodes one by one would not change that (upstream's
+    ``UnschedulableAndUnresolvable`` from PreFilter)."""
+
+    plugin: str
+    message: str
+
+
+class PreFilterPlugin(Protocol):
+    """Looks at a pod once per scheduling attempt, before any node is filtered.
+
+    ``pre_filter`` returns ``None`` when the plugin has nothing to check for this pod
+    (upstream's ``Skip``), an ``Unresolvable`` to reject the pod for every node, or a
+    ``FilterPlugin`` holding the state it computed (upstream's CycleState entry) that
+    then runs on each node after the profile's own filters.
+    """
+
+    name: ClassVar[str]
+
+    def pre_filter(
+        self, pod: PodInfo, cluster: ClusterView
+    ) -> FilterPlugin | Unresolvable | None: ...
+
+
+class PreScorePlugin(Protocol):
+    """Computes, once per attempt, what scoring the feasible nodes needs.
+
+    ``pre_score`` returns ``None`` when the plugin does not score this pod (upstream's
+    ``Skip``), otherwise a ``ScorePlugin`` bound to the computed state.
+    """
+
+    name: ClassVar[str]
+    weight: int
+
+    def pre_score(
+        self, pod: PodInfo, cluster: ClusterView, feasible: Sequence[NodeInfo]
+    ) -> ScorePlugin | None: ...
 
 
 MAX_NODE_SCORE = 100

@@ -79,6 +79,8 @@ def shortfall(s: DomainShortfall, members: int) -> str:
             text = f"only {s.fit} of the first {s.tried} fit"
         if s.failure is not None and s.failure.reasons:
             return f"{text}: {node_reasons(s.failure)}"
+        if s.failure is not None and s.failure.pre_filter_message:
+            return f"{text}: {s.failure.pre_filter_message}"  # refused for every node
         return text
     if s.failure is not None and s.failure.reasons:
         return node_reasons(s.failure)

@@ -63,11 +63,55 @@ class NodeAffinity(_Obj):
     preferred_during_scheduling_ignored_during_execution: list[PreferredSchedulingTerm] = []
 
 
+class LabelSelectorRequirement(_Obj):
+    key: str
+    operator: str  # In, NotIn, Exists, DoesNotExist
+    values: list[str] = []
+
+
+class LabelSelector(_Obj):
+    """``{}`` selects everything; an absent (None) selector selects nothing."""
+
+    match_labels: dict[str, str] = {}
+    match_expressions: list[LabelSelectorRequirement] = []
+
+
+class PodAffinityTerm(_Obj):
+    label_selector: LabelSelector | None = None
+    namespaces: list[str] = []
+    topology_key: str = ""
+    namespace_selector: LabelSelector | None = None
+    match_label_keys: list[str] = []
+    mismatch_label_keys: list[str] = []
+
+
+class WeightedPodAffinityTerm(_Obj):
+    weight: int
+    pod_affinity_term: PodAffinityTerm
+
+
+class PodAffinity(_Obj):
+    """``podAffinity`` and ``podAntiAffinity`` have the same shape."""
+
+    required_during_scheduling_ignored_during_execution: list[PodAffinityTerm] = []
+    preferred_during_scheduling_ignored_during_execution: list[WeightedPodAffinityTerm] = []
+
+
 class Affinity(_Obj):
     node_affinity: NodeAffinity | None = None
-    # Kept opaque: their presence makes a pod unbatchable and is reported.
-    pod_affinity: dict[str, Any] | None = None
-    pod_anti_affinity: dict[str, Any] | None = None
+    pod_affinity: PodAffinity | None = None
+    pod_anti_affinity: PodAffinity | None = None
+
+
+class TopologySpreadConstraint(_Obj):
+    max_skew: int
+    topology_key: str
+    when_unsatisfiable: str  # DoNotSchedule | ScheduleAnyway
+    label_selector: LabelSelector | None = None
+    min_domains: int | None = None
+    node_affinity_policy: str | None = None  # Honor (default) | Ignore
+    node_taints_policy: str | None = None  # Ignore (default) | Honor
+    match_label_keys: list[str] = []
 
 
 class Toleration(_Obj):
@@ -131,7 +175,7 @@ class PodSpec(_Obj):
     priority: int = 0
     priority_class_name: str = ""
     scheduling_gates: list[dict[str, Any]] = []
-    topology_spread_constraints: list[dict[str, Any]] = []
+    topology_spread_constraints: list[TopologySpreadConstraint] = []
     volumes: list[dict[str, Any]] = []
     resource_claims: list[dict[str, Any]] = []
     workload_ref: WorkloadReference | None = None
@@ -174,9 +218,15 @@ class NodeSpec(_Obj):
     taints: list[Taint] = []
 
 
+class ContainerImage(_Obj):
+    names: list[str] = []
+    size_bytes: int = 0
+
+
 class NodeStatus(_Obj):
     allocatable: dict[str, str] = {}
     capacity: dict[str, str] = {}
+    images: list[ContainerImage] = []
 
 
 class Node(_Obj):
@@ -187,6 +237,39 @@ class Node(_Obj):
     @property
     def name(self) -> str:
         return self.metadata.name
+
+
+class Namespace(_Obj):
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+
+
+class ServiceSpec(_Obj):
+    selector: dict[str, str] | None = None
+
+
+class Service(_Obj):
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    spec: ServiceSpec = msgspec.field(default_factory=ServiceSpec)
+
+
+class ControllerSpec(_Obj):
+    selector: LabelSelector | None = None
+
+
+class Controller(_Obj):
+    """A ReplicaSet or StatefulSet: only its pod selector is read."""
+
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    spec: ControllerSpec = msgspec.field(default_factory=ControllerSpec)
+
+
+class ReplicationControllerSpec(_Obj):
+    selector: dict[str, str] | None = None
+
+
+class ReplicationController(_Obj):
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    spec: ReplicationControllerSpec = msgspec.field(default_factory=ReplicationControllerSpec)
 
 
 class JobMeta(_Obj):

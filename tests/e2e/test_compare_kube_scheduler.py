@@ -128,19 +128,25 @@ def settled(core: Any, ns: str, count: int) -> dict[str, Any] | None:
     return pods
 
 
-def run_round(core: Any, pods: list[dict[str, Any]], scheduler: str) -> dict[str, str | None]:
+def settle_round(core: Any, pods: list[dict[str, Any]], scheduler: str) -> dict[str, Any]:
+    """The pods, created in a fresh namespace for ``scheduler``, once each is bound or
+    marked unschedulable (the namespace is deleted afterwards)."""
     ns = new_namespace(core)
     try:
         for original in pods:
             manifest = copy.deepcopy(original)
             manifest["spec"]["schedulerName"] = scheduler
             core.create_namespaced_pod(ns, manifest)
-        result = wait_until(
+        result: dict[str, Any] = wait_until(
             lambda: settled(core, ns, len(pods)), timeout=60, what=f"{scheduler} settled"
         )
-        return {name: pod.spec.node_name for name, pod in result.items()}
+        return result
     finally:
         delete_namespace(core, ns)
+
+
+def run_round(core: Any, pods: list[dict[str, Any]], scheduler: str) -> dict[str, str | None]:
+    return {name: pod.spec.node_name for name, pod in settle_round(core, pods, scheduler).items()}
 
 
 def test_same_unschedulable_set_and_every_placement_accepted_by_kube_scheduler(

@@ -6,9 +6,10 @@ from typing import Any
 
 import msgspec
 
+from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.framework.nodeinfo import make_node_info
 from scheduler.framework.podinfo import make_pod_info
-from scheduler.framework.types import NodeInfo, PodInfo
+from scheduler.framework.types import NodeInfo, PodInfo, PreFilterPlugin, Unresolvable
 from scheduler.model.objects import Node, Pod
 
 
@@ -147,3 +148,34 @@ def term(
     if fields:
         result["matchFields"] = fields
     return result
+
+
+def zoned_cluster(
+    *nodes: tuple[str, str],
+    namespaces: dict[str, dict[str, str]] | None = None,
+    taints: dict[str, list[dict[str, str]]] | None = None,
+    zone_key: str = "zone",
+) -> ClusterCache:
+    """A cache of nodes given as (name, zone; "" for none), each with its hostname label."""
+    cache = ClusterCache()
+    for name, zone in nodes:
+        labels = {"kubernetes.io/hostname": name}
+        if zone:
+            labels[zone_key] = zone
+        cache.set_node(make_node(name, labels=labels, taints=(taints or {}).get(name)))
+    for name, labels in (namespaces or {}).items():
+        cache.set_namespace(name, labels)
+    return cache
+
+
+def pre_filter_verdicts(
+    plugin: PreFilterPlugin, pod: PodInfo, cache: ClusterCache
+) -> dict[str, str | None]:
+    """Node name -> None (fits) or the first reason of the filter ``plugin`` returns."""
+    state = plugin.pre_filter(pod, cache)
+    assert not isinstance(state, Unresolvable)
+    out: dict[str, str | None] = {}
+    for node in cache.nodes():
+        reasons = state.filter(pod, node) if state is not None else None
+        out[node.name] = reasons[0] if reasons else None
+    return out

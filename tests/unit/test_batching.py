@@ -24,6 +24,7 @@ from scheduler.framework.cycle import (
     score_nodes,
 )
 from scheduler.framework.podinfo import make_pod_info
+from scheduler.framework.types import Unresolvable
 from scheduler.gang.placement import place_gang
 
 SHAPES = [
@@ -54,6 +55,56 @@ SHAPES = [
     },
 ]
 
+WEB = {"matchLabels": {"app": "web"}}
+# Pods whose fit depends on other pods: batching must step aside for them, and for
+# plain pods whose labels another pod's anti-affinity or affinity selects.
+SHAPES += [
+    {"cpu": "250m", "memory": "256Mi", "labels": {"app": "web"}},
+    {
+        "cpu": "250m",
+        "memory": "256Mi",
+        "labels": {"app": "web"},
+        "affinity": {
+            "podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {"labelSelector": WEB, "topologyKey": "kubernetes.io/hostname"}
+                ]
+            }
+        },
+    },
+    {
+        "cpu": "500m",
+        "memory": "256Mi",
+        "labels": {"app": "db"},
+        "affinity": {
+            "podAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {"weight": 50, "podAffinityTerm": {"labelSelector": WEB, "topologyKey": "zone"}}
+                ]
+            }
+        },
+    },
+    {
+        "cpu": "250m",
+        "memory": "128Mi",
+        "labels": {"app": "web"},
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "zone",
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": WEB,
+            },
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": WEB,
+            },
+        ],
+    },
+]
+
 nodes_strategy = st.lists(
     st.tuples(
         st.sampled_from(["1", "2", "4", "8"]),
@@ -69,6 +120,8 @@ nodes_strategy = st.lists(
 steps_strategy = st.lists(
     st.one_of(
         st.tuples(st.just("pod"), st.integers(0, len(SHAPES) - 1)),
+        # Pods that constrain, or are constrained by, other pods: more often.
+        st.tuples(st.just("pod"), st.integers(5, len(SHAPES) - 1)),
         st.tuples(st.just("gang"), st.integers(0, len(SHAPES) - 1), st.integers(2, 4)),
         st.tuples(st.just("delete"), st.integers(0, 1000)),
         st.tuples(st.just("cordon"), st.integers(0, 1000)),
@@ -87,7 +140,7 @@ def build_cluster(nodes: list[Any]) -> ClusterCache:
                 cpu=cpu,
                 memory=memory,
                 pods=6,
-                labels={"zone": zone},
+                labels={"zone": zone, "kubernetes.io/hostname": f"n{i}"},
                 allocatable={"nvidia.com/gpu": "2"} if gpu else None,
                 taints=[{"key": "gpu", "value": "", "effect": "NoSchedule"}] if gpu else None,
             )
@@ -97,9 +150,20 @@ def build_cluster(nodes: list[Any]) -> ClusterCache:
 
 def full_evaluation(cache: ClusterCache, pod: Any) -> tuple[set[str], dict[str, int]]:
     """What the plugins say about every node, computed from scratch."""
-    profile = Profile.default()
-    fit = find_feasible(profile, pod, cache.nodes())
-    totals = score_nodes(profile, pod, fit.feasible) if fit.feasible else []
+    profile = Profile.default(cluster=cache)
+    extra_filters = []
+    for pre_filter in profile.pre_filters:
+        verdict = pre_filter.pre_filter(pod, cache)
+        assert not isinstance(verdict, Unresolvable)
+        if verdict is not None:
+            extra_filters.append(verdict)
+    fit = find_feasible(profile, pod, cache.nodes(), None, [*profile.filters, *extra_filters])
+    scores = [*profile.scores]
+    for pre_score in profile.pre_scores:
+        scorer = pre_score.pre_score(pod, cache, fit.feasible)
+        if scorer is not None:
+            scores.append(scorer)
+    totals = score_nodes(profile, pod, fit.feasible, scores) if fit.feasible else []
     return {n.name for n in fit.feasible}, {
         n.name: t for n, t in zip(fit.feasible, totals, strict=True)
     }
@@ -122,7 +186,7 @@ def test_every_cached_decision_is_a_best_feasible_node(
     is unschedulable exactly when the full evaluation finds no node."""
     cache = build_cluster(nodes)
     batch = SignatureCache()
-    profile = Profile.default()
+    profile = Profile.default(cluster=cache)
     rng = random.Random(seed)
     placed: list[str] = []
     for n, step in enumerate(steps):
@@ -187,11 +251,9 @@ def test_unbatchable_pods_bypass_the_cache() -> None:
     batch = SignatureCache()
     pod = make_pod_info(
         make_pod(
-            "spread",
+            "host-path",
             cpu="1",
-            topologySpreadConstraints=[
-                {"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule"}
-            ],
+            volumes=[{"name": "data", "hostPath": {"path": "/data"}}],
         )
     )
     assert pod.signature is None
@@ -226,3 +288,50 @@ def test_sampling_rotates_over_all_nodes() -> None:
         cache.assume(pod, node.name)
         used.add(node.name)
     assert walk.next_start == (6 * 120) % 300
+
+
+def test_batchable_pods_step_aside_when_other_pods_constrain_them() -> None:
+    """A plain pod has a signature, but an existing pod's anti-affinity (or affinity) that
+    selects it makes its fit depend on other pods: no cached result may be used then."""
+    cache = ClusterCache()
+    for i in range(2):
+        cache.set_node(make_node(f"n{i}", labels={"kubernetes.io/hostname": f"n{i}"}))
+    profile = Profile.default(cluster=cache)
+    batch = SignatureCache()
+    rng = random.Random(0)
+    web = SHAPES[5]
+    first = make_pod_info(make_pod("web-0", **web))
+    assert first.signature is not None
+    assert pick_node(profile, first, cache.nodes(), rng, batch)[0] is not None  # cached now
+    guard = make_pod_info(make_pod("guard", **SHAPES[6]))
+    cache.assume(guard, "n0")
+    # n1 is full for the next pod: the cached ranking would offer n0.
+    cache.assume(make_pod_info(make_pod("filler", cpu="4")), "n1")
+    second = make_pod_info(make_pod("web-1", **web))
+    node, fit = pick_node(profile, second, cache.nodes(), rng, batch)
+    assert node is None
+    assert fit.reasons["n0"] == ("node(s) didn't satisfy existing pods anti-affinity rules",)
+    # A pod of the same signature that it does not select is batched again, from the cache.
+    other = make_pod_info(make_pod("db", **{**web, "labels": {"app": "db"}}))
+    assert other.signature == second.signature
+    computed = batch.computed
+    node, _ = pick_node(profile, other, cache.nodes(), rng, batch)
+    assert node is not None and node.name == "n0"
+    assert batch.computed == computed + 2  # the two nodes that changed, through the cache
+
+
+def test_batchable_pods_step_aside_when_other_pods_terms_score_them() -> None:
+    cache = ClusterCache()
+    for i, zone in enumerate("ab"):
+        cache.set_node(make_node(f"n{i}", labels={"zone": zone, "kubernetes.io/hostname": f"n{i}"}))
+    profile = Profile.default(cluster=cache)
+    batch = SignatureCache()
+    rng = random.Random(0)
+    web = SHAPES[5]
+    assert pick_node(profile, make_pod_info(make_pod("web-0", **web)), cache.nodes(), rng, batch)
+    # A pod preferring web pods in its zone, on the node the cache ranks lower.
+    cache.assume(make_pod_info(make_pod("db", **SHAPES[7])), "n1")
+    _, totals = full_evaluation(cache, make_pod_info(make_pod("web-1", **web)))
+    assert totals["n1"] > totals["n0"]
+    node, _ = pick_node(profile, make_pod_info(make_pod("web-1", **web)), cache.nodes(), rng, batch)
+    assert node is not None and node.name == "n1"

@@ -327,6 +327,11 @@ def test_chart_metadata() -> None:
 # Adding a permission means adding the call that needs it; when a call goes, its row fails.
 _PODS = ('"/api/v1/pods"',)
 _NODES = ('"/api/v1/nodes"',)
+_NAMESPACES = ('"/api/v1/namespaces"',)
+_SERVICES = ('"/api/v1/services"',)
+_RCS = ('"/api/v1/replicationcontrollers"',)
+_REPLICASETS = ('"/apis/apps/v1/replicasets"',)
+_STATEFULSETS = ('"/apis/apps/v1/statefulsets"',)
 _WATCH = ('"watch": "true"',)
 _NATIVE_WORKLOADS = ("SCHEDULING_GROUP", "/v1alpha1", '"workloads"')
 _PODGROUPS = ("SCHEDULING_GROUP", '"podgroups"')
@@ -341,6 +346,21 @@ RBAC_USES: dict[tuple[str, str, str], tuple[str, ...]] = {
     ("", "nodes", "get"): _NODES,
     ("", "nodes", "list"): _NODES,
     ("", "nodes", "watch"): _NODES + _WATCH,
+    ("", "namespaces", "get"): _NAMESPACES,
+    ("", "namespaces", "list"): _NAMESPACES,
+    ("", "namespaces", "watch"): _NAMESPACES + _WATCH,
+    ("", "services", "get"): _SERVICES,
+    ("", "services", "list"): _SERVICES,
+    ("", "services", "watch"): _SERVICES + _WATCH,
+    ("", "replicationcontrollers", "get"): _RCS,
+    ("", "replicationcontrollers", "list"): _RCS,
+    ("", "replicationcontrollers", "watch"): _RCS + _WATCH,
+    ("apps", "replicasets", "get"): _REPLICASETS,
+    ("apps", "replicasets", "list"): _REPLICASETS,
+    ("apps", "replicasets", "watch"): _REPLICASETS + _WATCH,
+    ("apps", "statefulsets", "get"): _STATEFULSETS,
+    ("apps", "statefulsets", "list"): _STATEFULSETS,
+    ("apps", "statefulsets", "watch"): _STATEFULSETS + _WATCH,
     ("", "pods/binding", "create"): ('"kind": "Binding"', "/binding"),
     ("", "pods/status", "patch"): ("/pods/{ref.name}/status",),
     ("events.k8s.io", "events", "create"): ("/apis/events.k8s.io/v1/namespaces/",),

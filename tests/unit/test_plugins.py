@@ -11,14 +11,20 @@ from hypothesis import strategies as st
 
 from scheduler.framework.nodeinfo import add_pod
 from scheduler.framework.plugins import (
+    ImageLocality,
+    InterPodAffinity,
     NodeAffinity,
     NodeName,
     NodePorts,
     NodeResourcesBalancedAllocation,
     NodeResourcesFit,
     NodeUnschedulable,
+    PodTopologySpread,
     TaintToleration,
+    UnsupportedFeatures,
     default_filters,
+    default_pre_filters,
+    default_pre_scores,
     default_scores,
 )
 from scheduler.framework.plugins.node_resources_fit import (
@@ -27,7 +33,13 @@ from scheduler.framework.plugins.node_resources_fit import (
     most_requested_score,
 )
 from scheduler.framework.plugins.taint_toleration import tolerates
-from scheduler.framework.types import FilterPlugin, PodInfo, ScorePlugin
+from scheduler.framework.types import (
+    FilterPlugin,
+    PodInfo,
+    PreFilterPlugin,
+    PreScorePlugin,
+    ScorePlugin,
+)
 from scheduler.model.objects import Taint, Toleration
 
 
@@ -47,6 +59,12 @@ def test_default_filters_in_upstream_order() -> None:
         "NodePorts",
         "NodeResourcesFit",
     ]
+    # Their filters run after the ones above, in this order.
+    assert [p.name for p in default_pre_filters()] == [
+        "UnsupportedFeatures",
+        "PodTopologySpread",
+        "InterPodAffinity",
+    ]
 
 
 def test_default_scores_and_weights() -> None:
@@ -56,6 +74,11 @@ def test_default_scores_and_weights() -> None:
         ("NodeAffinity", 2),
         ("NodeResourcesFit", 1),
         ("NodeResourcesBalancedAllocation", 1),
+        ("ImageLocality", 1),
+    ]
+    assert [(p.name, p.weight) for p in default_pre_scores()] == [
+        ("PodTopologySpread", 2),
+        ("InterPodAffinity", 2),
     ]
     fit = scores[2]
     assert isinstance(fit, NodeResourcesFit)
@@ -79,8 +102,15 @@ def test_plugins_satisfy_protocols() -> None:
         NodeAffinity(),
         NodeResourcesFit(),
         NodeResourcesBalancedAllocation(),
+        ImageLocality(),
     ]
-    assert len(filters) + len(scores) == 10
+    pre_filters: list[PreFilterPlugin] = [
+        UnsupportedFeatures(),
+        PodTopologySpread(),
+        InterPodAffinity(),
+    ]
+    pre_scores: list[PreScorePlugin] = [PodTopologySpread(), InterPodAffinity()]
+    assert len(filters) + len(scores) + len(pre_filters) + len(pre_scores) == 16
 
 
 def test_unknown_strategy_rejected() -> None:

@@ -47,14 +47,21 @@ def test_name_labels_namespace_and_workload_do_not_matter() -> None:
 
 
 def test_equal_totals_from_different_container_layouts_match() -> None:
-    one = sig(containers=[container("a", cpu="2", memory="1Gi")])
-    two = sig(
+    even = sig(
         containers=[
             container("a", cpu="1", memory="512Mi"),
             container("b", cpu="1", memory="512Mi"),
         ]
     )
-    assert one == two
+    uneven = sig(
+        containers=[
+            container("x", cpu="1500m", memory="768Mi"),
+            container("y", cpu="500m", memory="256Mi"),
+        ]
+    )
+    assert even == uneven
+    # The images (and so how many containers there are) count: ImageLocality reads them.
+    assert sig(containers=[container("a", cpu="2", memory="1Gi")]) != even
 
 
 @pytest.mark.parametrize(

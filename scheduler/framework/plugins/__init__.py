@@ -3,24 +3,41 @@
 from __future__ import annotations
 
 from scheduler.framework.plugins.balanced_allocation import NodeResourcesBalancedAllocation
+from scheduler.framework.plugins.image_locality import ImageLocality
+from scheduler.framework.plugins.inter_pod_affinity import InterPodAffinity
 from scheduler.framework.plugins.node_affinity import NodeAffinity
 from scheduler.framework.plugins.node_name import NodeName
 from scheduler.framework.plugins.node_ports import NodePorts
 from scheduler.framework.plugins.node_resources_fit import NodeResourcesFit, Strategy
 from scheduler.framework.plugins.node_unschedulable import NodeUnschedulable
+from scheduler.framework.plugins.pod_topology_spread import PodTopologySpread, SpreadDefaults
 from scheduler.framework.plugins.taint_toleration import TaintToleration
-from scheduler.framework.types import FilterPlugin, ScorePlugin
+from scheduler.framework.plugins.unsupported import UnsupportedFeatures
+from scheduler.framework.types import (
+    ClusterView,
+    FilterPlugin,
+    PreFilterPlugin,
+    PreScorePlugin,
+    ScorePlugin,
+)
 
 __all__ = [
+    "ImageLocality",
+    "InterPodAffinity",
     "NodeAffinity",
     "NodeName",
     "NodePorts",
     "NodeResourcesBalancedAllocation",
     "NodeResourcesFit",
     "NodeUnschedulable",
+    "PodTopologySpread",
+    "SpreadDefaults",
     "Strategy",
     "TaintToleration",
+    "UnsupportedFeatures",
     "default_filters",
+    "default_pre_filters",
+    "default_pre_scores",
     "default_scores",
 ]
 
@@ -38,10 +55,24 @@ def default_filters() -> list[FilterPlugin]:
     ]
 
 
-def default_scores(strategy: Strategy = "LeastAllocated") -> list[ScorePlugin]:
+def default_scores(
+    strategy: Strategy = "LeastAllocated", cluster: ClusterView | None = None
+) -> list[ScorePlugin]:
+    # PodTopologySpread (2) and InterPodAffinity (2) score through pre-scores.
     return [
         TaintToleration(weight=3),
         NodeAffinity(weight=2),
         NodeResourcesFit(strategy, weight=1),
         NodeResourcesBalancedAllocation(weight=1),
+        ImageLocality(weight=1, cluster=cluster),
     ]
+
+
+def default_pre_filters(spread: SpreadDefaults | None = None) -> list[PreFilterPlugin]:
+    # The refusal first: nothing else need run for a pod we will not place. The filters
+    # the others return run after the per-node ones, in upstream's order.
+    return [UnsupportedFeatures(), PodTopologySpread(defaults=spread), InterPodAffinity()]
+
+
+def default_pre_scores(spread: SpreadDefaults | None = None) -> list[PreScorePlugin]:
+    return [PodTopologySpread(weight=2, defaults=spread), InterPodAffinity(weight=2)]

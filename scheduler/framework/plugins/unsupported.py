@@ -1,0 +1,70 @@
+"""UnsupportedFeatures: refuse, out loud, a pod whose placement depends on something this
+scheduler does not implement yet.
+
+Placing such a pod as if the constraint were not there would break it silently, so the
+pod is rejected for every node at once (a pre-filter verdict, as upstream's
+``UnschedulableAndUnresolvable``), with a message that says why::
+
+    0/3 nodes are available: workload-scheduler does not support PersistentVolumeClaim
+    volumes yet.
+
+The pod stays Pending and is retried on the usual cluster events; nothing but a new
+version of the scheduler changes the verdict. kube-scheduler has no such plugin: it
+implements all of these.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Final
+
+from scheduler.framework.types import ClusterView, PodInfo, Unresolvable
+from scheduler.model.objects import Pod
+
+INLINE_VOLUMES_WITH_CONSTRAINTS: Final = (
+    "awsElasticBlockStore",
+    "azureDisk",
+    "cinder",
+    "csi",
+    "gcePersistentDisk",
+    "iscsi",
+    "rbd",
+)
+"""Inline volume kinds that upstream's VolumeRestrictions (conflicting disks) or
+NodeVolumeLimits (attach limits) check."""
+
+
+def unsupported_features(pod: Pod) -> list[str]:
+    """The placement features ``pod`` uses that we do not implement, named for users."""
+    spec = pod.spec
+    found: list[str] = []
+    volumes = spec.volumes
+    if any("persistentVolumeClaim" in volume for volume in volumes):
+        found.append("PersistentVolumeClaim volumes")
+    if any("ephemeral" in volume for volume in volumes):
+        found.append("ephemeral volumes")
+    for kind in INLINE_VOLUMES_WITH_CONSTRAINTS:
+        if any(kind in volume for volume in volumes):
+            found.append(f"inline {kind} volumes")
+    if spec.resource_claims:
+        found.append("resource claims (DRA)")
+    return found
+
+
+def refusal(features: list[str]) -> str:
+    """``workload-scheduler does not support PersistentVolumeClaim volumes yet``"""
+    return f"workload-scheduler does not support {', '.join(features)} yet"
+
+
+class UnsupportedFeatures:
+    name: ClassVar[str] = "UnsupportedFeatures"
+    __slots__ = ()
+
+    def pre_filter(self, pod: PodInfo, cluster: ClusterView) -> Unresolvable | None:
+        if pod.signature is not None:
+            # A batchable pod (signature.batchable) uses none of these: the common case
+            # costs nothing.
+            return None
+        features = unsupported_features(pod.pod)
+        if not features:
+            return None
+        return Unresolvable(self.name, refusal(features))

@@ -1,0 +1,68 @@
+"""Pods using what we do not implement are refused out loud, never placed as if unconstrained."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from tests.e2e.k8s import failed_scheduling_message, pod_manifest, pods_by_name, wait_until
+from tests.e2e.scheduler_process import SchedulerProcess
+
+EPHEMERAL = {
+    "name": "scratch",
+    "ephemeral": {
+        "volumeClaimTemplate": {
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}},
+            }
+        }
+    },
+}
+
+
+def refused_condition(core: Any, ns: str, name: str) -> str | None:
+    pod = pods_by_name(core, ns).get(name)
+    for c in (pod.status.conditions or []) if pod else []:
+        if c.type == "PodScheduled" and c.status == "False" and c.reason == "Unschedulable":
+            return str(c.message)
+    return None
+
+
+def test_unsupported_features_are_refused_with_event_and_condition(
+    core_api: Any, namespace: str, node_factory: Any, workload_scheduler: SchedulerProcess
+) -> None:
+    node_factory("unsup-a", cpu="4", memory="8Gi")
+    node_factory("unsup-b", cpu="4", memory="8Gi")
+    pods = {
+        "with-pvc": (
+            "PersistentVolumeClaim volumes",
+            {"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]},
+        ),
+        "with-ephemeral": ("ephemeral volumes", {"volumes": [EPHEMERAL]}),
+        "with-claim": (
+            "resource claims (DRA)",
+            {"resourceClaims": [{"name": "gpu", "resourceClaimName": "gpu-claim"}]},
+        ),
+    }
+    for name, (_, extra) in pods.items():
+        core_api.create_namespaced_pod(namespace, pod_manifest(name, extra_spec=extra))
+    core_api.create_namespaced_pod(namespace, pod_manifest("plain"))
+    wait_until(
+        lambda: pods_by_name(core_api, namespace)["plain"].spec.node_name, what="plain pod bound"
+    )
+    for name, (feature, _) in pods.items():
+        text = f"workload-scheduler does not support {feature} yet"
+        condition = wait_until(
+            lambda name=name: refused_condition(core_api, namespace, name), what=f"{name} refused"
+        )
+        assert re.fullmatch(rf"0/\d+ nodes are available: {re.escape(text)}\.", condition)
+        event = wait_until(
+            lambda name=name: failed_scheduling_message(core_api, namespace, name),
+            what=f"FailedScheduling event for {name}",
+        )
+        assert text in event
+    time.sleep(1.0)  # a retry (on the next cluster event) must not bind them either
+    current = pods_by_name(core_api, namespace)
+    assert all(not current[name].spec.node_name for name in pods)
