@@ -15,17 +15,14 @@ import socket
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import structlog
 
 from scheduler.api.client import ApiClient
 from scheduler.api.connection import Connection
 from scheduler.api.events import Reporter
-from scheduler.api.sources.discovery import SCHEDULING_GROUP, ServedApis, discover
-from scheduler.api.sources.policies import podgroup_object, workload_object
-from scheduler.api.sources.shapes import PodGroup, Workload
+from scheduler.api.sources.discovery import ServedApis, discover
 from scheduler.api.watch import Reflector
 from scheduler.binder.binder import Binder
 from scheduler.cache.cluster_cache import ClusterCache
@@ -38,21 +35,13 @@ from scheduler.core.event_handlers import (
     PodEvents,
     ServiceEvents,
 )
-from scheduler.core.group_events import GroupObjectEvents
+from scheduler.core.group_sources import group_reflectors
 from scheduler.core.job_events import JobEvents
 from scheduler.core.scheduler import Scheduler
-from scheduler.framework.cycle import Profile
+from scheduler.framework.cycle import Profile, pre_enqueue
 from scheduler.framework.plugins.pod_topology_spread import spread_defaults
 from scheduler.framework.types import PodInfo
 from scheduler.gang.jobs import JobIndex
-from scheduler.gang.model import (
-    CRD_GROUP,
-    CRD_VERSION,
-    CRD_WORKLOAD,
-    PODGROUP,
-    WORKLOAD,
-    GroupObject,
-)
 from scheduler.gang.registry import GangRegistry
 from scheduler.metrics import Metrics
 from scheduler.model.objects import (
@@ -74,7 +63,6 @@ from scheduler.queue.scheduling_queue import (
 )
 
 log = structlog.get_logger(__name__)
-T = TypeVar("T")
 
 HOUSEKEEPING_SECONDS = 1.0
 GATE_REPORT_DELAY = 2.0
@@ -111,6 +99,7 @@ class App:
         self.cache = ClusterCache()
         self.jobs = JobIndex()
         self.gangs = GangRegistry(jobs=self.jobs)
+        self.profile = Profile.default(s.scoring_strategy, cluster=self.cache, spread=spread)
         self.queue = SchedulingQueue(
             gate=self._gate, on_incoming=self._count_incoming, on_gated=self._gated
         )
@@ -125,7 +114,7 @@ class App:
             name=s.scheduler_name,
             cache=self.cache,
             queue=self.queue,
-            profile=Profile.default(s.scoring_strategy, cluster=self.cache, spread=spread),
+            profile=self.profile,
             # Never bind to a node the cache no longer has (the API server accepts it).
             binder=Binder(self.client, node_exists=lambda name: self.cache.node(name) is not None),
             reporter=self.reporter,
@@ -172,7 +161,7 @@ class App:
                 self.client,
                 "/apis/batch/v1/jobs",
                 Job,
-                JobEvents(self.jobs, self.pod_events.jobs_changed),
+                hold.wrap(JobEvents(self.jobs, self.pod_events.jobs_changed)),
                 on_error=self._watch_error,
             ),
             Reflector(
@@ -212,64 +201,15 @@ class App:
 
     async def _add_group_sources(self) -> None:
         """Watch whichever pod-group APIs the cluster serves (found by discovery)."""
-        served = self.served = await discover(self.client)
-        log.info("pod-group APIs", served=served.describe())
-        kinds = set()
-        if served.native_workloads:
-            api = f"{SCHEDULING_GROUP}/v1alpha1"
-            self._watch_groups(
-                WORKLOAD,
-                api,
-                "workloads",
-                Workload,
-                partial(workload_object, kind=WORKLOAD, api_version=api),
-            )
-            kinds.add(WORKLOAD)
-        if served.podgroup_version:
-            api = f"{SCHEDULING_GROUP}/{served.podgroup_version}"
-            self._watch_groups(
-                PODGROUP,
-                api,
-                "podgroups",
-                PodGroup,
-                partial(podgroup_object, api_version=api, resource=f"/apis/{api}"),
-            )
-            kinds.add(PODGROUP)
-        if served.crd_workloads:
-            api = f"{CRD_GROUP}/{CRD_VERSION}"
-            self._watch_groups(
-                CRD_WORKLOAD,
-                api,
-                "workloads",
-                Workload,
-                partial(
-                    workload_object, kind=CRD_WORKLOAD, api_version=api, resource=f"/apis/{api}"
-                ),
-            )
-            kinds.add(CRD_WORKLOAD)
-        self.gangs.served = kinds
-
-    def _watch_groups(
-        self,
-        kind: str,
-        api: str,
-        plural: str,
-        item_type: type[T],
-        convert: Callable[[T], GroupObject],
-    ) -> None:
-        handler = GroupObjectEvents(kind, self.gangs, convert, self.pod_events.regate)
-        self.reflectors.append(
-            Reflector(
-                self.client,
-                f"/apis/{api}/{plural}",
-                item_type,
-                self.scheduler.hold.wrap(handler),
-                on_error=lambda path: self.metrics.watch_errors.labels(path).inc(),
-            )
+        # The Job controller needs to know where it can make group objects.
+        self.served = await discover(self.client)
+        self.reflectors += await group_reflectors(
+            self.client, self.gangs, self.pod_events.regate, self._watch_error, self.scheduler.hold
         )
 
     def _gate(self, info: PodInfo) -> str | None:
-        return scheduling_gates(info) or self.gangs.gate(info)
+        """The profile's PreEnqueue plugins (scheduling gates), then the gang's quorum."""
+        return pre_enqueue(self.profile, info) or self.gangs.gate(info)
 
     def synced(self) -> bool:
         return all(r.synced.is_set() for r in self.reflectors)
@@ -371,6 +311,7 @@ class App:
         while True:
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
             self.queue.flush_unschedulable()
+            self.pod_events.recount_waiting()
             self.metrics.cache_size.labels("nodes").set(len(self.cache.nodes()))
             self.metrics.cache_size.labels("pods").set(self.cache.pod_count)
             self.metrics.cache_size.labels("assumed_pods").set(self.cache.assumed_count)
@@ -427,11 +368,3 @@ class App:
 
 async def _wait(event: asyncio.Event) -> None:
     await event.wait()
-
-
-def scheduling_gates(pod_info: Any) -> str | None:
-    gates = pod_info.pod.spec.scheduling_gates
-    if gates:
-        names = ", ".join(str(g.get("name", "?")) for g in gates)
-        return f"waiting for scheduling gates: {names}"
-    return None

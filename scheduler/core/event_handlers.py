@@ -173,6 +173,8 @@ class PodEvents:
         them fit (upstream's queueing hint for InterPodAffinity on pod add)."""
         self._open: dict[GroupKey, bool] = {}
         """Per gang with members: whether its gate let members through when last checked."""
+        self._recount: set[GroupKey] = set()
+        """Groups whose waiting members were told an older member count."""
 
     def replace(self, items: list[Pod]) -> None:
         """After a (re)list: whatever we hold that the list no longer has was deleted
@@ -228,16 +230,27 @@ class PodEvents:
         """A member came, went or moved: the whole group is checked again only when its
         verdict (quorum or not) flips, else just this pod. Checking every member on every
         member's event cost O(members^2) for a gang arriving (seconds for thousands of
-        members); the other members' waiting messages keep the count they were gated with."""
+        members); the other members' waiting messages are brought up to date by
+        ``recount_waiting`` (housekeeping, once a second), O(members) per group per second."""
         open_now = self.gangs.group_gate(group) is None
         if self._open.get(group) == open_now:
             self.queue.regate([uid])
+            if not open_now:
+                self._recount.add(group)
             return
+        self._recount.discard(group)
         if not self.gangs.members(group):
             self._open.pop(group, None)
         else:
             self._open[group] = open_now
         self.queue.regate(self.gangs.members(group))
+
+    def recount_waiting(self) -> None:
+        """Tell members still waiting for their gang's quorum the current count ("3 of 8
+        pods exist"), for the groups whose count changed since their members were gated."""
+        groups, self._recount = self._recount, set()
+        for group in groups:
+            self.queue.regate(self.gangs.members(group))
 
     def _assigned_pod(self, pod: Pod) -> None:
         uid = pod.metadata.uid

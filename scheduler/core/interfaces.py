@@ -57,7 +57,5 @@ if TYPE_CHECKING:
     from scheduler.api import events
     from scheduler.binder import binder
 
-    def _implements(real_binder: binder.Binder, reporter: events.Reporter) -> list[object]:
-        # mypy checks here that the real implementations satisfy the protocols.
-        checked: tuple[Binder, Reporter] = (real_binder, reporter)
-        return list(checked)
+    def _implements(real: binder.Binder, reporter: events.Reporter) -> tuple[Binder, Reporter]:
+        return real, reporter  # mypy checks that the real ones satisfy the protocols

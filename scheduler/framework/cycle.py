@@ -16,6 +16,7 @@ from scheduler.framework.labels import Selector
 from scheduler.framework.plugins import (
     SpreadDefaults,
     default_filters,
+    default_pre_enqueue,
     default_pre_filters,
     default_pre_scores,
     default_scores,
@@ -25,6 +26,7 @@ from scheduler.framework.types import (
     FilterPlugin,
     NodeInfo,
     PodInfo,
+    PreEnqueuePlugin,
     PreFilterPlugin,
     PreScorePlugin,
     ScorePlugin,
@@ -47,6 +49,8 @@ class Profile:
     pre_filters: list[PreFilterPlugin] = field(default_factory=list)
     pre_scores: list[PreScorePlugin] = field(default_factory=list)
     cluster: ClusterView | None = None
+    pre_enqueue: list[PreEnqueuePlugin] = field(default_factory=list)
+    """Run by the queue before a pod may be tried at all (``pre_enqueue`` below)."""
 
     @classmethod
     def default(
@@ -63,7 +67,18 @@ class Profile:
             default_pre_filters(spread),
             default_pre_scores(spread),
             cluster,
+            default_pre_enqueue(),
         )
+
+
+def pre_enqueue(profile: Profile, pod: PodInfo) -> str | None:
+    """Why ``pod`` may not enter the active queue yet (the first PreEnqueue plugin that
+    says so), or None."""
+    for plugin in profile.pre_enqueue:
+        reason = plugin.pre_enqueue(pod)
+        if reason is not None:
+            return reason
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,17 @@ class NodeInfo:
         return self.node.metadata.name
 
 
+class PreEnqueuePlugin(Protocol):
+    """Decides whether a pod may enter the active queue at all (it waits gated if not)."""
+
+    name: ClassVar[str]
+
+    def pre_enqueue(self, pod: PodInfo) -> str | None:
+        """``None`` when the pod may be tried, otherwise why it waits, as its users read
+        it, e.g. ``waiting for scheduling gates: example.com/quota``."""
+        ...
+
+
 class FilterPlugin(Protocol):
     """Decides whether a pod may run on a node."""
 

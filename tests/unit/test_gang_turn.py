@@ -155,3 +155,36 @@ async def test_an_unplaceable_gang_waits_for_an_event_that_could_make_it_fit() -
     assert not world.queue.pods_in(UNSCHEDULABLE)
     await run_until(world, lambda: len(world.binder.bound) == 20, timeout=30)
     assert {node.split("-")[0] for node in world.binder.bound.values()} == {"r1"}
+
+
+def test_waiting_members_are_told_the_current_count_once_a_second() -> None:
+    """A member's arrival re-checks only its own gate (not every sibling's: O(members^2) for
+    a big gang arriving); housekeeping's recount then tells the waiting siblings the count."""
+    told: dict[str, str | None] = {}
+    gangs = GangRegistry()
+    queue = SchedulingQueue(
+        gate=gangs.gate, on_gated=lambda qp, m: told.__setitem__(qp.info.pod.metadata.name, m)
+    )
+    events = PodEvents(NAME, ClusterCache(), queue, lambda p, m: None, lambda u: None, gangs)
+    gangs.set_object(
+        workload_object(
+            msgspec.convert(
+                {
+                    "metadata": {"name": "train", "namespace": "ns"},
+                    "spec": {"podGroups": [{"name": "g", "policy": {"gang": {"minCount": 4}}}]},
+                },
+                Workload,
+            ),
+            kind=CRD_WORKLOAD,
+            api_version="workload-scheduler.io/v1alpha1",
+        )
+    )
+    for i in range(2):
+        events.apply("ADDED", make_pod(f"w{i}", namespace="ns", labels=LABELS, schedulerName=NAME))
+    assert told["w1"] is not None and "2 of 4 pods exist" in told["w1"]
+    assert told["w0"] is not None and "1 of 4 pods exist" in told["w0"]
+    events.recount_waiting()
+    assert "2 of 4 pods exist" in told["w0"]
+    told.clear()
+    events.recount_waiting()  # nothing changed since: nobody is told again
+    assert told == {}

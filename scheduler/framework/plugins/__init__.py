@@ -1,4 +1,5 @@
-"""The default filter and score plugins, in kube-scheduler's order and weights."""
+"""The default plugins (pre-enqueue, pre-filter, filter, pre-score, score), in
+kube-scheduler's order and weights."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from scheduler.framework.plugins.node_ports import NodePorts
 from scheduler.framework.plugins.node_resources_fit import NodeResourcesFit, Strategy
 from scheduler.framework.plugins.node_unschedulable import NodeUnschedulable
 from scheduler.framework.plugins.pod_topology_spread import PodTopologySpread, SpreadDefaults
+from scheduler.framework.plugins.scheduling_gates import SchedulingGates
 from scheduler.framework.plugins.taint_toleration import TaintToleration
 from scheduler.framework.plugins.unsupported import UnsupportedFeatures
 from scheduler.framework.types import (
     ClusterView,
     FilterPlugin,
+    PreEnqueuePlugin,
     PreFilterPlugin,
     PreScorePlugin,
     ScorePlugin,
@@ -31,15 +34,21 @@ __all__ = [
     "NodeResourcesFit",
     "NodeUnschedulable",
     "PodTopologySpread",
+    "SchedulingGates",
     "SpreadDefaults",
     "Strategy",
     "TaintToleration",
     "UnsupportedFeatures",
     "default_filters",
+    "default_pre_enqueue",
     "default_pre_filters",
     "default_pre_scores",
     "default_scores",
 ]
+
+
+def default_pre_enqueue() -> list[PreEnqueuePlugin]:
+    return [SchedulingGates()]
 
 
 def default_filters() -> list[FilterPlugin]:
