@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import signal
 import socket
+import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,11 +23,13 @@ from scheduler.api.client import ApiClient
 from scheduler.api.connection import Connection
 from scheduler.api.events import Reporter
 from scheduler.api.preemption import PreemptionWriter
+from scheduler.api.sources.discovery import ServedApis, discover
 from scheduler.api.watch import Reflector
 from scheduler.binder.binder import Binder
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.cache.disruption_budgets import DisruptionBudgets
 from scheduler.config import Settings
+from scheduler.controllers import jobs as job_controller
 from scheduler.core.event_handlers import (
     ControllerEvents,
     NamespaceEvents,
@@ -35,15 +39,18 @@ from scheduler.core.event_handlers import (
 )
 from scheduler.core.gang_preemption import evictable_alone
 from scheduler.core.group_sources import group_reflectors
+from scheduler.core.job_events import JobEvents
 from scheduler.core.preemption import PodPreemption
 from scheduler.core.scheduler import Scheduler
 from scheduler.framework.cycle import Profile, pre_enqueue
 from scheduler.framework.plugins.pod_topology_spread import spread_defaults
 from scheduler.framework.types import PodInfo
+from scheduler.gang.jobs import JobIndex
 from scheduler.gang.registry import GangRegistry
 from scheduler.metrics import Metrics
 from scheduler.model.objects import (
     Controller,
+    Job,
     Namespace,
     Node,
     Pod,
@@ -80,6 +87,8 @@ class App:
     scheduler: Scheduler = field(init=False)
     reflectors: list[Reflector[Any]] = field(init=False)
     leading: bool = False
+    served: ServedApis = field(default_factory=ServedApis)
+    _until: asyncio.Event | None = None
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -94,7 +103,8 @@ class App:
         )
         self.metrics = Metrics(profile=s.scheduler_name)
         self.cache = ClusterCache()
-        self.gangs = GangRegistry()
+        self.jobs = JobIndex()
+        self.gangs = GangRegistry(jobs=self.jobs)
         self.profile = Profile.default(s.scoring_strategy, cluster=self.cache, spread=spread)
         self.queue = SchedulingQueue(
             gate=self._gate, on_incoming=self._count_incoming, on_gated=self._gated
@@ -165,6 +175,15 @@ class App:
                 params={"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"},
                 on_error=self._watch_error,
             ),
+            # Which Jobs make their pods gang members (a few fields per Job): known
+            # before those pods are tried, since both watches must sync first.
+            Reflector(
+                self.client,
+                "/apis/batch/v1/jobs",
+                Job,
+                hold.wrap(JobEvents(self.jobs, self.pod_events.jobs_changed)),
+                on_error=self._watch_error,
+            ),
             Reflector(
                 self.client,
                 "/api/v1/namespaces",
@@ -210,6 +229,8 @@ class App:
 
     async def _add_group_sources(self) -> None:
         """Watch whichever pod-group APIs the cluster serves (found by discovery)."""
+        # The Job controller needs to know where it can make group objects.
+        self.served = await discover(self.client)
         self.reflectors += await group_reflectors(
             self.client, self.gangs, self.pod_events.regate, self._watch_error, self.scheduler.hold
         )
@@ -235,6 +256,7 @@ class App:
         """Run until cancelled or ``until`` is set."""
         from scheduler.server import serve
 
+        self._until = until
         self.client.open()
         # What exists now (modules, the official client's models, settings) lives as long as
         # the process: keep it out of the cyclic collector's full passes, which otherwise
@@ -284,12 +306,35 @@ class App:
         log.info(
             "caches synced, scheduling", nodes=len(self.cache.nodes()), pending=len(self.queue)
         )
+        # The Job controller runs only while we lead (this task), beside the cycle.
+        controller = job_controller.JobGangController(
+            self.client, self.served, self.reporter, self.settings.scheduler_name
+        )
+        jobs = asyncio.create_task(
+            job_controller.run(controller, self.connection, after_start=self._restore_signals),
+            name="job controller",
+        )
         try:
             await self.scheduler.run()
         finally:
+            jobs.cancel()
+            with contextlib.suppress(BaseException):
+                await jobs
             # Stopped (or no longer leading): the bindings in flight finish first, so a
             # released Lease never lets a new leader race our last binds.
             await self.scheduler.drain()
+
+    def _restore_signals(self) -> None:
+        """kopf sets SIGINT/SIGTERM handlers of its own when it starts: ours come back
+        (they stop the whole scheduler, kopf included)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if self._until is not None:
+                loop.add_signal_handler(sig, self._until.set)
+            else:
+                loop.remove_signal_handler(sig)
 
     async def _housekeeping(self) -> None:
         while True:

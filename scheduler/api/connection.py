@@ -29,6 +29,12 @@ class Connection:
     _token: Callable[[], str | None] = field(repr=False)
     source: str = ""
     """Where the credentials came from, for the start-up log line."""
+    ca_path: str | None = None
+    cert_path: str | None = None
+    key_path: str | None = None
+    insecure: bool = False
+    """The same credentials as files, for a client that builds its own TLS context (kopf's,
+    in ``scheduler.controllers``)."""
 
     def auth_headers(self) -> dict[str, str]:
         token = self._token()
@@ -65,6 +71,10 @@ def load_connection(kubeconfig: str | None = None, context: str | None = None) -
         ssl_context=_ssl_context(cfg),
         _token=lambda: _bearer(cfg),
         source=source,
+        ca_path=cfg.ssl_ca_cert or None,
+        cert_path=cfg.cert_file or None,
+        key_path=cfg.key_file or None,
+        insecure=not cfg.verify_ssl,
     )
 
 

@@ -221,6 +221,14 @@ class PodEvents:
             self._open[group] = self.gangs.group_gate(group) is None
             self.queue.regate(self.gangs.members(group))
 
+    def jobs_changed(self, job_uids: list[str]) -> None:
+        """These Jobs were seen or changed: the pods that waited on them join their gang
+        (or turn out to be ordinary pods) and are checked again."""
+        waiting = self.gangs.waiting_on_jobs(job_uids)
+        groups = {g for pod, node in waiting if (g := self.gangs.observe_pod(pod, node))}
+        self.queue.regate([pod.metadata.uid for pod, _ in waiting], event="JobChange")
+        self.regate(list(groups))
+
     def _member_changed(self, group: GroupKey, uid: str) -> None:
         """A member came, went or moved: the whole group is checked again only when its
         verdict (quorum or not) flips, else just this pod. Checking every member on every

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from scheduler.framework.types import PodInfo
+from scheduler.gang.jobs import JobIndex, JobWait
 from scheduler.gang.membership import label_problem, pod_group_key
 from scheduler.gang.model import (
     CRD_WORKLOAD,
@@ -33,9 +34,19 @@ _KIND_NAMES = {
 
 
 class GangRegistry:
-    def __init__(self, served: Iterable[str] = (WORKLOAD, PODGROUP, CRD_WORKLOAD)) -> None:
+    def __init__(
+        self,
+        served: Iterable[str] = (WORKLOAD, PODGROUP, CRD_WORKLOAD),
+        jobs: JobIndex | None = None,
+    ) -> None:
         self.served = set(served)
         """Which group-object kinds the cluster serves (from discovery)."""
+        self.jobs = jobs if jobs is not None else JobIndex()
+        """Jobs seen so far: a pod of an opted-in Job is a member of the Job's gang."""
+        self._waiting: dict[str, dict[str, tuple[Pod, str]]] = {}
+        """Job uid -> pods whose membership waits on that Job (pod uid -> (pod, node))."""
+        self._waiting_on: dict[str, str] = {}
+        """pod uid -> the Job uid it waits on."""
         self.objects: dict[ObjectKey, GroupObject] = {}
         self._members: dict[GroupKey, dict[str, str]] = {}
         """group -> uid -> node name ("" while unassigned)."""
@@ -63,7 +74,7 @@ class GangRegistry:
         uid = pod.metadata.uid
         key = self._key_of.get(uid)
         if key is None:
-            key = pod_group_key(pod)
+            key = self._resolve(pod, node_name)
             if key is None:
                 return None
             self._key_of[uid] = key
@@ -73,7 +84,31 @@ class GangRegistry:
         members[uid] = node_name
         return key
 
+    def _resolve(self, pod: Pod, node_name: str) -> GroupKey | None:
+        """The pod's group: its Job's gang, else its own fields; None while its Job waits."""
+        member = self.jobs.membership(pod)
+        uid = pod.metadata.uid
+        self._unwait(uid)
+        if isinstance(member, JobWait):
+            self._waiting.setdefault(member.job_uid, {})[uid] = (pod, node_name)
+            self._waiting_on[uid] = member.job_uid
+            return None
+        return member or pod_group_key(pod)
+
+    def _unwait(self, uid: str) -> None:
+        job_uid = self._waiting_on.pop(uid, None)
+        if job_uid is not None:
+            pods = self._waiting[job_uid]
+            pods.pop(uid, None)
+            if not pods:
+                del self._waiting[job_uid]
+
+    def waiting_on_jobs(self, job_uids: Iterable[str]) -> list[tuple[Pod, str]]:
+        """Pods (and their nodes) whose membership waits on these Jobs: to observe again."""
+        return [entry for j in job_uids for entry in self._waiting.get(j, {}).values()]
+
     def forget_pod(self, uid: str) -> GroupKey | None:
+        self._unwait(uid)
         key = self._key_of.pop(uid, None)
         if key is None:
             return None
@@ -85,8 +120,9 @@ class GangRegistry:
         return key
 
     def pod_uids(self) -> list[str]:
-        """Every pod counted as a member of some group (for relists)."""
-        return list(self._key_of)
+        """Every pod counted as a member of some group, or waiting on its Job to be (for
+        relists: a vanished one must not linger)."""
+        return [*self._key_of, *self._waiting_on]
 
     def key_of(self, uid: str) -> GroupKey | None:
         return self._key_of.get(uid)
@@ -141,7 +177,12 @@ class GangRegistry:
 
     def gate(self, info: PodInfo) -> str | None:
         """Why this pod may not be tried yet, or None (ordinary pods: always None)."""
-        key = self._key_of.get(info.uid) or pod_group_key(info.pod)
+        key = self._key_of.get(info.uid)
+        if key is None:
+            member = self.jobs.membership(info.pod)
+            if isinstance(member, JobWait):
+                return member.message
+            key = member or pod_group_key(info.pod)
         if key is None:
             problem = label_problem(info.pod)
             return problem.message if problem else None

@@ -274,6 +274,28 @@ class ReplicationController(_Obj):
     spec: ReplicationControllerSpec = msgspec.field(default_factory=ReplicationControllerSpec)
 
 
+class JobMeta(_Obj):
+    name: str = ""
+    namespace: str = ""
+    uid: str = ""
+    resource_version: str = ""
+    annotations: dict[str, str] = {}
+
+
+class JobSpec(_Obj):
+    parallelism: int | None = None
+    completions: int | None = None
+    scheduling: dict[str, Any] | None = None
+    """Kubernetes 1.37 ``WorkloadWithJob``: only whether it is set matters here."""
+
+
+class Job(_Obj):
+    """A ``batch/v1`` Job, as far as the scheduler reads it (which gang its pods join)."""
+
+    metadata: JobMeta = msgspec.field(default_factory=JobMeta)
+    spec: JobSpec = msgspec.field(default_factory=JobSpec)
+
+
 class ListMeta(_Obj):
     resource_version: str = ""
     continue_: str = msgspec.field(default="", name="continue")

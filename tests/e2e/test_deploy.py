@@ -24,6 +24,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from scheduler.config import load_settings
+from scheduler.gang.jobs import GANG_ANNOTATION, GROUP_OBJECT_ANNOTATION
 from tests.e2e.conftest import KubeRequest, NodeFactory
 from tests.e2e.deploy_fixtures import (
     CHART,
@@ -45,6 +46,7 @@ from tests.e2e.deploy_fixtures import (
     service_account_kubeconfig,
 )
 from tests.e2e.gang_modes import GangMode
+from tests.e2e.jobs import create_job, job_pods
 from tests.e2e.k8s import pod_manifest, wait_until
 from tests.e2e.scheduler_process import SchedulerProcess
 
@@ -244,8 +246,9 @@ def test_deploy_and_chart_apply_server_side(
     load_settings(None, yaml.safe_load(config_yaml))  # keys are Settings fields
 
     # The examples this control plane serves (1.35: the v1alpha1 Workload API and our CRD;
-    # examples/gang-v1beta1 needs 1.37) are valid too, Job pod templates included.
-    for example in ("gang-v1alpha1", "gang-crd"):
+    # examples/gang-v1beta1 and job-scheduling-v1-37 need 1.37) are valid too, Job pod
+    # templates included.
+    for example in ("gang-v1alpha1", "gang-crd", "job-gang"):
         for path in sorted((EXAMPLES / example).glob("*.yaml")):
             for doc in yaml.safe_load_all(path.read_text()):
                 doc["metadata"]["namespace"] = namespace
@@ -340,6 +343,28 @@ def test_scheduler_works_with_only_the_chart_rbac(
         # Too big for any node: reported on the pod (pods/status) and as an Event.
         native.create_pod(ns, pod_manifest("huge", cpu="64", scheduler=name, node_selector=zone))
 
+        # A Job as a gang, with the chart's RBAC: the Job controller (kopf) makes its group
+        # object and records it on the Job (jobs patch); its pods are bound together.
+        job = create_job(
+            kube_request,
+            ns,
+            "job",
+            2,
+            {GANG_ANNOTATION: "true"},
+            scheduler=name,
+            node_selector=zone,
+            cpu="100m",
+        )
+        wait_until(
+            lambda: (
+                kube_request("GET", f"/apis/batch/v1/namespaces/{ns}/jobs/job")["metadata"]
+                .get("annotations", {})
+                .get(GROUP_OBJECT_ANNOTATION)
+            ),
+            what="the Job's group object recorded",
+        )
+        job_pods(kube_request, job, range(2))
+
         names = [m["metadata"]["name"] for m in members]
 
         def placed() -> dict[str, str]:
@@ -348,6 +373,17 @@ def test_scheduler_works_with_only_the_chart_rbac(
             return {n: pods[n] for n in names if pods.get(n)}
 
         wait_until(lambda: len(placed()) == len(names), timeout=20, what="both gangs bound")
+
+        def job_bound() -> int:
+            items = kube_request("GET", f"/api/v1/namespaces/{ns}/pods")["items"]
+            return sum(
+                1
+                for p in items
+                if p["metadata"].get("labels", {}).get("batch.kubernetes.io/job-name") == "job"
+                and p["spec"].get("nodeName")
+            )
+
+        wait_until(lambda: job_bound() == 2, timeout=20, what="the Job's gang bound")
         wait_until(
             lambda: crd.scheduled_status(ns, "tune", "workers") == "True",
             timeout=10,
@@ -363,7 +399,12 @@ def test_scheduler_works_with_only_the_chart_rbac(
         events = kube_request("GET", f"/apis/events.k8s.io/v1/namespaces/{ns}/events")["items"]
         reasons = {(e["regarding"]["name"], e["reason"]) for e in events}
         assert ("huge", "FailedScheduling") in reasons and ("w-0", "Scheduled") in reasons
-        assert {e["reportingController"] for e in events} == {name}
+        # Ours, and the Kubernetes Job controller's for the Job (where it runs).
+        assert {e["reportingController"] for e in events} - {"job-controller"} == {name}
+        assert (
+            "job",
+            "GangCreated",
+        ) in reasons, "the Job controller's Event, written with the chart's RBAC"
 
         lease = kube_request(
             "GET", f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{chart_release.lease_name}"

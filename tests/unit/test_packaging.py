@@ -337,6 +337,7 @@ _WATCH = ('"watch": "true"',)
 _NATIVE_WORKLOADS = ("SCHEDULING_GROUP", "/v1alpha1", '"workloads"')
 _PODGROUPS = ("SCHEDULING_GROUP", '"podgroups"')
 _CRD_WORKLOADS = ("CRD_GROUP", '"workloads"')
+_JOBS = ('"/apis/batch/v1/jobs"',)
 _LEASES = ("LeaseLock",)  # kubernetes.aio's: read, create, replace
 RBAC_USES: dict[tuple[str, str, str], tuple[str, ...]] = {
     # get returns nothing list does not; kept with list/watch as the usual read triple.
@@ -383,6 +384,27 @@ RBAC_USES: dict[tuple[str, str, str], tuple[str, ...]] = {
         "CRD_WORKLOAD",
         "/status",
         "APPLY_PATCH",
+    ),
+    # The Job controller creates one group object per opted-in Job (dry runs are creates).
+    ("scheduling.k8s.io", "podgroups", "create"): ('"podgroups"', '"POST", target.collection'),
+    ("scheduling.k8s.io", "workloads", "create"): (
+        "/v1alpha1",
+        '"workloads"',
+        '"POST", target.collection',
+    ),
+    ("workload-scheduler.io", "workloads", "create"): (
+        "CRD_WORKLOAD",
+        '"POST", target.collection',
+    ),
+    # Jobs: the scheduler's Job watch; kopf's watch and its annotation patches (get is no
+    # more than list).
+    ("batch", "jobs", "get"): _JOBS,
+    ("batch", "jobs", "list"): _JOBS,
+    ("batch", "jobs", "watch"): _JOBS + _WATCH,
+    ("batch", "jobs", "patch"): (
+        "kopf.on.create",
+        '"batch", "v1", "jobs"',
+        "AnnotationsProgressStorage",
     ),
     # Secure /metrics: each bearer token's TokenReview and its user's SubjectAccessReview.
     ("authentication.k8s.io", "tokenreviews", "create"): (
@@ -513,6 +535,24 @@ def test_examples_parse_and_form_a_gang(mode: str) -> None:
         assert labels["workload-scheduler.io/pod-group"] == group["name"]
         min_count = group["policy"]["gang"]["minCount"]
     assert job["spec"]["parallelism"] == min_count, "every member must run at once"
+
+
+def test_job_examples_opt_in_as_documented() -> None:
+    from scheduler.gang.jobs import JobGang, parse_job_gang
+
+    (job,) = load_all(EXAMPLES / "job-gang" / "job.yaml")
+    spec = job["spec"]
+    assert spec["template"]["spec"]["schedulerName"] == "workload-scheduler"
+    assert set(spec["template"]["spec"]) <= {"schedulerName", "restartPolicy", "containers"}
+    gang = parse_job_gang(
+        job["metadata"]["annotations"],
+        parallelism=spec["parallelism"],
+        completions=spec["completions"],
+    )
+    assert gang == JobGang(4)
+    (native,) = load_all(EXAMPLES / "job-scheduling-v1-37" / "job.yaml")
+    assert native["spec"]["scheduling"]["schedulingPolicy"]["gang"]["minCount"] == 4
+    assert "annotations" not in native["metadata"]
 
 
 def test_every_example_file_parses() -> None:
