@@ -58,12 +58,18 @@ RELEASES: dict[str, Release] = {
     ),
     # The PodGroup shape: Workload templates, standalone PodGroups, pods'
     # spec.schedulingGroup. GangScheduling was folded into GenericWorkload in 1.37;
-    # TopologyAwareWorkloadScheduling enables schedulingConstraints.topology.
+    # TopologyAwareWorkloadScheduling enables schedulingConstraints.topology;
+    # WorkloadWithJob lets a Job say .spec.scheduling (its controller then makes the
+    # Workload and PodGroup, and gives every Job's pods a spec.schedulingGroup).
     "1.37": Release(
         kubernetes="v1.37.2",
         etcd="v3.7.0",
         module_dir="hack/controlplane/k8s-1.37",
-        feature_gates={"GenericWorkload": True, "TopologyAwareWorkloadScheduling": True},
+        feature_gates={
+            "GenericWorkload": True,
+            "TopologyAwareWorkloadScheduling": True,
+            "WorkloadWithJob": True,
+        },
         runtime_config={"scheduling.k8s.io/v1beta1": "true", "scheduling.k8s.io/v1alpha3": "true"},
     ),
 }

@@ -169,7 +169,7 @@ class GangCycle:
             message = messages.cannot_place(group, pods, need, attempt, policy.topology_key)
             if preemption is not None:
                 outcome = preemption.preempt(group, policy, pods, need, domain)
-                message = f"{message} preemption: {outcome.message}"
+                message = f"{message}. preemption: {outcome.message}"
             log.info(
                 "gang cannot be placed",
                 gang=str(group),

@@ -25,17 +25,17 @@ from scheduler.model.objects import Pod
 def pod_group_key(pod: Pod) -> GroupKey | None:
     """The gang a pod belongs to, or None for an ordinary pod.
 
-    ``spec.workloadRef`` (1.35), ``spec.schedulingGroup`` (1.36+), or our labels
-    (the replica key may be a label or an annotation, since some controllers
-    template only one of them).
+    ``spec.workloadRef`` (1.35), our labels (the replica key may be a label or an
+    annotation, since some controllers template only one of them), or
+    ``spec.schedulingGroup`` (1.36+). Our labels come before ``schedulingGroup``: with
+    1.37's ``WorkloadWithJob`` the Job controller gives every Job's pods a basic PodGroup
+    of its own making, and a pod template that names our Workload says what its author
+    meant (else such a gang would silently be placed pod by pod).
     """
     ns = pod.metadata.namespace
     ref = pod.spec.workload_ref
     if ref is not None and ref.name:
         return GroupKey(ObjectKey(WORKLOAD, ns, ref.name), ref.pod_group, ref.pod_group_replica_key)
-    group = pod.spec.scheduling_group
-    if group is not None and group.pod_group_name:
-        return GroupKey(ObjectKey(PODGROUP, ns, group.pod_group_name), "")
     labels = pod.metadata.labels
     workload = labels.get(LABEL_WORKLOAD)
     group_name = labels.get(LABEL_POD_GROUP)
@@ -44,6 +44,9 @@ def pod_group_key(pod: Pod) -> GroupKey | None:
             LABEL_REPLICA_KEY, ""
         )
         return GroupKey(ObjectKey(CRD_WORKLOAD, ns, workload), group_name, replica)
+    group = pod.spec.scheduling_group
+    if group is not None and group.pod_group_name:
+        return GroupKey(ObjectKey(PODGROUP, ns, group.pod_group_name), "")
     return None
 
 

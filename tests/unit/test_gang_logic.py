@@ -106,6 +106,21 @@ def test_pod_group_keys_for_every_api() -> None:
         labels={"workload-scheduler.io/workload": "w", "workload-scheduler.io/pod-group": "g"},
     )
     assert pod_group_key(labelled) == GroupKey(ObjectKey(CRD_WORKLOAD, "ns", "w"), "g", "")
+    # 1.37's WorkloadWithJob gives a Job's pods a basic PodGroup: our labels still win.
+    both = msgspec.convert(
+        {
+            "metadata": {
+                "namespace": "ns",
+                "labels": {
+                    "workload-scheduler.io/workload": "w",
+                    "workload-scheduler.io/pod-group": "g",
+                },
+            },
+            "spec": {"schedulingGroup": {"podGroupName": "job-pg"}},
+        },
+        type(make_pod("x")),
+    )
+    assert pod_group_key(both) == GroupKey(ObjectKey(CRD_WORKLOAD, "ns", "w"), "g", "")
     assert pod_group_key(make_pod("plain")) is None
 
 
