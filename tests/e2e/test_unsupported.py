@@ -57,7 +57,13 @@ def test_unsupported_features_are_refused_with_event_and_condition(
         condition = wait_until(
             lambda name=name: refused_condition(core_api, namespace, name), what=f"{name} refused"
         )
-        assert re.fullmatch(rf"0/\d+ nodes are available: {re.escape(text)}\.", condition)
+        # Then kube-scheduler's preemption tail: removing pods cannot help a refused pod.
+        assert re.fullmatch(
+            rf"0/\d+ nodes are available: {re.escape(text)}\. no new claims to deallocate, "
+            r"preemption: 0/\d+ nodes are available: \d+ Preemption is not helpful for "
+            r"scheduling\.",
+            condition,
+        ), condition
         event = wait_until(
             lambda name=name: failed_scheduling_message(core_api, namespace, name),
             what=f"FailedScheduling event for {name}",
