@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import itertools
 import os
 import platform
 import re
@@ -465,29 +466,30 @@ def _progress(
 # -- set-up ------------------------------------------------------------------------------------
 
 
+_BENCH_READS = (("scheduling.k8s.io", "workloads"), ("batch", "jobs"))
+"""What our scheduler reads beyond kube-scheduler's own ClusterRole, as the bench runs it."""
+
+
 async def ensure_workload_rbac(client: ApiClient) -> dict[str, Any]:
-    """Can user system:kube-scheduler list/watch scheduling.k8s.io Workloads?  (It can in
-    v1.35 with GenericWorkload on; kube-scheduler needs it too.)  If not, grant it."""
+    """Can user system:kube-scheduler list/watch scheduling.k8s.io Workloads (it can in
+    v1.35 with GenericWorkload on; kube-scheduler needs it too) and batch Jobs (ours watches
+    them for Jobs as gangs; kube-scheduler does not)?  If not, grant it."""
     denied = []
-    for verb in ("get", "list", "watch"):
+    for (group, resource), verb in itertools.product(_BENCH_READS, ("get", "list", "watch")):
         review = {
             "apiVersion": "authorization.k8s.io/v1",
             "kind": "SubjectAccessReview",
             "spec": {
                 "user": "system:kube-scheduler",
                 "groups": ["system:authenticated"],
-                "resourceAttributes": {
-                    "group": "scheduling.k8s.io",
-                    "resource": "workloads",
-                    "verb": verb,
-                },
+                "resourceAttributes": {"group": group, "resource": resource, "verb": verb},
             },
         }
         answer = orjson.loads(
             await client.post("/apis/authorization.k8s.io/v1/subjectaccessreviews", review)
         )
         if not answer.get("status", {}).get("allowed"):
-            denied.append(verb)
+            denied.append(f"{verb} {resource}.{group}")
     if not denied:
         return {"workloads_allowed_by_default": True, "added": None}
     role = {
@@ -495,11 +497,8 @@ async def ensure_workload_rbac(client: ApiClient) -> dict[str, Any]:
         "kind": "ClusterRole",
         "metadata": {"name": RBAC_NAME},
         "rules": [
-            {
-                "apiGroups": ["scheduling.k8s.io"],
-                "resources": ["workloads"],
-                "verbs": ["get", "list", "watch"],
-            }
+            {"apiGroups": [group], "resources": [resource], "verbs": ["get", "list", "watch"]}
+            for group, resource in _BENCH_READS
         ],
     }
     binding = {
