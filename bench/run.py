@@ -283,6 +283,10 @@ class Bench:
                 await ceiling.stop()
             await watch.stop()
         result = self._result(workload, contestant, index, ns, times, created)
+        # Bound is not enough: required anti-affinity and spread must hold where they landed.
+        result["placement_violations"] = workloads.placement_violations(
+            workload.pods, times.node, self.nodes
+        )
         cpu = measure.cpu_delta(cpu_before, cpu_after)
         result["cpu_seconds"] = cpu.get(contestant)
         result["cpu_seconds_to_last_bind"] = measure.cpu_delta(cpu_before, cpu_at_end).get(
@@ -458,6 +462,9 @@ def _progress(
         text += f", gang p50 {r['gang_p50']:.3f}s p99 {r['gang_p99']:.3f}s"
     if r.get("cpu_seconds") is not None:
         text += f", cpu {r['cpu_seconds']:.2f}s"
+    violations = {k: v for k, v in (r.get("placement_violations") or {}).items() if v}
+    if violations:
+        text += f", PLACEMENT VIOLATIONS {violations}"
     if not r["complete"]:
         text += " INCOMPLETE"
     return text
