@@ -121,6 +121,20 @@ async def make_namespace(client: ApiClient, prefix: str) -> str:
     return ns
 
 
+async def only_these_nodes(client: ApiClient, names: Iterable[str]) -> list[str]:
+    """Delete every other node (a reused cluster may have more), so that a workload that
+    fills "the cluster" fills all of it; returns the names deleted."""
+    keep = set(names)
+    listed = orjson.loads(await client.get("/api/v1/nodes"))
+    extra = [
+        n["metadata"]["name"] for n in listed.get("items", []) if n["metadata"]["name"] not in keep
+    ]
+    for name in extra:
+        with contextlib.suppress(ApiError):
+            await client.delete(f"/api/v1/nodes/{name}")
+    return extra
+
+
 # -- metrics ----------------------------------------------------------------------------------
 
 
