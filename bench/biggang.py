@@ -36,6 +36,7 @@ import argparse
 import asyncio
 import datetime as dt
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -256,6 +257,7 @@ async def main_async(args: argparse.Namespace, cluster: Any) -> dict[str, Any]:
             for variant in args.variants.split(","):
                 for contestant in contestants:
                     doc["variants"].append(await run_variant(args, env, contestant, variant))
+                    write(args.out, doc)
         finally:
             if kube_metrics is not None:
                 await kube_metrics.close()
@@ -286,9 +288,11 @@ def format_table(doc: dict[str, Any]) -> str:
             if stall is None
             else f"{_ms(stall)} ({_ms(v.get('longest_busy_stall_seconds', 0))})"
         )
+        cut = " (not all: cut at the timeout)" if v.get("incomplete") else ""
+        to_bind = f(v, "bind_seconds_after_last_created", " s")
         rows.append(
             f"| {v['variant']} ({v['pod_cpu']}) | {v.get('scheduler', OURS)} | {v['pods']} | "
-            f"{v.get('bound', '-')} | {f(v, 'bind_seconds_after_last_created', ' s')} | "
+            f"{v.get('bound', '-')}{cut} | {'> ' if cut else ''}{to_bind} | "
             f"{f(v, 'gang_pass_seconds', ' s')} | "
             f"{f(v, 'first_failure_seconds_after_last_created', ' s')} | {stall_text} | "
             f"{f(v, 'cpu_seconds')} | "
@@ -313,15 +317,25 @@ def ratio_rows(doc: dict[str, Any]) -> list[str]:
         if not ours or not kube:
             continue
 
+        # kube-scheduler cut at the timeout: its time and CPU are lower bounds, so ours/kube
+        # is an upper bound.
+        bound = "< " if kube.get("incomplete") and not ours.get("incomplete") else ""
+
         def r(key: str, ours: dict[str, Any] = ours, kube: dict[str, Any] = kube) -> str:
             a, b = ours.get(key), kube.get(key)
-            return f"{a / b:.2f}x" if a is not None and b else "-"
+            return f"{bound}{a / b:.2f}x" if a is not None and b else "-"
 
         out.append(
             f"| {variant} | {r('bind_seconds_after_last_created')} | {r('cpu_seconds')} | "
             f"{r('idle_cpu_seconds')} |"
         )
     return out
+
+
+def write(out: Path, doc: dict[str, Any]) -> None:
+    """The results so far (after every measurement, so a cut-off run keeps them)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -346,6 +360,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep-cluster", action="store_true")
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
+    args.out = args.out or RESULTS_DIR / (
+        f"biggang-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    )
+    # An outer `timeout` (SIGTERM) unwinds like Ctrl-C: the control plane is stopped and
+    # what was measured so far is already in the results file.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     plane = None
     if args.kubeconfig:
         from devcluster import load_cluster_info
@@ -362,13 +382,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if plane is not None and not args.keep_cluster and not cluster.reused:
             plane.down(args.state_dir)
-    out = args.out or RESULTS_DIR / (
-        f"biggang-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    write(args.out, doc)
     print(format_table(doc))
-    print(f"\nresults: {out}")
+    print(f"\nresults: {args.out}")
     return 0
 
 

@@ -43,6 +43,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -307,6 +308,7 @@ async def main_async(args: argparse.Namespace, cluster: Any) -> dict[str, Any]:
                 entry = await run_stream(args, env, contestant)
                 entry["run"] = run + 1
                 doc["runs"].append(entry)
+                write(args.out, doc)
     doc["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     return doc
 
@@ -337,6 +339,12 @@ def format_table(doc: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def write(out: Path, doc: dict[str, Any]) -> None:
+    """The results so far (after every measurement, so a cut-off run keeps them)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m bench.preemption", description=__doc__.split("\n")[0]
@@ -359,6 +367,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep-cluster", action="store_true")
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
+    args.out = args.out or RESULTS_DIR / (
+        f"preemption-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    )
+    # An outer `timeout` (SIGTERM) unwinds like Ctrl-C: the control plane is stopped and
+    # what was measured so far is already in the results file.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     plane = None
     if args.kubeconfig:
         from devcluster import load_cluster_info
@@ -375,13 +389,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if plane is not None and not args.keep_cluster and not cluster.reused:
             plane.down(args.state_dir)
-    out = args.out or RESULTS_DIR / (
-        f"preemption-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    write(args.out, doc)
     print(format_table(doc))
-    print(f"\nresults: {out}")
+    print(f"\nresults: {args.out}")
     return 0
 
 
