@@ -36,7 +36,6 @@ import argparse
 import asyncio
 import datetime as dt
 import os
-import signal
 import sys
 import tempfile
 import time
@@ -52,13 +51,11 @@ from bench.run import ensure_workload_rbac, machine_info
 from scheduler.api.client import ApiClient
 from scheduler.api.connection import load_connection
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_STATE_DIR = Path(tempfile.gettempdir()) / "workload-scheduler-bench-biggang"
 STALL = "workload_scheduler_event_loop_longest_stall_seconds"
 BUSY_STALL = "workload_scheduler_event_loop_longest_busy_stall_seconds"
 ATTEMPTS = "scheduler_podgroup_schedule_attempts_total"
 KUBE_PASS = "scheduler_podgroup_scheduling_algorithm_duration_seconds_sum"
-SCHEDULER_NAMES = {OURS: "workload-scheduler", KUBE: "default-scheduler"}
 
 
 def log(message: str) -> None:
@@ -114,7 +111,7 @@ async def run_variant(
     try:
         await podgroups.create_podgroups(admin, ns, workload.groups)
         await asyncio.sleep(1.0)
-        bodies = workload.serialized(SCHEDULER_NAMES[contestant])
+        bodies = workload.serialized(podgroups.SCHEDULER_NAMES[contestant])
         times = measure.PodTimes(measure.names_of(bodies))
         watch = measure.NamespaceWatch(admin, ns, times.on_pod)
         await watch.start()
@@ -205,17 +202,7 @@ async def main_async(args: argparse.Namespace, cluster: Any) -> dict[str, Any]:
     admin = ApiClient(connection, qps=measure.UNLIMITED_QPS, burst=10**9, user_agent="bench")
     log_dir = args.state_dir / "bench-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    contestants = [
-        {"ours": OURS, "kube": KUBE}[c.strip()] for c in args.schedulers.split(",") if c.strip()
-    ]
-    pids = {
-        name: cluster.processes[name].pid
-        for name in ("kube-scheduler", "kube-apiserver", "etcd")
-        if cluster is not None and name in cluster.processes
-    }
-    if KUBE in contestants and KUBE not in pids:
-        log("no kube-scheduler in this control plane: kube-scheduler is skipped")
-        contestants.remove(KUBE)
+    contestants, pids = podgroups.contestants_and_pids(args.schedulers, cluster, log)
     doc: dict[str, Any] = {
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": " ".join(["python -m bench.biggang", *sys.argv[1:]]),
@@ -257,7 +244,7 @@ async def main_async(args: argparse.Namespace, cluster: Any) -> dict[str, Any]:
             for variant in args.variants.split(","):
                 for contestant in contestants:
                     doc["variants"].append(await run_variant(args, env, contestant, variant))
-                    write(args.out, doc)
+                    podgroups.write_results(args.out, doc)
         finally:
             if kube_metrics is not None:
                 await kube_metrics.close()
@@ -321,7 +308,9 @@ def ratio_rows(doc: dict[str, Any]) -> list[str]:
         # is an upper bound.
         bound = "< " if kube.get("incomplete") and not ours.get("incomplete") else ""
 
-        def r(key: str, ours: dict[str, Any] = ours, kube: dict[str, Any] = kube) -> str:
+        def r(
+            key: str, ours: dict[str, Any] = ours, kube: dict[str, Any] = kube, bound: str = bound
+        ) -> str:
             a, b = ours.get(key), kube.get(key)
             return f"{bound}{a / b:.2f}x" if a is not None and b else "-"
 
@@ -332,21 +321,8 @@ def ratio_rows(doc: dict[str, Any]) -> list[str]:
     return out
 
 
-def write(out: Path, doc: dict[str, Any]) -> None:
-    """The results so far (after every measurement, so a cut-off run keeps them)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.biggang", description=__doc__.split("\n")[0])
-    p.add_argument(
-        "--kubeconfig",
-        help="admin kubeconfig of a running 1.37 dev cluster (its state.json beside it gives "
-        "kube-scheduler's pid and port); default: start one in --state-dir",
-    )
-    p.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
-    p.add_argument("--schedulers", default="ours,kube", help="subset of ours,kube")
     p.add_argument("--nodes", type=int, default=1000, help="nodes, in racks of 20")
     p.add_argument("--gang-size", type=int, default=2000)
     p.add_argument("--fit-cpu", default="300m", help="per member: fits the free rack only")
@@ -355,37 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--idle-seconds", type=float, default=30.0)
     p.add_argument("--settle", type=float, default=5.0, help="after the failure, before idling")
     p.add_argument("--timeout", type=float, default=300.0)
-    p.add_argument("--qps", type=float, default=1000.0)
-    p.add_argument("--burst", type=int, default=1000)
-    p.add_argument("--keep-cluster", action="store_true")
-    p.add_argument("--out", type=Path)
+    podgroups.add_common_arguments(p, DEFAULT_STATE_DIR)
     args = p.parse_args(argv)
-    args.out = args.out or RESULTS_DIR / (
-        f"biggang-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
-    )
-    # An outer `timeout` (SIGTERM) unwinds like Ctrl-C: the control plane is stopped and
-    # what was measured so far is already in the results file.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    plane = None
-    if args.kubeconfig:
-        from devcluster import load_cluster_info
-
-        cluster = load_cluster_info(Path(args.kubeconfig).resolve().parent)
-        if cluster is None:
-            raise SystemExit(f"no dev-cluster state.json beside {args.kubeconfig}")
-    else:
-        plane, cluster = podgroups.start_control_plane(
-            args.state_dir, qps=args.qps, burst=args.burst, progress=log
-        )
-    try:
-        doc = asyncio.run(main_async(args, cluster))
-    finally:
-        if plane is not None and not args.keep_cluster and not cluster.reused:
-            plane.down(args.state_dir)
-    write(args.out, doc)
-    print(format_table(doc))
-    print(f"\nresults: {args.out}")
-    return 0
+    return podgroups.run_command(args, "biggang", main_async, format_table, log)
 
 
 if __name__ == "__main__":

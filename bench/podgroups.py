@@ -15,11 +15,15 @@ controller-manager would drop once the group's pods are gone (:func:`delete_podg
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
+import signal
+import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +32,94 @@ import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench import measure, workloads
+from bench.report import KUBE, OURS
 from scheduler.api.client import ApiClient, ApiError
 from scheduler.api.connection import load_connection
 
 RELEASE = "1.37"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+SCHEDULER_NAMES = {OURS: "workload-scheduler", KUBE: "default-scheduler"}
+"""``spec.schedulerName`` each contestant serves."""
 PODGROUPS = f"/apis/{workloads.PODGROUP_API}/namespaces/{{ns}}/podgroups"
 PRIORITY_CLASSES = "/apis/scheduling.k8s.io/v1/priorityclasses"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+# -- the command around a measurement ------------------------------------------------------
+
+
+def add_common_arguments(p: argparse.ArgumentParser, state_dir: Path) -> None:
+    p.add_argument(
+        "--kubeconfig",
+        help="admin kubeconfig of a running 1.37 dev cluster (its state.json beside it gives "
+        "kube-scheduler's pid and port); default: start one in --state-dir",
+    )
+    p.add_argument("--state-dir", type=Path, default=state_dir)
+    p.add_argument("--schedulers", default="ours,kube", help="subset of ours,kube")
+    p.add_argument("--qps", type=float, default=1000.0)
+    p.add_argument("--burst", type=int, default=1000)
+    p.add_argument("--keep-cluster", action="store_true")
+    p.add_argument("--out", type=Path)
+
+
+def contestants_and_pids(
+    schedulers: str, cluster: Any, log: Callable[[str], None]
+) -> tuple[list[str], dict[str, int]]:
+    """The schedulers asked for, and the pids whose CPU is read (kube-scheduler, API, etcd)."""
+    contestants = [
+        {"ours": OURS, "kube": KUBE}[c.strip()] for c in schedulers.split(",") if c.strip()
+    ]
+    pids = {
+        name: cluster.processes[name].pid
+        for name in ("kube-scheduler", "kube-apiserver", "etcd")
+        if name in cluster.processes
+    }
+    if KUBE in contestants and KUBE not in pids:
+        log("no kube-scheduler in this control plane: kube-scheduler is skipped")
+        contestants.remove(KUBE)
+    return contestants, pids
+
+
+def write_results(out: Path, doc: Mapping[str, Any]) -> None:
+    """The results so far (after every measurement, so a cut-off run keeps them)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+
+
+def run_command(
+    args: argparse.Namespace,
+    name: str,
+    measure_all: Callable[[argparse.Namespace, Any], Awaitable[dict[str, Any]]],
+    table: Callable[[dict[str, Any]], str],
+    log: Callable[[str], None],
+) -> int:
+    """Start (or find) the control plane, run ``measure_all``, stop the plane, print."""
+    args.out = args.out or RESULTS_DIR / (
+        f"{name}-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    )
+    # An outer `timeout` (SIGTERM) unwinds like Ctrl-C: the control plane is stopped and
+    # what was measured so far is already in the results file.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    plane = None
+    if args.kubeconfig:
+        from devcluster import load_cluster_info
+
+        cluster = load_cluster_info(Path(args.kubeconfig).resolve().parent)
+        if cluster is None:
+            raise SystemExit(f"no dev-cluster state.json beside {args.kubeconfig}")
+    else:
+        plane, cluster = start_control_plane(
+            args.state_dir, qps=args.qps, burst=args.burst, progress=log
+        )
+    try:
+        doc = asyncio.run(measure_all(args, cluster))
+    finally:
+        if plane is not None and not args.keep_cluster and not cluster.reused:
+            plane.down(args.state_dir)
+    write_results(args.out, doc)
+    print(table(doc))
+    print(f"\nresults: {args.out}")
+    return 0
 
 
 def start_control_plane(

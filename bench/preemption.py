@@ -43,7 +43,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
-import signal
 import sys
 import tempfile
 import time
@@ -51,16 +50,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from bench import measure, podgroups, report, workloads
-from bench.biggang import SCHEDULER_NAMES
 from bench.report import KUBE, OURS
 from bench.run import ensure_workload_rbac, machine_info
 from scheduler.api.client import ApiClient, ApiError
 from scheduler.api.connection import load_connection
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_STATE_DIR = Path(tempfile.gettempdir()) / "workload-scheduler-bench-preemption"
 
 
@@ -111,7 +106,7 @@ async def run_stream(
         disruption_mode=args.disruption_mode,
     )
     short = "ours" if contestant == OURS else "kube"
-    scheduler_name = SCHEDULER_NAMES[contestant]
+    scheduler_name = podgroups.SCHEDULER_NAMES[contestant]
     ns = await podgroups.make_namespace(admin, f"preempt-{short}")
     pods_path = f"/api/v1/namespaces/{ns}/pods"
     result: dict[str, Any] = {"scheduler": contestant, "namespace": ns}
@@ -250,17 +245,7 @@ async def main_async(args: argparse.Namespace, cluster: Any) -> dict[str, Any]:
     admin = ApiClient(connection, qps=measure.UNLIMITED_QPS, burst=10**9, user_agent="bench")
     log_dir = args.state_dir / "bench-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    contestants = [
-        {"ours": OURS, "kube": KUBE}[c.strip()] for c in args.schedulers.split(",") if c.strip()
-    ]
-    pids = {
-        name: cluster.processes[name].pid
-        for name in ("kube-scheduler", "kube-apiserver", "etcd")
-        if name in cluster.processes
-    }
-    if KUBE in contestants and KUBE not in pids:
-        log("no kube-scheduler in this control plane: kube-scheduler is skipped")
-        contestants.remove(KUBE)
+    contestants, pids = podgroups.contestants_and_pids(args.schedulers, cluster, log)
     doc: dict[str, Any] = {
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": " ".join(["python -m bench.preemption", *sys.argv[1:]]),
@@ -308,7 +293,7 @@ async def main_async(args: argparse.Namespace, cluster: Any) -> dict[str, Any]:
                 entry = await run_stream(args, env, contestant)
                 entry["run"] = run + 1
                 doc["runs"].append(entry)
-                write(args.out, doc)
+                podgroups.write_results(args.out, doc)
     doc["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     return doc
 
@@ -339,19 +324,10 @@ def format_table(doc: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def write(out: Path, doc: dict[str, Any]) -> None:
-    """The results so far (after every measurement, so a cut-off run keeps them)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m bench.preemption", description=__doc__.split("\n")[0]
     )
-    p.add_argument("--kubeconfig", help="admin kubeconfig of a running 1.37 dev cluster")
-    p.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
-    p.add_argument("--schedulers", default="ours,kube", help="subset of ours,kube")
     p.add_argument("--nodes", type=int, default=100)
     p.add_argument("--slots", type=int, default=4, help="low pods per node (32/slots cpu each)")
     p.add_argument("--low-size", type=int, default=4, help="low-priority gang size")
@@ -362,37 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gang-timeout", type=float, default=60.0)
     p.add_argument("--runs", type=int, default=1)
     p.add_argument("--settle", type=float, default=3.0)
-    p.add_argument("--qps", type=float, default=1000.0)
-    p.add_argument("--burst", type=int, default=1000)
-    p.add_argument("--keep-cluster", action="store_true")
-    p.add_argument("--out", type=Path)
+    podgroups.add_common_arguments(p, DEFAULT_STATE_DIR)
     args = p.parse_args(argv)
-    args.out = args.out or RESULTS_DIR / (
-        f"preemption-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
-    )
-    # An outer `timeout` (SIGTERM) unwinds like Ctrl-C: the control plane is stopped and
-    # what was measured so far is already in the results file.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    plane = None
-    if args.kubeconfig:
-        from devcluster import load_cluster_info
-
-        cluster = load_cluster_info(Path(args.kubeconfig).resolve().parent)
-        if cluster is None:
-            raise SystemExit(f"no dev-cluster state.json beside {args.kubeconfig}")
-    else:
-        plane, cluster = podgroups.start_control_plane(
-            args.state_dir, qps=args.qps, burst=args.burst, progress=log
-        )
-    try:
-        doc = asyncio.run(main_async(args, cluster))
-    finally:
-        if plane is not None and not args.keep_cluster and not cluster.reused:
-            plane.down(args.state_dir)
-    write(args.out, doc)
-    print(format_table(doc))
-    print(f"\nresults: {args.out}")
-    return 0
+    return podgroups.run_command(args, "preemption", main_async, format_table, log)
 
 
 if __name__ == "__main__":
