@@ -23,7 +23,7 @@ import datetime as dt
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,7 @@ def write_results(out: Path, doc: Mapping[str, Any]) -> None:
 def run_command(
     args: argparse.Namespace,
     name: str,
-    measure_all: Callable[[argparse.Namespace, Any], Awaitable[dict[str, Any]]],
+    measure_all: Callable[[argparse.Namespace, Any], Coroutine[Any, Any, dict[str, Any]]],
     table: Callable[[dict[str, Any]], str],
     log: Callable[[str], None],
 ) -> int:
@@ -112,7 +112,7 @@ def run_command(
             args.state_dir, qps=args.qps, burst=args.burst, progress=log
         )
     try:
-        doc = asyncio.run(measure_all(args, cluster))
+        doc: dict[str, Any] = asyncio.run(measure_all(args, cluster))
     finally:
         if plane is not None and not args.keep_cluster and not cluster.reused:
             plane.down(args.state_dir)
