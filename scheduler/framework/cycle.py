@@ -7,7 +7,7 @@ and decides what to do with the answer.
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from scheduler.config import ScoringStrategy
@@ -32,6 +32,7 @@ from scheduler.framework.types import (
     ScorePlugin,
     Unresolvable,
 )
+from scheduler.framework.volumes import VolumeView
 
 
 @dataclass(slots=True)
@@ -58,13 +59,17 @@ class Profile:
         scoring_strategy: ScoringStrategy = "LeastAllocated",
         cluster: ClusterView | None = None,
         spread: SpreadDefaults | None = None,
+        volumes: VolumeView | None = None,
+        gang_member: Callable[[str], bool] | None = None,
     ) -> Profile:
         """kube-scheduler's default plugins; ``spread`` is PodTopologySpread's defaulting
-        (upstream's System defaults unless given)."""
+        (upstream's System defaults unless given); ``volumes``, the storage objects the
+        volume plugins read (without it, pods with claims are refused); ``gang_member``
+        tells VolumeBinding which pods are gang members."""
         return cls(
             default_filters(),
             default_scores(scoring_strategy, cluster),
-            default_pre_filters(spread),
+            default_pre_filters(spread, volumes, gang_member),
             default_pre_scores(spread),
             cluster,
             default_pre_enqueue(),

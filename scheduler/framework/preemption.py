@@ -9,9 +9,10 @@ pods of lower priority makes room:
    waiting for its victims on its nominated node (``not eligible due to a terminating
    pod on the nominated node.``).
 2. Only nodes whose failure removing pods can fix are tried: a node rejected by
-   NodeName, NodeUnschedulable, TaintToleration or NodeAffinity, by NodeResourcesFit for
-   a request larger than the node's whole allocatable amount (upstream's
-   ``UnschedulableAndUnresolvable``), or by a pre-filter for every node, is not.
+   NodeName, NodeUnschedulable, TaintToleration, NodeAffinity, VolumeBinding or
+   VolumeZone, by NodeResourcesFit for a request larger than the node's whole
+   allocatable amount (upstream's ``UnschedulableAndUnresolvable``), or by a pre-filter
+   for every node, is not.
 3. Per node (``select_victims_on_node``) every lower-priority pod is removed; if the
    preemptor then fits, they are added back one by one, most important first (higher
    priority, then longer running), those whose PodDisruptionBudget would be violated
@@ -48,7 +49,14 @@ from scheduler.framework.types import FilterPlugin, NodeInfo, PodInfo
 from scheduler.model.policy import PdbSelector, PodDisruptionBudget
 
 UNRESOLVABLE_PLUGINS: Final = frozenset(
-    {"NodeName", "NodeUnschedulable", "TaintToleration", "NodeAffinity"}
+    {
+        "NodeName",
+        "NodeUnschedulable",
+        "TaintToleration",
+        "NodeAffinity",
+        "VolumeBinding",
+        "VolumeZone",
+    }
 )
 """Filters whose rejection upstream reports as ``UnschedulableAndUnresolvable``: evicting
 pods cannot make such a node fit, so preemption does not try it."""
