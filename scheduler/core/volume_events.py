@@ -96,7 +96,7 @@ def storage_handlers(
     StorageEvents[CSINode],
 ]:
     """The handlers for the four storage watches, over one store."""
-    claims = _StoreOps[PersistentVolumeClaim](
+    claims: _StoreOps[PersistentVolumeClaim] = _StoreOps(
         lambda c: c.key,
         store.api_claim,
         store.set_claim,
@@ -104,7 +104,7 @@ def storage_handlers(
         store.claim_keys,
         _claim_key,
     )
-    volumes = _StoreOps[PersistentVolume](
+    volumes: _StoreOps[PersistentVolume] = _StoreOps(
         lambda v: v.metadata.name,
         store.api_volume,
         store.set_volume,
@@ -112,7 +112,7 @@ def storage_handlers(
         store.volume_names,
         _volume_key,
     )
-    classes = _StoreOps[StorageClass](
+    classes: _StoreOps[StorageClass] = _StoreOps(
         lambda c: c.metadata.name,
         store.storage_class,
         store.set_storage_class,
@@ -120,7 +120,7 @@ def storage_handlers(
         store.storage_class_names,
         _class_key,
     )
-    csi_nodes = _StoreOps[CSINode](
+    csi_nodes: _StoreOps[CSINode] = _StoreOps(
         lambda c: c.metadata.name,
         store.csi_node,
         store.set_csi_node,
