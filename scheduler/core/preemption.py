@@ -26,7 +26,7 @@ from typing import Protocol
 import structlog
 
 from scheduler.cache.cluster_cache import ClusterCache
-from scheduler.framework.cycle import Feasibility, Profile
+from scheduler.framework.cycle import Feasibility, NodesView, Profile, run_pre_filters
 from scheduler.framework.preemption import (
     Budget,
     Eligible,
@@ -38,7 +38,7 @@ from scheduler.framework.preemption import (
     priority,
     with_pods,
 )
-from scheduler.framework.types import NodeInfo, PodInfo
+from scheduler.framework.types import NodeInfo, PodInfo, Unresolvable
 from scheduler.metrics import Metrics
 from scheduler.model.objects import Pod
 from scheduler.queue.nominator import Nominator
@@ -105,8 +105,13 @@ class PodPreemption:
         node = self.cache.node(name)
         if node is None or not any(n.name == name for n in nodes):
             return None
+        # The pre-filters' filters too (volumes, pod affinity, spread), as upstream's
+        # evaluateNominatedNode runs every filter with the cycle's pre-filter state.
+        extra = run_pre_filters(self.profile, pod, self.profile.cluster or NodesView(nodes))
+        if isinstance(extra, Unresolvable):
+            return None
         reasons = filter_with_nominated(
-            self.profile.filters, pod, node, self.nominator.pods_for(name)
+            [*self.profile.filters, *extra], pod, node, self.nominator.pods_for(name)
         )
         return node if reasons is None else None
 

@@ -257,13 +257,9 @@ def pick_node(
     kube-scheduler does.
     """
     cluster = profile.cluster or NodesView(nodes)
-    filters: list[FilterPlugin] = []
-    for plugin in profile.pre_filters:
-        verdict = plugin.pre_filter(pod, cluster)
-        if isinstance(verdict, Unresolvable):
-            return None, Feasibility(unresolvable=verdict)
-        if verdict is not None:
-            filters.append(verdict)
+    filters = run_pre_filters(profile, pod, cluster)
+    if isinstance(filters, Unresolvable):
+        return None, Feasibility(unresolvable=filters)
     if (
         batch is not None
         and pod.signature is not None
@@ -280,6 +276,21 @@ def pick_node(
     # a batchable pod that stepped aside above they run a second time, rarely and cheaply.
     scores = [*profile.scores, *_extra_scores(profile, pod, cluster, fit.feasible)]
     return select_node(fit.feasible, score_nodes(profile, pod, fit.feasible, scores), rng), fit
+
+
+def run_pre_filters(
+    profile: Profile, pod: PodInfo, cluster: ClusterView
+) -> list[FilterPlugin] | Unresolvable:
+    """The filters the pre-filters add for this pod (to run after the profile's own), or the
+    first one's verdict that rejects it for every node."""
+    filters: list[FilterPlugin] = []
+    for plugin in profile.pre_filters:
+        verdict = plugin.pre_filter(pod, cluster)
+        if isinstance(verdict, Unresolvable):
+            return verdict
+        if verdict is not None:
+            filters.append(verdict)
+    return filters
 
 
 def _extra_scores(
