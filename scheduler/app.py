@@ -63,7 +63,14 @@ from scheduler.model.objects import (
 )
 from scheduler.model.policy import PodDisruptionBudget
 from scheduler.model.refs import pod_ref
-from scheduler.model.volumes import CSINode, PersistentVolume, PersistentVolumeClaim, StorageClass
+from scheduler.model.volumes import (
+    CSIDriver,
+    CSINode,
+    CSIStorageCapacity,
+    PersistentVolume,
+    PersistentVolumeClaim,
+    StorageClass,
+)
 from scheduler.queue.nominator import Nominator
 from scheduler.queue.scheduling_queue import (
     BACKOFF,
@@ -238,14 +245,19 @@ class App:
         )
 
     def _watch_storage(self) -> None:
-        """The volume plugins read claims, PVs, StorageClasses and CSINodes (as upstream's)."""
-        claims, volumes, classes, csi_nodes = storage_handlers(self.volume_store, self.queue)
+        """The volume plugins read claims, PVs, StorageClasses, CSINodes, CSIDrivers and
+        CSIStorageCapacities (as upstream's)."""
+        claims, volumes, classes, csi_nodes, drivers, capacities = storage_handlers(
+            self.volume_store, self.queue
+        )
         hold = self.scheduler.hold
         sources: list[tuple[str, type[Any], Any]] = [
             ("/api/v1/persistentvolumeclaims", PersistentVolumeClaim, claims),
             ("/api/v1/persistentvolumes", PersistentVolume, volumes),
             ("/apis/storage.k8s.io/v1/storageclasses", StorageClass, classes),
             ("/apis/storage.k8s.io/v1/csinodes", CSINode, csi_nodes),
+            ("/apis/storage.k8s.io/v1/csidrivers", CSIDriver, drivers),
+            ("/apis/storage.k8s.io/v1/csistoragecapacities", CSIStorageCapacity, capacities),
         ]
         for path, item_type, handler in sources:
             self.reflectors.append(

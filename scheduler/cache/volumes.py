@@ -16,7 +16,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from scheduler.model.volumes import CSINode, PersistentVolume, PersistentVolumeClaim, StorageClass
+from scheduler.model.volumes import (
+    CSIDriver,
+    CSINode,
+    CSIStorageCapacity,
+    PersistentVolume,
+    PersistentVolumeClaim,
+    StorageClass,
+)
 
 
 class VolumeStore:
@@ -26,6 +33,9 @@ class VolumeStore:
         self._volumes: dict[str, PersistentVolume] = {}
         self._classes: dict[str, StorageClass] = {}
         self._csi_nodes: dict[str, CSINode] = {}
+        self._csi_drivers: dict[str, CSIDriver] = {}
+        self._capacities: dict[str, CSIStorageCapacity] = {}
+        self._capacity_list: list[CSIStorageCapacity] | None = None
         self._assumed_claims: dict[str, PersistentVolumeClaim] = {}
         self._assumed_volumes: dict[str, PersistentVolume] = {}
         self._by_class: dict[str, list[str]] | None = None
@@ -54,6 +64,14 @@ class VolumeStore:
 
     def csi_node(self, name: str) -> CSINode | None:
         return self._csi_nodes.get(name)
+
+    def csi_driver(self, name: str) -> CSIDriver | None:
+        return self._csi_drivers.get(name)
+
+    def capacities(self) -> Sequence[CSIStorageCapacity]:
+        if self._capacity_list is None:
+            self._capacity_list = [self._capacities[k] for k in sorted(self._capacities)]
+        return self._capacity_list
 
     def api_claim(self, key: str) -> PersistentVolumeClaim | None:
         """The claim as the watch last reported it (no assumption)."""
@@ -147,3 +165,30 @@ class VolumeStore:
 
     def csi_node_names(self) -> list[str]:
         return list(self._csi_nodes)
+
+    def set_csi_driver(self, driver: CSIDriver) -> None:
+        self._csi_drivers[driver.metadata.name] = driver
+        self._notify()
+
+    def delete_csi_driver(self, name: str) -> None:
+        self._csi_drivers.pop(name, None)
+        self._notify()
+
+    def csi_driver_names(self) -> list[str]:
+        return list(self._csi_drivers)
+
+    def set_capacity(self, capacity: CSIStorageCapacity) -> None:
+        self._capacities[capacity.key] = capacity
+        self._capacity_list = None
+        self._notify()
+
+    def delete_capacity(self, key: str) -> None:
+        self._capacities.pop(key, None)
+        self._capacity_list = None
+        self._notify()
+
+    def capacity(self, key: str) -> CSIStorageCapacity | None:
+        return self._capacities.get(key)
+
+    def capacity_keys(self) -> list[str]:
+        return list(self._capacities)

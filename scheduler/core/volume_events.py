@@ -5,8 +5,9 @@ NodeVolumeLimits register these events).
 Only what can make a parked pod fit moves the queue: an object added, or an update to what
 the volume plugins read (a claim's volume, phase, annotations or access modes; a PV's claim
 reference, phase, labels or capacity; a class's allowed topologies; a CSINode's drivers or
-migrated plugins). Status churn otherwise costs a dict write. Deletions never help a pod
-fit (a deleted pod frees a ReadWriteOncePod claim through the pod watch).
+migrated plugins; a CSIDriver's ``storageCapacity``; a CSIStorageCapacity's amounts or
+topology). Status churn otherwise costs a dict write. Deletions never help a pod fit (a
+deleted pod frees a ReadWriteOncePod claim through the pod watch).
 """
 
 from __future__ import annotations
@@ -17,10 +18,25 @@ from typing import Generic, TypeVar
 
 from scheduler.api.watch import DELETED
 from scheduler.cache.volumes import VolumeStore
-from scheduler.model.volumes import CSINode, PersistentVolume, PersistentVolumeClaim, StorageClass
+from scheduler.model.volumes import (
+    CSIDriver,
+    CSINode,
+    CSIStorageCapacity,
+    PersistentVolume,
+    PersistentVolumeClaim,
+    StorageClass,
+)
 from scheduler.queue.scheduling_queue import SchedulingQueue
 
-T = TypeVar("T", PersistentVolumeClaim, PersistentVolume, StorageClass, CSINode)
+T = TypeVar(
+    "T",
+    PersistentVolumeClaim,
+    PersistentVolume,
+    StorageClass,
+    CSINode,
+    CSIDriver,
+    CSIStorageCapacity,
+)
 
 
 def _claim_key(claim: PersistentVolumeClaim) -> tuple[object, ...]:
@@ -43,6 +59,14 @@ def _class_key(storage_class: StorageClass) -> tuple[object, ...]:
 
 def _csi_node_key(csi_node: CSINode) -> tuple[object, ...]:
     return (csi_node.spec.drivers, csi_node.metadata.annotations)
+
+
+def _driver_key(driver: CSIDriver) -> tuple[object, ...]:
+    return (driver.spec.storage_capacity,)
+
+
+def _capacity_key(capacity: CSIStorageCapacity) -> tuple[object, ...]:
+    return (capacity.capacity, capacity.maximum_volume_size, capacity.node_topology)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +118,10 @@ def storage_handlers(
     StorageEvents[PersistentVolume],
     StorageEvents[StorageClass],
     StorageEvents[CSINode],
+    StorageEvents[CSIDriver],
+    StorageEvents[CSIStorageCapacity],
 ]:
-    """The handlers for the four storage watches, over one store."""
+    """The handlers for the storage watches, over one store."""
     claims: _StoreOps[PersistentVolumeClaim] = _StoreOps(
         lambda c: c.key,
         store.api_claim,
@@ -128,9 +154,27 @@ def storage_handlers(
         store.csi_node_names,
         _csi_node_key,
     )
+    drivers: _StoreOps[CSIDriver] = _StoreOps(
+        lambda d: d.metadata.name,
+        store.csi_driver,
+        store.set_csi_driver,
+        store.delete_csi_driver,
+        store.csi_driver_names,
+        _driver_key,
+    )
+    capacities: _StoreOps[CSIStorageCapacity] = _StoreOps(
+        lambda c: c.key,
+        store.capacity,
+        store.set_capacity,
+        store.delete_capacity,
+        store.capacity_keys,
+        _capacity_key,
+    )
     return (
         StorageEvents("PersistentVolumeClaim", claims, queue),
         StorageEvents("PersistentVolume", volumes, queue),
         StorageEvents("StorageClass", classes, queue),
         StorageEvents("CSINode", csi_nodes, queue),
+        StorageEvents("CSIDriver", drivers, queue),
+        StorageEvents("CSIStorageCapacity", capacities, queue),
     )

@@ -15,7 +15,9 @@ from typing import Any, Protocol
 from scheduler.framework.node_selectors import compile_label_terms
 from scheduler.model.objects import NodeSelector, Pod
 from scheduler.model.volumes import (
+    CSIDriver,
     CSINode,
+    CSIStorageCapacity,
     PersistentVolume,
     PersistentVolumeClaim,
     StorageClass,
@@ -39,6 +41,12 @@ class VolumeView(Protocol):
     def storage_class(self, name: str) -> StorageClass | None: ...
 
     def csi_node(self, name: str) -> CSINode | None: ...
+
+    def csi_driver(self, name: str) -> CSIDriver | None: ...
+
+    def capacities(self) -> Sequence[CSIStorageCapacity]:
+        """Every CSIStorageCapacity, in a stable order."""
+        ...
 
     def assume_claim(self, claim: PersistentVolumeClaim) -> None:
         """Read ``claim`` (selected node set) instead of the API's until the watch brings

@@ -179,3 +179,26 @@ class CSINode(_Obj):
             for d in self.spec.drivers
             if d.allocatable is not None and d.allocatable.count is not None
         }
+
+
+class CSIDriverSpec(_Obj):
+    storage_capacity: bool | None = None
+
+
+class CSIDriver(_Obj):
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    spec: CSIDriverSpec = msgspec.field(default_factory=CSIDriverSpec)
+
+
+class CSIStorageCapacity(_Obj):
+    """What a CSI driver says it can still provision for a class, in a node topology."""
+
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    storage_class_name: str = ""
+    node_topology: LabelSelector | None = None
+    capacity: str | int | float | None = None
+    maximum_volume_size: str | int | float | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.metadata.namespace}/{self.metadata.name}"

@@ -279,3 +279,63 @@ def test_read_write_once_pod_claim_is_used_by_one_pod_at_a_time(
     ), message
     core_api.delete_namespaced_pod("first", namespace, grace_period_seconds=0)
     wait_until(lambda: node_of(core_api, namespace, "second"), timeout=60, what="second bound")
+
+
+# -- side by side with kube-scheduler v1.35 (the dev cluster's default-scheduler) -------------
+
+
+def condition_message(core: client.CoreV1Api, namespace: str, name: str) -> str | None:
+    pod = pods_by_name(core, namespace).get(name)
+    for c in (pod.status.conditions or []) if pod else []:
+        if c.type == "PodScheduled" and c.status == "False":
+            return str(c.message)
+    return None
+
+
+def test_missing_claim_message_matches_kube_scheduler(
+    core_api: client.CoreV1Api,
+    namespace: str,
+    node_factory: Any,
+    workload_scheduler: SchedulerProcess,
+) -> None:
+    node_factory("vol-cmp-miss-a")
+    node_factory("vol-cmp-miss-b")
+    for scheduler in ("workload-scheduler", "default-scheduler"):
+        manifest = claim_pod(scheduler, "data")
+        manifest["spec"]["schedulerName"] = scheduler
+        core_api.create_namespaced_pod(namespace, manifest)
+    ours = wait_until(lambda: condition_message(core_api, namespace, "workload-scheduler"))
+    theirs = wait_until(lambda: condition_message(core_api, namespace, "default-scheduler"))
+    assert 'persistentvolumeclaim "data" not found' in theirs, theirs
+    assert ours == theirs
+
+
+def test_local_volume_choice_matches_kube_scheduler(
+    core_api: client.CoreV1Api,
+    namespace: str,
+    node_factory: Any,
+    storage: Any,
+    workload_scheduler: SchedulerProcess,
+) -> None:
+    for name in ("vol-cmp-a", "vol-cmp-b", "vol-cmp-c"):
+        node_factory(name)
+    klass = storage.storage_class("cmp", "kubernetes.io/no-provisioner", "WaitForFirstConsumer")
+    chosen: dict[str, tuple[str, str]] = {}
+    for scheduler in ("workload-scheduler", "default-scheduler"):
+        # Per round: a big and a small volume on one node, a too-small one on another.
+        big = storage.volume(f"cmp-big-{scheduler}", class_name=klass, size="5Gi", node="vol-cmp-b")
+        small = storage.volume(
+            f"cmp-small-{scheduler}", class_name=klass, size="2Gi", node="vol-cmp-b"
+        )
+        storage.volume(f"cmp-tiny-{scheduler}", class_name=klass, size="10Mi", node="vol-cmp-c")
+        make_claim(core_api, namespace, f"data-{scheduler}", klass)
+        manifest = claim_pod(scheduler, f"data-{scheduler}")
+        manifest["spec"]["schedulerName"] = scheduler
+        core_api.create_namespaced_pod(namespace, manifest)
+        node = wait_until(lambda s=scheduler: node_of(core_api, namespace, s), timeout=60)
+        volume_name = wait_until(
+            lambda s=scheduler: bound_volume(core_api, namespace, f"data-{s}"), timeout=60
+        )
+        label = "small" if volume_name == small else "big" if volume_name == big else volume_name
+        chosen[scheduler] = (node, label)
+    assert chosen["workload-scheduler"] == chosen["default-scheduler"] == ("vol-cmp-b", "small")

@@ -417,7 +417,7 @@ RBAC_USES: dict[tuple[str, str, str], tuple[str, ...]] = {
     ("", "persistentvolumeclaims", "patch"): ("/persistentvolumeclaims/{meta.name}",),
     **{
         ("storage.k8s.io", resource, verb): (f'"/apis/storage.k8s.io/v1/{resource}"',)
-        for resource in ("storageclasses", "csinodes")
+        for resource in ("storageclasses", "csinodes", "csidrivers", "csistoragecapacities")
         for verb in ("get", "list", "watch")
     },
     # Secure /metrics: each bearer token's TokenReview and its user's SubjectAccessReview.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 
 from scheduler.cache.cluster_cache import ClusterCache
@@ -13,12 +14,13 @@ from scheduler.framework.plugins.volume_binding import (
     BIND_CONFLICT,
     GANG_UNSUPPORTED,
     NODE_CONFLICT,
+    NOT_ENOUGH_SPACE,
     PV_NOT_EXIST,
     UNBOUND_IMMEDIATE,
     VolumeBinding,
 )
 from scheduler.framework.types import Unresolvable
-from scheduler.model.volumes import ANN_SELECTED_NODE
+from scheduler.model.volumes import ANN_SELECTED_NODE, CSIDriver, CSIStorageCapacity
 from tests.unit.factories import make_node, pod_info
 from tests.unit.volume_factories import claim, pvc_volume, storage_class, store_of, volume
 
@@ -272,3 +274,37 @@ def test_gang_members_with_delayed_claims_are_refused() -> None:
     bound = store_of(claim("data", volume="pv"), volume("pv", claim_ref=("default", "data")))
     member = VolumeBinding(bound, gang_member=lambda uid: True)
     assert not isinstance(member.pre_filter(with_claims("data"), cluster("a")), Unresolvable)
+
+
+def test_storage_capacity_of_a_driver_that_publishes_it() -> None:
+    driver = msgspec.convert(
+        {"metadata": {"name": "example.com/csi"}, "spec": {"storageCapacity": True}}, CSIDriver
+    )
+
+    def capacity(name: str, zone: str, amount: str, maximum: str | None = None) -> Any:
+        data: dict[str, Any] = {
+            "metadata": {"name": name, "namespace": "kube-system"},
+            "storageClassName": "fast",
+            "nodeTopology": {"matchLabels": {"zone": zone}},
+            "capacity": amount,
+        }
+        if maximum is not None:
+            data["maximumVolumeSize"] = maximum
+        return msgspec.convert(data, CSIStorageCapacity)
+
+    store = store_of(DYNAMIC, claim("data", class_name="fast", size="10Gi"), driver)
+    store.set_capacity(capacity("z1", "z1", "100Gi"))
+    store.set_capacity(capacity("z2", "z2", "100Gi", maximum="5Gi"))  # no 10Gi volume there
+    nodes = cluster("a", "b", "c", zone={"a": "z1", "b": "z2", "c": "z3"})
+    assert verdicts(VolumeBinding(store), with_claims("data"), nodes) == {
+        "a": None,
+        "b": NOT_ENOUGH_SPACE,
+        "c": NOT_ENOUGH_SPACE,
+    }
+    # A driver that does not publish capacity is not checked.
+    store.set_csi_driver(msgspec.convert({"metadata": {"name": "example.com/csi"}}, CSIDriver))
+    assert verdicts(VolumeBinding(store), with_claims("data"), nodes) == {
+        "a": None,
+        "b": None,
+        "c": None,
+    }

@@ -202,8 +202,8 @@ def test_storage_events_requeue_on_what_matters() -> None:
     store = VolumeStore()
     queue = SchedulingQueue()
     moved: list[str] = []
-    queue.move_all = lambda event: moved.append(str(event)) or 0  # type: ignore[method-assign,assignment,func-returns-value]
-    claims, volumes, classes, _csi_nodes = storage_handlers(store, queue)
+    queue.move_all = lambda event: moved.append(str(event)) or 0  # type: ignore[method-assign,func-returns-value]
+    claims, volumes, classes, *_ = storage_handlers(store, queue)
     claims.apply(ADDED, claim("data"))
     claims.apply(MODIFIED, claim("data", resource_version="2"))  # nothing we read changed
     claims.apply(MODIFIED, claim("data", volume="pv", resource_version="3"))

@@ -9,7 +9,9 @@ import msgspec
 from scheduler.cache.volumes import VolumeStore
 from scheduler.model.volumes import (
     ANN_BIND_COMPLETED,
+    CSIDriver,
     CSINode,
+    CSIStorageCapacity,
     PersistentVolume,
     PersistentVolumeClaim,
     StorageClass,
@@ -143,6 +145,10 @@ def store_of(*objects: Any) -> VolumeStore:
             store.set_volume(obj)
         elif isinstance(obj, StorageClass):
             store.set_storage_class(obj)
+        elif isinstance(obj, CSIDriver):
+            store.set_csi_driver(obj)
+        elif isinstance(obj, CSIStorageCapacity):
+            store.set_capacity(obj)
         else:
             store.set_csi_node(obj)
     return store

@@ -25,10 +25,13 @@ Filter, per node (upstream's ``FindPodVolumes``):
 Once the node is chosen, ``reserve`` assumes the bindings (``VolumeStore``) and returns
 what the PreBind step (``scheduler.core.volume_binding``) writes before the pod is bound.
 
+A claim to provision whose CSI driver publishes storage capacity (CSIDriver
+``storageCapacity: true``) needs a CSIStorageCapacity of its class, reachable from the node,
+large enough: ``node(s) did not have enough free storage``.
+
 Not done here: the Score extension (upstream scores only with the alpha
-``StorageCapacityScoring`` / ``VolumeCapacityPriority`` gate, off by default), CSI
-storage capacity (``node(s) did not have enough free storage``: CSIStorageCapacity is not
-watched, so a driver that publishes capacity is not checked), and the PreFilter node
+``StorageCapacityScoring`` / ``VolumeCapacityPriority`` gate, off by default), and the
+PreFilter node
 narrowing upstream does for PVs bound to one hostname (the same nodes pass, but
 kube-scheduler words the others ``node(s) didn't satisfy plugin(s) [VolumeBinding]``
 where we say ``node(s) had volume node affinity conflict``).
@@ -71,6 +74,7 @@ log = structlog.get_logger(__name__)
 
 NODE_CONFLICT: Final = "node(s) had volume node affinity conflict"
 BIND_CONFLICT: Final = "node(s) didn't find available persistent volumes to bind"
+NOT_ENOUGH_SPACE: Final = "node(s) did not have enough free storage"
 PV_NOT_EXIST: Final = "node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)"
 UNBOUND_IMMEDIATE: Final = "pod has unbound immediate PersistentVolumeClaims"
 GANG_UNSUPPORTED: Final = (
@@ -242,6 +246,7 @@ def find_pod_volumes(
                 continue
             chosen.add(pv.metadata.name)
             out.static.append((pv, claim))
+    enough_space = True
     if unbound_ok and to_provision:
         for claim in to_provision:
             storage_class = store.storage_class(claim.class_name)
@@ -252,13 +257,56 @@ def find_pod_volumes(
             ):
                 unbound_ok = False
                 break
+            if not has_capacity(
+                claim, storage_class.metadata.name, storage_class.provisioner, labels, store
+            ):
+                enough_space = False
+                break
             out.provision.append(claim)
     reasons: list[str] = []
     if not bound_ok:
         reasons.append(NODE_CONFLICT)
     if not unbound_ok:
         reasons.append(BIND_CONFLICT)
+    if not enough_space:
+        reasons.append(NOT_ENOUGH_SPACE)
     return out, tuple(reasons)
+
+
+def has_capacity(
+    claim: PersistentVolumeClaim,
+    class_name: str,
+    provisioner: str,
+    labels: dict[str, str],
+    store: VolumeView,
+) -> bool:
+    """Whether the provisioner can still make the claim's volume reachable from a node with
+    ``labels`` (upstream's ``hasEnoughCapacity``): checked only for a CSI driver that opts
+    in (CSIDriver ``storageCapacity: true``), against its CSIStorageCapacity objects for the
+    class whose node topology selects the node (``maximumVolumeSize`` preferred over
+    ``capacity``)."""
+    if "storage" not in claim.spec.resources.requests:
+        return True
+    driver = store.csi_driver(provisioner)
+    if driver is None or not driver.spec.storage_capacity:
+        return True
+    wanted = _claim_size(claim)
+    for capacity in store.capacities():
+        if capacity.storage_class_name != class_name or capacity.node_topology is None:
+            continue
+        limit = (
+            capacity.maximum_volume_size
+            if capacity.maximum_volume_size is not None
+            else capacity.capacity
+        )
+        if limit is None or _storage({"storage": limit}) < wanted:
+            continue
+        try:
+            if compile_selector(capacity.node_topology).matches(labels):
+                return True
+        except SelectorError:
+            continue
+    return False
 
 
 @dataclass(slots=True)
