@@ -39,6 +39,7 @@ from scheduler.framework.preemption import (
     with_pods,
 )
 from scheduler.framework.types import NodeInfo, PodInfo, Unresolvable
+from scheduler.framework.volumes import VOLUME_PLUGINS
 from scheduler.metrics import Metrics
 from scheduler.model.objects import Pod
 from scheduler.queue.nominator import Nominator
@@ -148,8 +149,16 @@ class PodPreemption:
         "" when victims were chosen)."""
         self.metrics.preemption_attempts.inc()
         nominated_name = self.nominator.node_of(pod.uid) or pod.pod.status.nominated_node_name
+        # Upstream's dry run runs every filter; the volume plugins' ones hold no state that
+        # removing victims would change (the others are not run here yet).
+        extra = run_pre_filters(self.profile, pod, self.profile.cluster or NodesView(nodes))
+        volume_filters = (
+            []
+            if isinstance(extra, Unresolvable)
+            else [f for f in extra if f.name in VOLUME_PLUGINS]
+        )
         outcome = preempt(
-            self.profile.filters,
+            [*self.profile.filters, *volume_filters],
             pod,
             nodes,
             fit.rejected_by,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from scheduler.framework.node_selectors import compile_label_terms
 from scheduler.model.objects import NodeSelector, Pod
@@ -23,6 +23,12 @@ from scheduler.model.volumes import (
     StorageClass,
     TopologyTerm,
 )
+
+VOLUME_PLUGINS: Final = frozenset(
+    {"VolumeRestrictions", "NodeVolumeLimits", "VolumeBinding", "VolumeZone"}
+)
+"""The volume plugins' names: their pre-filters' filters also run in preemption's dry runs
+(they read only the node at hand, so removing victims from a copy of it counts)."""
 
 
 class VolumeView(Protocol):
