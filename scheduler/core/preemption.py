@@ -28,6 +28,8 @@ import structlog
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.framework.cycle import Feasibility, NodesView, Profile, run_pre_filters
 from scheduler.framework.preemption import (
+    BEFORE_DYNAMIC_RESOURCES,
+    DRA_STATE_MISSING,
     Budget,
     Eligible,
     filter_with_nominated,
@@ -147,6 +149,9 @@ class PodPreemption:
         """Preempt for ``pod``, which fits none of ``nodes``; returns the PostFilter tail
         of its FailedScheduling message (``no new claims to deallocate, preemption: ...``;
         "" when victims were chosen)."""
+        unresolvable = fit.unresolvable
+        if unresolvable is not None and unresolvable.plugin in BEFORE_DYNAMIC_RESOURCES:
+            return DRA_STATE_MISSING
         self.metrics.preemption_attempts.inc()
         nominated_name = self.nominator.node_of(pod.uid) or pod.pod.status.nominated_node_name
         # Upstream's dry run runs every filter; the volume plugins' ones hold no state that

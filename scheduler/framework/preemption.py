@@ -72,6 +72,15 @@ claims (it runs before DefaultPreemption); its reasons and preemption's are join
 ", " into the FailedScheduling message, so ours carries it too (pods with claims are
 refused before this point)."""
 
+DRA_STATE_MISSING: Final = "not found"
+"""kube-scheduler v1.35's whole PostFilter tail for a pod rejected by a pre-filter that runs
+before DynamicResources' (the volume plugins'): that plugin's PostFilter then finds no state
+of its own and fails with the cycle state's ``not found``, and DefaultPreemption never runs
+(``0/3 nodes are available: persistentvolumeclaim "data" not found. not found``)."""
+BEFORE_DYNAMIC_RESOURCES: Final = frozenset(
+    {"VolumeRestrictions", "NodeVolumeLimits", "VolumeBinding", "VolumeZone"}
+)
+
 MIN_CANDIDATE_NODES_PERCENTAGE: Final = 10
 MIN_CANDIDATE_NODES_ABSOLUTE: Final = 100
 """DefaultPreemptionArgs defaults: how many candidate nodes a dry run looks for."""

@@ -62,3 +62,16 @@ async def test_failed_pre_bind_requeues_with_upstream_wording() -> None:
     # The assumption is dropped: the PV is free for the next attempt.
     pv = store.volume("pv")
     assert pv is not None and pv.spec.claim_ref is None
+
+
+async def test_volume_pre_filter_refusal_gets_kube_schedulers_tail() -> None:
+    """kube-scheduler v1.35 says ``not found`` after it (DynamicResources' PostFilter finds
+    no state when an earlier pre-filter rejected the pod) and does not preempt."""
+    w = world(("n1", "4"), ("n2", "4"), volumes=store_of())
+    w.add(running("low", 0, "4", "n1"))
+    w.add(pending("p", 100, "1", volumes=[pvc_volume("data")]))
+    assert await w.try_pod("p") is None
+    assert w.reporter.failed["p"] == (
+        '0/2 nodes are available: persistentvolumeclaim "data" not found. not found'
+    )
+    assert w.preempter.evictions == []
