@@ -102,18 +102,38 @@ def bound(c: PersistentVolumeClaim, pv_name: str) -> PersistentVolumeClaim:
     )
 
 
+def provisioning_store() -> VolumeStore:
+    return store_of(
+        storage_class("fast", provisioner="example.com/csi"), claim("data", class_name="fast")
+    )
+
+
+async def start(
+    store: VolumeStore, timeout: float = 5.0
+) -> tuple[asyncio.Task[str | None], FakeApi]:
+    """Reserve a pod's claim at node a and start its PreBind; it has made its writes."""
+    pre_bind, api, cache = setup(store, timeout)
+    pod = pod_info("web", volumes=[pvc_volume("data")])
+    reserved = pre_bind.reserve(pod, cache.nodes()[0])
+    assert reserved is not None
+    task = asyncio.create_task(pre_bind.bind(pod, "a", reserved))
+    await asyncio.sleep(0.01)
+    return task, api
+
+
+def controller_binds(store: VolumeStore, pv_name: str) -> None:
+    c = store.api_claim("default/data")
+    assert c is not None
+    store.set_claim(bound(c, pv_name))
+
+
 async def test_static_binding_writes_claim_ref_and_waits_for_the_controller() -> None:
     store = store_of(
         storage_class("local"),
         claim("data", class_name="local"),
         volume("pv", class_name="local", hostname="a"),
     )
-    pre_bind, api, cache = setup(store)
-    pod = pod_info("web", volumes=[pvc_volume("data")])
-    reserved = pre_bind.reserve(pod, cache.nodes()[0])
-    assert reserved is not None
-    task = asyncio.create_task(pre_bind.bind(pod, "a", reserved))
-    await asyncio.sleep(0.01)
+    task, api = await start(store)
     ((path, body),) = api.patches
     assert path == "/api/v1/persistentvolumes/pv"
     assert body["spec"]["claimRef"]["name"] == "data"
@@ -123,52 +143,26 @@ async def test_static_binding_writes_claim_ref_and_waits_for_the_controller() ->
     api.deliver()  # the PV with its claimRef comes back through the watch
     await asyncio.sleep(0.01)
     assert not task.done()  # the claim is not bound yet
-    c = store.api_claim("default/data")
-    assert c is not None
-    store.set_claim(bound(c, "pv"))
+    controller_binds(store, "pv")
     assert await asyncio.wait_for(task, 2) is None
 
 
 async def test_dynamic_provisioning_sets_selected_node() -> None:
-    store = store_of(
-        storage_class("fast", provisioner="example.com/csi"), claim("data", class_name="fast")
-    )
-    pre_bind, api, cache = setup(store)
-    pod = pod_info("web", volumes=[pvc_volume("data")])
-    reserved = pre_bind.reserve(pod, cache.nodes()[0])
-    assert reserved is not None
-    task = asyncio.create_task(pre_bind.bind(pod, "a", reserved))
-    await asyncio.sleep(0.01)
+    store = provisioning_store()
+    task, api = await start(store)
     ((path, body),) = api.patches
     assert path == "/api/v1/namespaces/default/persistentvolumeclaims/data"
     assert body["metadata"]["annotations"] == {ANN_SELECTED_NODE: "a"}
     api.deliver()
-    store.set_volume(
-        volume(
-            "pvc-1",
-            class_name="fast",
-            hostname="a",
-            claim_ref=("default", "data"),
-            claim_uid="uid-claim-data",
-            phase="Bound",
-        )
-    )
-    c = store.api_claim("default/data")
-    assert c is not None
-    store.set_claim(bound(c, "pvc-1"))
+    made = volume("pvc-1", class_name="fast", hostname="a", claim_ref=("default", "data"))
+    store.set_volume(made)
+    controller_binds(store, "pvc-1")
     assert await asyncio.wait_for(task, 2) is None
 
 
 async def test_provisioner_giving_up_fails_the_pre_bind_and_unreserves() -> None:
-    store = store_of(
-        storage_class("fast", provisioner="example.com/csi"), claim("data", class_name="fast")
-    )
-    pre_bind, api, cache = setup(store)
-    pod = pod_info("web", volumes=[pvc_volume("data")])
-    reserved = pre_bind.reserve(pod, cache.nodes()[0])
-    assert reserved is not None
-    task = asyncio.create_task(pre_bind.bind(pod, "a", reserved))
-    await asyncio.sleep(0.01)
+    store = provisioning_store()
+    task, api = await start(store)
     api.deliver()
     c = store.api_claim("default/data")
     assert c is not None
@@ -187,15 +181,8 @@ async def test_provisioner_giving_up_fails_the_pre_bind_and_unreserves() -> None
 
 
 async def test_timeout() -> None:
-    store = store_of(
-        storage_class("fast", provisioner="example.com/csi"), claim("data", class_name="fast")
-    )
-    pre_bind, _api, cache = setup(store, timeout=0.05)
-    pod = pod_info("web", volumes=[pvc_volume("data")])
-    reserved = pre_bind.reserve(pod, cache.nodes()[0])
-    assert reserved is not None
-    message = await pre_bind.bind(pod, "a", reserved)
-    assert message == PREFIX + "context deadline exceeded"
+    task, _ = await start(provisioning_store(), timeout=0.05)
+    assert await task == PREFIX + "context deadline exceeded"
 
 
 def test_storage_events_requeue_on_what_matters() -> None:
