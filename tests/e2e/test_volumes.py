@@ -339,3 +339,33 @@ def test_local_volume_choice_matches_kube_scheduler(
         label = "small" if volume_name == small else "big" if volume_name == big else volume_name
         chosen[scheduler] = (node, label)
     assert chosen["workload-scheduler"] == chosen["default-scheduler"] == ("vol-cmp-b", "small")
+
+
+def test_bound_local_volume_message_matches_kube_scheduler(
+    core_api: client.CoreV1Api,
+    namespace: str,
+    node_factory: Any,
+    storage: Any,
+    workload_scheduler: SchedulerProcess,
+) -> None:
+    """A claim bound to a local PV whose node is cordoned: kube-scheduler narrows the nodes
+    to that one (PreFilterResult) and words the others ``didn't satisfy plugin(s)``."""
+    node_factory("vol-cmp-bound-a")
+    node_factory("vol-cmp-bound-b", unschedulable=True)
+    klass = storage.storage_class("bound", "kubernetes.io/no-provisioner", "WaitForFirstConsumer")
+    pv = storage.volume(
+        "bound-pv",
+        class_name=klass,
+        node="vol-cmp-bound-b",
+        claim_ref={"namespace": namespace, "name": "data"},
+    )
+    make_claim(core_api, namespace, "data", klass)
+    wait_until(lambda: bound_volume(core_api, namespace, "data") == pv, timeout=60)
+    for scheduler in ("workload-scheduler", "default-scheduler"):
+        manifest = claim_pod(scheduler, "data")
+        manifest["spec"]["schedulerName"] = scheduler
+        core_api.create_namespaced_pod(namespace, manifest)
+    ours = wait_until(lambda: condition_message(core_api, namespace, "workload-scheduler"))
+    theirs = wait_until(lambda: condition_message(core_api, namespace, "default-scheduler"))
+    assert "didn't satisfy plugin(s) [VolumeBinding]" in theirs, theirs
+    assert ours == theirs
