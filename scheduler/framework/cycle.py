@@ -260,12 +260,6 @@ def pick_node(
     filters = run_pre_filters(profile, pod, cluster)
     if isinstance(filters, Unresolvable):
         return None, Feasibility(unresolvable=filters)
-    narrowed = narrow(filters, nodes)
-    if narrowed is not None:
-        node, fit = pick_node_among(profile, pod, narrowed[0], rng, walk, filters, cluster)
-        fit.reasons.update(narrowed[1])
-        fit.rejected_by.update(narrowed[2])
-        return node, fit
     if (
         batch is not None
         and pod.signature is not None
@@ -273,19 +267,6 @@ def pick_node(
         and not _extra_scores(profile, pod, cluster, nodes)
     ):
         return _pick_batched(profile, pod, nodes, rng, batch)
-    return pick_node_among(profile, pod, nodes, rng, walk, filters, cluster)
-
-
-def pick_node_among(
-    profile: Profile,
-    pod: PodInfo,
-    nodes: Sequence[NodeInfo],
-    rng: random.Random,
-    walk: NodeWalk | None,
-    filters: Sequence[FilterPlugin],
-    cluster: ClusterView,
-) -> tuple[NodeInfo | None, Feasibility]:
-    """Filter (the profile's and the pre-filters' filters), pre-score, score, pick."""
     fit = find_feasible(profile, pod, nodes, walk, [*profile.filters, *filters])
     if not fit.feasible:
         return None, fit
@@ -295,30 +276,6 @@ def pick_node_among(
     # a batchable pod that stepped aside above they run a second time, rarely and cheaply.
     scores = [*profile.scores, *_extra_scores(profile, pod, cluster, fit.feasible)]
     return select_node(fit.feasible, score_nodes(profile, pod, fit.feasible, scores), rng), fit
-
-
-def narrow(
-    filters: Sequence[FilterPlugin], nodes: Sequence[NodeInfo]
-) -> tuple[list[NodeInfo], dict[str, tuple[str, ...]], dict[str, str]] | None:
-    """Upstream's PreFilterResult: a pre-filter's filter may name the only nodes worth
-    filtering (``node_names``, e.g. VolumeBinding for a PV bound to one hostname). The
-    nodes kept, and for the others the reason upstream gives them without running any
-    filter (``node(s) didn't satisfy plugin(s) [VolumeBinding]``) and the plugin; None when
-    no filter narrows."""
-    eligible: set[str] | None = None
-    plugins: list[str] = []
-    for plugin in filters:
-        names: frozenset[str] | None = getattr(plugin, "node_names", None)
-        if names is None:
-            continue
-        plugins.append(plugin.name)
-        eligible = set(names) if eligible is None else eligible & names
-    if eligible is None:
-        return None
-    reason = (f"node(s) didn't satisfy plugin(s) [{' '.join(sorted(plugins))}]",)
-    kept = [n for n in nodes if n.name in eligible]
-    absent = [n.name for n in nodes if n.name not in eligible]
-    return kept, dict.fromkeys(absent, reason), dict.fromkeys(absent, plugins[0])
 
 
 def run_pre_filters(

@@ -4,15 +4,12 @@ node (smallest fit), dynamic provisioning, and Reserve's assumptions."""
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 import msgspec
 import pytest
 
 from scheduler.cache.cluster_cache import ClusterCache
-from scheduler.framework.cycle import Profile, pick_node
-from scheduler.framework.diagnosis import unschedulable_message
 from scheduler.framework.plugins.volume_binding import (
     BIND_CONFLICT,
     GANG_UNSUPPORTED,
@@ -311,25 +308,3 @@ def test_storage_capacity_of_a_driver_that_publishes_it() -> None:
         "b": None,
         "c": None,
     }
-
-
-def test_local_volumes_narrow_the_nodes_as_upstreams_pre_filter_result() -> None:
-    store = store_of(
-        claim("data", volume="pv-b"), volume("pv-b", hostname="b", claim_ref=("default", "data"))
-    )
-    nodes = cluster("a", "b", "c")
-    pod = with_claims("data", cpu="100")  # fits nowhere: b lacks cpu, the others are absent
-    node, fit = pick_node(
-        Profile.default(cluster=nodes, volumes=store), pod, nodes.nodes(), random.Random(1)
-    )
-    assert node is None
-    assert unschedulable_message(3, fit.reasons) == (
-        "0/3 nodes are available: 1 Insufficient cpu, "
-        "2 node(s) didn't satisfy plugin(s) [VolumeBinding]."
-    )
-    # PVs on no common host: refused outright.
-    store.set_claim(claim("more", volume="pv-c"))
-    store.set_volume(volume("pv-c", hostname="c", claim_ref=("default", "more")))
-    verdict = VolumeBinding(store).pre_filter(with_claims("data", "more"), nodes)
-    assert isinstance(verdict, Unresolvable)
-    assert verdict.message == "node(s) didn't satisfy plugin VolumeBinding"

@@ -29,13 +29,12 @@ A claim to provision whose CSI driver publishes storage capacity (CSIDriver
 ``storageCapacity: true``) needs a CSIStorageCapacity of its class, reachable from the node,
 large enough: ``node(s) did not have enough free storage``.
 
-Bound PVs whose node affinity names hosts (local volumes) narrow the nodes before any
-filter runs, as upstream's PreFilterResult: the others read ``node(s) didn't satisfy
-plugin(s) [VolumeBinding]`` (``cycle.narrow``), and PVs naming no common host ``node(s)
-didn't satisfy plugin VolumeBinding``.
-
 Not done here: the Score extension (upstream scores only with the alpha
-``StorageCapacityScoring`` / ``VolumeCapacityPriority`` gate, off by default).
+``StorageCapacityScoring`` / ``VolumeCapacityPriority`` gate, off by default), and the
+PreFilter node
+narrowing upstream does for PVs bound to one hostname (the same nodes pass, but
+kube-scheduler words the others ``node(s) didn't satisfy plugin(s) [VolumeBinding]``
+where we say ``node(s) had volume node affinity conflict``).
 """
 
 from __future__ import annotations
@@ -77,7 +76,6 @@ NODE_CONFLICT: Final = "node(s) had volume node affinity conflict"
 BIND_CONFLICT: Final = "node(s) didn't find available persistent volumes to bind"
 NOT_ENOUGH_SPACE: Final = "node(s) did not have enough free storage"
 PV_NOT_EXIST: Final = "node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)"
-HOSTNAME: Final = "kubernetes.io/hostname"
 UNBOUND_IMMEDIATE: Final = "pod has unbound immediate PersistentVolumeClaims"
 GANG_UNSUPPORTED: Final = (
     "workload-scheduler does not support gang members with unbound WaitForFirstConsumer "
@@ -311,47 +309,12 @@ def has_capacity(
     return False
 
 
-def eligible_nodes(claims: PodClaims, store: VolumeView) -> frozenset[str] | None:
-    """The only nodes the bound claims' PVs allow when their node affinity names hosts
-    (``kubernetes.io/hostname In``, a local volume): upstream's ``GetEligibleNodes``,
-    whose PreFilterResult spares filtering the others. None: no such PV (or one missing)."""
-    eligible: frozenset[str] | None = None
-    for claim in claims.bound:
-        pv = store.volume(claim.spec.volume_name)
-        if pv is None:
-            return None
-        names = _host_names(pv)
-        if names:
-            eligible = names if eligible is None else eligible & names
-    return eligible
-
-
-def _host_names(pv: PersistentVolume) -> frozenset[str]:
-    """``GetLocalPersistentVolumeNodeNames``: per term, the hostnames its ``In`` expressions
-    on ``kubernetes.io/hostname`` all allow; the union over terms (a term without one adds
-    nothing, as upstream)."""
-    affinity = pv.spec.node_affinity
-    if affinity is None or affinity.required is None:
-        return frozenset()
-    found: set[str] = set()
-    for term in affinity.required.node_selector_terms:
-        names: set[str] | None = None
-        for expression in term.match_expressions:
-            if expression.key == HOSTNAME and expression.operator == "In":
-                values = set(expression.values)
-                names = values if names is None else names & values
-        found |= names or set()
-    return frozenset(found)
-
-
 @dataclass(slots=True)
 class _NodeCheck:
     """The filter for one pod, holding its sorted claims (upstream's cycle state)."""
 
     store: VolumeView
     claims: PodClaims
-    node_names: frozenset[str] | None = None
-    """The nodes worth filtering at all (``cycle.narrow``); None: every node."""
     name: ClassVar[str] = "VolumeBinding"
 
     def filter(self, pod: PodInfo, node: NodeInfo) -> tuple[str, ...] | None:
@@ -379,10 +342,7 @@ class VolumeBinding:
             return Unresolvable(self.name, UNBOUND_IMMEDIATE)
         if claims.delayed and self.gang_member(pod.uid):
             return Unresolvable(self.name, GANG_UNSUPPORTED)
-        names = eligible_nodes(claims, self.store)
-        if names is not None and not names:
-            return Unresolvable(self.name, f"node(s) didn't satisfy plugin {self.name}")
-        return _NodeCheck(self.store, claims, names)
+        return _NodeCheck(self.store, claims)
 
     def reserve(self, pod: PodInfo, node: NodeInfo) -> PodVolumes | None:
         """Assume the bindings of the pod's unbound claims at ``node`` (chosen for it just
