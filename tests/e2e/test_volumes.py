@@ -348,8 +348,8 @@ def test_bound_local_volume_message_matches_kube_scheduler(
     storage: Any,
     workload_scheduler: SchedulerProcess,
 ) -> None:
-    """A claim bound to a local PV whose node is cordoned: kube-scheduler narrows the nodes
-    to that one (PreFilterResult) and words the others ``didn't satisfy plugin(s)``."""
+    """A claim bound to a local PV whose node is cordoned: the other node is worded by
+    VolumeBinding (v1.35 no longer narrows the nodes with a PreFilterResult)."""
     node_factory("vol-cmp-bound-a")
     node_factory("vol-cmp-bound-b", unschedulable=True)
     klass = storage.storage_class("bound", "kubernetes.io/no-provisioner", "WaitForFirstConsumer")
@@ -367,5 +367,5 @@ def test_bound_local_volume_message_matches_kube_scheduler(
         core_api.create_namespaced_pod(namespace, manifest)
     ours = wait_until(lambda: condition_message(core_api, namespace, "workload-scheduler"))
     theirs = wait_until(lambda: condition_message(core_api, namespace, "default-scheduler"))
-    assert "didn't satisfy plugin(s) [VolumeBinding]" in theirs, theirs
+    assert "didn't match PersistentVolume's node affinity" in theirs, theirs
     assert ours == theirs

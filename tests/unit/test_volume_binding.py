@@ -4,12 +4,15 @@ node (smallest fit), dynamic provisioning, and Reserve's assumptions."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import msgspec
 import pytest
 
 from scheduler.cache.cluster_cache import ClusterCache
+from scheduler.framework.cycle import Profile, pick_node
+from scheduler.framework.diagnosis import unschedulable_message
 from scheduler.framework.plugins.volume_binding import (
     BIND_CONFLICT,
     GANG_UNSUPPORTED,
@@ -308,3 +311,23 @@ def test_storage_capacity_of_a_driver_that_publishes_it() -> None:
         "b": None,
         "c": None,
     }
+
+
+def test_every_node_is_filtered_for_a_volume_bound_to_a_host() -> None:
+    """v1.35 words the other nodes by VolumeBinding's own reason (no PreFilterResult)."""
+    store = store_of(
+        claim("data", volume="pv-b"), volume("pv-b", hostname="b", claim_ref=("default", "data"))
+    )
+    nodes = cluster("a", "c")
+    nodes.set_node(make_node("b", labels={"kubernetes.io/hostname": "b"}, unschedulable=True))
+    node, fit = pick_node(
+        Profile.default(cluster=nodes, volumes=store),
+        with_claims("data"),
+        nodes.nodes(),
+        random.Random(1),
+    )
+    assert node is None
+    assert unschedulable_message(3, fit.reasons) == (
+        "0/3 nodes are available: 1 node(s) were unschedulable, "
+        "2 node(s) didn't match PersistentVolume's node affinity."
+    )

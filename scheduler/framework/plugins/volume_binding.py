@@ -14,7 +14,7 @@ Filter, per node (upstream's ``FindPodVolumes``):
 
 * a bound claim's PV must exist and its node affinity match the node:
   ``node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)`` /
-  ``node(s) had volume node affinity conflict``;
+  ``node(s) didn't match PersistentVolume's node affinity``;
 * an unbound ``WaitForFirstConsumer`` claim needs an available PV (the smallest that
   fits: capacity, volume mode, access modes, class, selector, node affinity; claims in
   increasing size, each PV chosen once) or a class that provisions (not
@@ -29,12 +29,13 @@ A claim to provision whose CSI driver publishes storage capacity (CSIDriver
 ``storageCapacity: true``) needs a CSIStorageCapacity of its class, reachable from the node,
 large enough: ``node(s) did not have enough free storage``.
 
+Every node is filtered: v1.35 has no PreFilterResult for PVs bound to hosts (an earlier
+release narrowed the nodes to those and worded the others ``node(s) didn't satisfy
+plugin(s) [VolumeBinding]``; v1.35 reads ``node(s) didn't match PersistentVolume's node
+affinity`` for them, as here; the e2e test compares it side by side).
+
 Not done here: the Score extension (upstream scores only with the alpha
-``StorageCapacityScoring`` / ``VolumeCapacityPriority`` gate, off by default), and the
-PreFilter node
-narrowing upstream does for PVs bound to one hostname (the same nodes pass, but
-kube-scheduler words the others ``node(s) didn't satisfy plugin(s) [VolumeBinding]``
-where we say ``node(s) had volume node affinity conflict``).
+``StorageCapacityScoring`` / ``VolumeCapacityPriority`` gate, off by default).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ from scheduler.model.volumes import (
 
 log = structlog.get_logger(__name__)
 
-NODE_CONFLICT: Final = "node(s) had volume node affinity conflict"
+NODE_CONFLICT: Final = "node(s) didn't match PersistentVolume's node affinity"
 BIND_CONFLICT: Final = "node(s) didn't find available persistent volumes to bind"
 NOT_ENOUGH_SPACE: Final = "node(s) did not have enough free storage"
 PV_NOT_EXIST: Final = "node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)"
