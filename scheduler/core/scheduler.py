@@ -29,6 +29,7 @@ from scheduler.core.gang_preemption import GangPreemption
 from scheduler.core.interfaces import Binder, Reporter
 from scheduler.core.preemption import PodPreemption
 from scheduler.core.volume_binding import VolumePreBind
+from scheduler.core.volume_events import not_storage, uses_storage
 from scheduler.framework.batching import SignatureCache
 from scheduler.framework.cycle import Feasibility, NodeWalk, Profile, pick_node
 from scheduler.framework.diagnosis import unschedulable_message
@@ -167,7 +168,8 @@ class Scheduler:
             self.metrics.attempt(UNSCHEDULABLE, time.perf_counter() - started)
             log.info("pod unschedulable", pod=pod.key, reason=message)
             self.reporter.pod_unschedulable(ref_of(pod), message)
-            self.queue.requeue_unschedulable(qp)
+            # Claims, PVs and classes change often; only pods with storage wait for them.
+            self.queue.requeue_unschedulable(qp, None if uses_storage(pod.pod) else not_storage)
             return None
         volumes = self.volumes.reserve(pod, node) if self.volumes is not None else None
         self.cache.assume(pod, node.name)

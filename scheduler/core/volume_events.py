@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from scheduler.api.watch import DELETED
 from scheduler.cache.volumes import VolumeStore
+from scheduler.model.objects import Pod
 from scheduler.model.volumes import (
     CSIDriver,
     CSINode,
@@ -26,7 +27,40 @@ from scheduler.model.volumes import (
     PersistentVolumeClaim,
     StorageClass,
 )
-from scheduler.queue.scheduling_queue import SchedulingQueue
+from scheduler.queue.scheduling_queue import ClusterEvent, SchedulingQueue
+
+STORAGE_KINDS: Final = (
+    "PersistentVolumeClaim",
+    "PersistentVolume",
+    "StorageClass",
+    "CSINode",
+    "CSIDriver",
+    "CSIStorageCapacity",
+)
+"""The event names these watches send start with one of these."""
+_STORAGE_VOLUMES: Final = frozenset(
+    {
+        "persistentVolumeClaim",
+        "ephemeral",
+        "awsElasticBlockStore",
+        "gcePersistentDisk",
+        "azureDisk",
+        "cinder",
+    }
+)
+
+
+def uses_storage(pod: Pod) -> bool:
+    """Whether a storage object can change where the pod fits: claims, and in-tree volumes
+    NodeVolumeLimits counts once migrated (CSINode)."""
+    return any(not _STORAGE_VOLUMES.isdisjoint(volume) for volume in pod.spec.volumes)
+
+
+def not_storage(event: ClusterEvent) -> bool:
+    """The retry hint of a pod that uses no storage: storage events cannot help it (as
+    upstream's queueing hints skip the volume plugins' events for pods they did not reject)."""
+    return not event.name.startswith(STORAGE_KINDS)
+
 
 T = TypeVar(
     "T",

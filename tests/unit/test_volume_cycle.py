@@ -75,3 +75,15 @@ async def test_volume_pre_filter_refusal_gets_kube_schedulers_tail() -> None:
         '0/2 nodes are available: persistentvolumeclaim "data" not found. not found'
     )
     assert w.preempter.evictions == []
+
+
+async def test_storage_events_move_only_pods_that_use_storage() -> None:
+    w = world(("n1", "1"), volumes=store_of())
+    w.add(pending("big", 0, "8"))  # no volumes: waits for capacity, not for storage
+    w.add(pending("claims", 0, "1", volumes=[pvc_volume("data")]))
+    assert await w.try_pod("big") is None
+    assert await w.try_pod("claims") is None
+    where = {qp.info.pod.metadata.name: qp.where for qp in w.queue.pods_in_any()}
+    assert where == {"big": "unschedulable", "claims": "unschedulable"}
+    assert w.queue.move_all("PersistentVolumeClaimAdd") == 1
+    assert w.queue.move_all("NodeAdd") == 1  # the other one
