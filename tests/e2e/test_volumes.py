@@ -292,6 +292,18 @@ def condition_message(core: client.CoreV1Api, namespace: str, name: str) -> str 
     return None
 
 
+def both_refuse(core: client.CoreV1Api, namespace: str, claim: str) -> tuple[str, str]:
+    """A pod using ``claim`` for each scheduler (named after it); their PodScheduled=False
+    messages, ours first."""
+    for scheduler in ("workload-scheduler", "default-scheduler"):
+        manifest = claim_pod(scheduler, claim)
+        manifest["spec"]["schedulerName"] = scheduler
+        core.create_namespaced_pod(namespace, manifest)
+    ours = wait_until(lambda: condition_message(core, namespace, "workload-scheduler"))
+    theirs = wait_until(lambda: condition_message(core, namespace, "default-scheduler"))
+    return ours, theirs
+
+
 def test_missing_claim_message_matches_kube_scheduler(
     core_api: client.CoreV1Api,
     namespace: str,
@@ -300,12 +312,7 @@ def test_missing_claim_message_matches_kube_scheduler(
 ) -> None:
     node_factory("vol-cmp-miss-a")
     node_factory("vol-cmp-miss-b")
-    for scheduler in ("workload-scheduler", "default-scheduler"):
-        manifest = claim_pod(scheduler, "data")
-        manifest["spec"]["schedulerName"] = scheduler
-        core_api.create_namespaced_pod(namespace, manifest)
-    ours = wait_until(lambda: condition_message(core_api, namespace, "workload-scheduler"))
-    theirs = wait_until(lambda: condition_message(core_api, namespace, "default-scheduler"))
+    ours, theirs = both_refuse(core_api, namespace, "data")
     assert 'persistentvolumeclaim "data" not found' in theirs, theirs
     assert ours == theirs
 
@@ -361,11 +368,6 @@ def test_bound_local_volume_message_matches_kube_scheduler(
     )
     make_claim(core_api, namespace, "data", klass)
     wait_until(lambda: bound_volume(core_api, namespace, "data") == pv, timeout=60)
-    for scheduler in ("workload-scheduler", "default-scheduler"):
-        manifest = claim_pod(scheduler, "data")
-        manifest["spec"]["schedulerName"] = scheduler
-        core_api.create_namespaced_pod(namespace, manifest)
-    ours = wait_until(lambda: condition_message(core_api, namespace, "workload-scheduler"))
-    theirs = wait_until(lambda: condition_message(core_api, namespace, "default-scheduler"))
+    ours, theirs = both_refuse(core_api, namespace, "data")
     assert "didn't match PersistentVolume's node affinity" in theirs, theirs
     assert ours == theirs
