@@ -149,12 +149,14 @@ class GangPreemption:
         by_node: dict[str, PodInfo] = {node: pod for pod, node in plan.plan}
         first = plan.plan[0][0]
         victims: set[str] = set()
+        obj = self.gangs.objects.get(group.obj)
+        group_ref = obj.ref if obj is not None else None
         for victim in plan.pods:
             node = self.cache.node_of(victim.uid) or victim.pod.spec.node_name
             victims.add(victim.uid)
             if victim.pod.metadata.deletion_timestamp is None:
                 preemptor = by_node.get(node, first)
-                self.pods.preempter.evict(victim.pod, preemptor.pod, node)
+                self.pods.preempter.evict(victim.pod, preemptor.pod, node, group_ref)
         self._victims[group] = victims
         for pod, node in plan.plan:
             self.pods.nominator.nominate(pod, node)

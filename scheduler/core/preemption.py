@@ -41,6 +41,7 @@ from scheduler.framework.preemption import (
 from scheduler.framework.types import NodeInfo, PodInfo
 from scheduler.metrics import Metrics
 from scheduler.model.objects import Pod
+from scheduler.model.refs import ObjectRef
 from scheduler.queue.nominator import Nominator
 
 log = structlog.get_logger(__name__)
@@ -53,8 +54,12 @@ class Preempter(Protocol):
         """Set the pod's ``status.nominatedNodeName`` ("" clears it)."""
         ...
 
-    def evict(self, victim: Pod, preemptor: Pod, node_name: str) -> None:
-        """DisruptionTarget condition, graceful delete, ``Preempted`` Event."""
+    def evict(
+        self, victim: Pod, preemptor: Pod, node_name: str, group: ObjectRef | None = None
+    ) -> None:
+        """DisruptionTarget condition, graceful delete, ``Preempted`` Event whose
+        ``related`` is the preemptor pod, or its group object ``group`` when a gang
+        preempts."""
         ...
 
 

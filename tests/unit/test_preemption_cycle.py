@@ -45,8 +45,13 @@ class RecordingPreempter:
     def nominate(self, pod: Pod, node_name: str) -> None:
         self.nominations.append((pod.metadata.name, node_name))
 
-    def evict(self, victim: Pod, preemptor: Pod, node_name: str) -> None:
+    groups: list[ObjectRef | None] = field(default_factory=list)
+
+    def evict(
+        self, victim: Pod, preemptor: Pod, node_name: str, group: ObjectRef | None = None
+    ) -> None:
         self.evictions.append((victim.metadata.name, preemptor.metadata.name, node_name))
+        self.groups.append(group)
 
 
 @dataclass
