@@ -48,6 +48,7 @@ from scheduler.framework.types import PodInfo
 from scheduler.gang.jobs import JobIndex
 from scheduler.gang.registry import GangRegistry
 from scheduler.metrics import Metrics
+from scheduler.model import pod_fields
 from scheduler.model.objects import (
     Controller,
     Job,
@@ -174,6 +175,8 @@ class App:
                 # As kube-scheduler: finished pods leave the watch (as deletions).
                 params={"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"},
                 on_error=self._watch_error,
+                # A pending pod using a field we do not know is refused, not misplaced.
+                inspect=pod_fields.inspect_pod,
             ),
             # Which Jobs make their pods gang members (a few fields per Job): known
             # before those pods are tried, since both watches must sync first.
