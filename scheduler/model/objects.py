@@ -299,6 +299,14 @@ class Job(_Obj):
     spec: JobSpec = msgspec.field(default_factory=JobSpec)
 
 
+class PriorityClass(_Obj):
+    """A ``scheduling.k8s.io/v1`` PriorityClass: the value a class name stands for."""
+
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    value: int = 0
+    global_default: bool = False
+
+
 class ListMeta(_Obj):
     resource_version: str = ""
     continue_: str = msgspec.field(default="", name="continue")
