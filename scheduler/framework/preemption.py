@@ -261,9 +261,15 @@ Eligible = Callable[[PodInfo], bool]
 
 
 def preemptible(
-    preemptor: PodInfo, pods: Iterable[PodInfo], eligible: Eligible | None = None
+    preemptor: PodInfo,
+    pods: Iterable[PodInfo],
+    eligible: Eligible | None = None,
+    priority_of: Priority | None = None,
 ) -> list[PodInfo]:
     """The pods the preemptor may evict: strictly lower priority (and ``eligible``)."""
+    if priority_of is not None:  # a gang member counts at its group's priority
+        level = priority_of(preemptor)
+        return [p for p in pods if priority_of(p) < level and (eligible is None or eligible(p))]
     own = priority(preemptor)
     # Attribute reads inlined: this runs over every pod of every node tried.
     if eligible is None:
@@ -282,7 +288,7 @@ def select_victims_on_node(
 ) -> Victims | NodeFailure:
     """The fewest victims on ``node`` that make room for ``preemptor`` (``node`` itself is
     left untouched)."""
-    potential = preemptible(preemptor, node.pods.values(), eligible)
+    potential = preemptible(preemptor, node.pods.values(), eligible, priority_of)
     if not potential:  # checked before copying: the common case in clusters of one priority
         return NodeFailure((NO_VICTIMS,))
     state = copy_node_info(node)

@@ -457,3 +457,18 @@ async def test_queue_orders_gang_members_at_their_group_priority() -> None:
     w.add(member("high", 0, 0, "1"))  # its own priority 0, its group's 100
     first = await w.queue.pop()
     assert first.info.pod.metadata.name == "high-0"
+
+
+async def test_pod_preemption_compares_a_single_mode_gang_at_its_group_priority() -> None:
+    """Members of a gang that may lose pods one by one are victims of pod-by-pod
+    preemption only for a pod above their group's priority, whatever their own."""
+    w, gangs = gang_world(1)
+    crd_workload(gangs, "batch", 4, single_pod_disruption=True, priority=1000)
+    for i in range(4):
+        w.add(member("batch", i, 0, "1", node="n0"))
+    w.add(pending("mid", 500, "1"))
+    assert await w.try_pod("mid") is None
+    assert w.preempter.evictions == []
+    w.add(pending("top", 2000, "1"))
+    assert await w.try_pod("top") is None
+    assert len(w.preempter.evictions) == 1
