@@ -87,8 +87,8 @@ class PodPreemption:
         self.eligible = eligible
         """Pods pod-by-pod preemption may not evict (members of gangs evicted whole)."""
         self.priority_of = priority_of
-        """The priority a pod counts at where nominations are compared (a gang member's
-        is its group's: ``gang.priority.member_priority``)."""
+        """The priority a pod counts at where nominations are compared and victims are
+        eligible (a gang member's is its group's: ``gang.priority.member_priority``)."""
 
     # -- every cycle ---------------------------------------------------------------
 
