@@ -212,12 +212,13 @@ class App:
         # Class names of groups (our CRD's priorityClassName) resolve from this watch. Not
         # waited for: a credential without it (kube-scheduler's own, in bench/) still
         # schedules; such a gang does not preempt ("no PriorityClass with name ...").
+        self.gangs.classes.on_new = lambda: self.queue.move_all("PriorityClassAdd")
         self.optional_reflectors = [
             Reflector(
                 self.client,
                 "/apis/scheduling.k8s.io/v1/priorityclasses",
                 PriorityClass,
-                self.gangs.classes,
+                hold.wrap(self.gangs.classes),
                 on_error=self._watch_error,
             )
         ]

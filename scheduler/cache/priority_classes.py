@@ -12,6 +12,7 @@ long as its class exists.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 from scheduler.model.objects import PriorityClass
@@ -28,6 +29,8 @@ class PriorityClasses:
 
     def __init__(self) -> None:
         self._values: dict[str, int] = {}
+        self.on_new: Callable[[], object] = lambda: None
+        """Called when a class appears (gangs that waited for it may preempt now)."""
 
     def value(self, name: str) -> int | None:
         """The class's value, or None when no class of that name exists (yet)."""
@@ -35,10 +38,16 @@ class PriorityClasses:
         return system if system is not None else self._values.get(name)
 
     def replace(self, items: list[PriorityClass]) -> None:
+        old = self._values
         self._values = {pc.metadata.name: pc.value for pc in items}
+        if self._values.keys() - old.keys():
+            self.on_new()
 
     def apply(self, event_type: str, obj: PriorityClass) -> None:
         if event_type == "DELETED":
             self._values.pop(obj.metadata.name, None)
         else:
+            new = obj.metadata.name not in self._values
             self._values[obj.metadata.name] = obj.value
+            if new:
+                self.on_new()

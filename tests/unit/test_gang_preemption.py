@@ -10,6 +10,7 @@ from factories import make_node, make_pod
 
 from scheduler.api.sources.policies import podgroup_object, workload_object
 from scheduler.api.sources.shapes import PodGroup, Workload
+from scheduler.cache.priority_classes import PriorityClasses
 from scheduler.framework.cycle import Profile
 from scheduler.framework.nodeinfo import add_pod, make_node_info
 from scheduler.framework.podinfo import make_pod_info
@@ -347,3 +348,19 @@ def test_group_and_member_priority() -> None:
     assert gang_priority.member_priority(gangs, pod_info("plain", priority=3)) == 3
     gangs.classes.apply("DELETED", msgspec.convert({"metadata": {"name": "urgent"}}, PriorityClass))
     assert gang_priority.member_priority(gangs, make_pod_info(member)) == 3
+
+
+def test_a_new_priority_class_is_announced_once() -> None:
+    classes = PriorityClasses()
+    news: list[int] = []
+    classes.on_new = lambda: news.append(1)
+
+    def pc(name: str, value: int) -> PriorityClass:
+        return msgspec.convert({"metadata": {"name": name}, "value": value}, PriorityClass)
+
+    classes.replace([pc("a", 1)])
+    classes.apply("ADDED", pc("b", 2))
+    classes.apply("MODIFIED", pc("b", 2))  # not new
+    classes.replace([pc("a", 1), pc("b", 2)])  # a relist with nothing new
+    assert len(news) == 2
+    assert (classes.value("a"), classes.value("b"), classes.value("c")) == (1, 2, None)
