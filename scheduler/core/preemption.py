@@ -32,6 +32,7 @@ from scheduler.framework.preemption import (
     DRA_STATE_MISSING,
     Budget,
     Eligible,
+    Priority,
     filter_with_nominated,
     lower_priority_nominated,
     nominated_for,
@@ -44,6 +45,7 @@ from scheduler.framework.types import NodeInfo, PodInfo, Unresolvable
 from scheduler.framework.volumes import VOLUME_PLUGINS
 from scheduler.metrics import Metrics
 from scheduler.model.objects import Pod
+from scheduler.model.refs import ObjectRef
 from scheduler.queue.nominator import Nominator
 
 log = structlog.get_logger(__name__)
@@ -56,8 +58,12 @@ class Preempter(Protocol):
         """Set the pod's ``status.nominatedNodeName`` ("" clears it)."""
         ...
 
-    def evict(self, victim: Pod, preemptor: Pod, node_name: str) -> None:
-        """DisruptionTarget condition, graceful delete, ``Preempted`` Event."""
+    def evict(
+        self, victim: Pod, preemptor: Pod, node_name: str, group: ObjectRef | None = None
+    ) -> None:
+        """DisruptionTarget condition, graceful delete, ``Preempted`` Event whose
+        ``related`` is the preemptor pod, or its group object ``group`` when a gang
+        preempts."""
         ...
 
 
@@ -72,6 +78,7 @@ class PodPreemption:
         nominator: Nominator | None = None,
         rng: random.Random | None = None,
         eligible: Eligible | None = None,
+        priority_of: Priority = priority,
     ) -> None:
         self.cache = cache
         self.profile = profile
@@ -82,6 +89,9 @@ class PodPreemption:
         self.rng = rng or random.Random()
         self.eligible = eligible
         """Pods pod-by-pod preemption may not evict (members of gangs evicted whole)."""
+        self.priority_of = priority_of
+        """The priority a pod counts at where nominations are compared and victims are
+        eligible (a gang member's is its group's: ``gang.priority.member_priority``)."""
 
     # -- every cycle ---------------------------------------------------------------
 
@@ -92,7 +102,7 @@ class PodPreemption:
             return None
         swapped: dict[str, NodeInfo] = {}
         for node_name in self.nominator.nodes():
-            others = nominated_for(pod, self.nominator.pods_for(node_name))
+            others = nominated_for(pod, self.nominator.pods_for(node_name), self.priority_of)
             node = self.cache.node(node_name)
             if others and node is not None:
                 swapped[node_name] = with_pods(node, others)
@@ -114,7 +124,11 @@ class PodPreemption:
         if isinstance(extra, Unresolvable):
             return None
         reasons = filter_with_nominated(
-            [*self.profile.filters, *extra], pod, node, self.nominator.pods_for(name)
+            [*self.profile.filters, *extra],
+            pod,
+            node,
+            self.nominator.pods_for(name),
+            self.priority_of,
         )
         return node if reasons is None else None
 
@@ -128,7 +142,7 @@ class PodPreemption:
             if self.cache.node(node_name) is None:
                 continue
             for pod in self.nominator.pods_for(node_name):
-                if pod.uid in exclude or priority(pod) < level:
+                if pod.uid in exclude or self.priority_of(pod) < level:
                     continue
                 if self.cache.node_of(pod.uid) is None:
                     self.cache.assume(pod, node_name)
@@ -172,6 +186,7 @@ class PodPreemption:
             self.rng,
             nominated_node=self.cache.node(nominated_name) if nominated_name else None,
             eligible=self.eligible,
+            priority_of=self.priority_of,
         )
         chosen = outcome.candidate
         if chosen is None:
@@ -191,7 +206,8 @@ class PodPreemption:
         for victim in victims:
             if victim.pod.metadata.deletion_timestamp is None:  # already on its way out
                 self.preempter.evict(victim.pod, pod.pod, chosen.node)
-        for other in lower_priority_nominated(pod, self.nominator.pods_for(chosen.node)):
+        nominated = self.nominator.pods_for(chosen.node)
+        for other in lower_priority_nominated(pod, nominated, self.priority_of):
             self.nominator.remove(other.uid)
             self.preempter.nominate(other.pod, "")
         self.nominator.nominate(pod, chosen.node)

@@ -7,10 +7,13 @@ pod is rejected for every node at once (a pre-filter verdict, as upstream's
 
     0/3 nodes are available: workload-scheduler does not support resource claims (DRA) yet.
 
-What remains: resource claims (DRA). Volumes are placed by the volume plugins
-(VolumeRestrictions, NodeVolumeLimits, VolumeBinding, VolumeZone) when the scheduler
-watches the storage objects (``volumes_supported``); a profile built without them (unit
-tests, tools) still refuses pods with claim and attachable inline volumes.
+    0/3 nodes are available: workload-scheduler does not support pod field
+    spec.affinity.nodeAffinity.foo yet.
+
+What remains: resource claims (DRA) and pod fields we do not know. Volumes are placed by
+the volume plugins (VolumeRestrictions, NodeVolumeLimits, VolumeBinding, VolumeZone) when
+the scheduler watches the storage objects (``volumes_supported``); a profile built without
+them (unit tests, tools) still refuses pods with claim and attachable inline volumes.
 
 The pod stays Pending and is retried on the usual cluster events; nothing but a new
 version of the scheduler changes the verdict. kube-scheduler has no such plugin: it
@@ -54,6 +57,13 @@ def unsupported_features(pod: Pod, volumes_supported: bool = False) -> list[str]
     return found
 
 
+def unknown_fields(pod: Pod) -> list[str]:
+    """A field of the pod we do not know where placement may read it, named for users
+    (``pod field spec.affinity.nodeAffinity.foo``): a newer Kubernetes may have added a
+    constraint we would otherwise ignore (``scheduler.model.pod_fields``)."""
+    return [f"pod field {pod.unknown_field}"] if pod.unknown_field else []
+
+
 def refusal(features: list[str]) -> str:
     """``workload-scheduler does not support resource claims (DRA) yet``"""
     return f"workload-scheduler does not support {', '.join(features)} yet"
@@ -67,6 +77,9 @@ class UnsupportedFeatures:
         self.volumes_supported = volumes_supported
 
     def pre_filter(self, pod: PodInfo, cluster: ClusterView) -> Unresolvable | None:
+        unknown = unknown_fields(pod.pod)
+        if unknown:
+            return Unresolvable(self.name, refusal([*unknown, *unsupported_features(pod.pod)]))
         if pod.signature is not None:
             # A batchable pod (signature.batchable) uses none of these: the common case
             # costs nothing.
