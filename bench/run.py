@@ -473,14 +473,20 @@ def _progress(
 # -- set-up ------------------------------------------------------------------------------------
 
 
-_BENCH_READS = (("scheduling.k8s.io", "workloads"), ("batch", "jobs"))
-"""What our scheduler reads beyond kube-scheduler's own ClusterRole, as the bench runs it."""
+_BENCH_READS = (
+    ("scheduling.k8s.io", "workloads"),
+    ("batch", "jobs"),
+    ("scheduling.k8s.io", "priorityclasses"),
+)
+"""What our scheduler reads beyond kube-scheduler's own ClusterRole, as the bench runs it
+(its chart's ClusterRole grants the same: Jobs as gangs, group priority from a class)."""
 
 
 async def ensure_workload_rbac(client: ApiClient) -> dict[str, Any]:
     """Can user system:kube-scheduler list/watch scheduling.k8s.io Workloads (it can in
-    v1.35 with GenericWorkload on; kube-scheduler needs it too) and batch Jobs (ours watches
-    them for Jobs as gangs; kube-scheduler does not)?  If not, grant it."""
+    v1.35 with GenericWorkload on; kube-scheduler needs it too), batch Jobs (ours watches
+    them for Jobs as gangs; kube-scheduler does not) and PriorityClasses (ours resolves a
+    group's priorityClassName)?  If not, grant it."""
     denied = []
     for (group, resource), verb in itertools.product(_BENCH_READS, ("get", "list", "watch")):
         review = {
