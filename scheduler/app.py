@@ -46,15 +46,18 @@ from scheduler.core.scheduler import Scheduler
 from scheduler.framework.cycle import Profile, pre_enqueue
 from scheduler.framework.plugins.pod_topology_spread import spread_defaults
 from scheduler.framework.types import PodInfo
+from scheduler.gang import priority as gang_priority
 from scheduler.gang.jobs import JobIndex
 from scheduler.gang.registry import GangRegistry
 from scheduler.metrics import Metrics
+from scheduler.model import pod_fields
 from scheduler.model.objects import (
     Controller,
     Job,
     Namespace,
     Node,
     Pod,
+    PriorityClass,
     ReplicationController,
     Service,
 )
@@ -109,7 +112,10 @@ class App:
         self.gangs = GangRegistry(jobs=self.jobs)
         self.profile = Profile.default(s.scoring_strategy, cluster=self.cache, spread=spread)
         self.queue = SchedulingQueue(
-            gate=self._gate, on_incoming=self._count_incoming, on_gated=self._gated
+            gate=self._gate,
+            on_incoming=self._count_incoming,
+            on_gated=self._gated,
+            priority_of=self._member_priority,
         )
         self.metrics.watch_queue(self.queue.counts)
         self.metrics.watch_gangs(self._gangs_waiting)
@@ -144,6 +150,7 @@ class App:
                 self.budgets.budgets,
                 self.nominator,
                 eligible=evictable_alone(self.gangs),
+                priority_of=self._member_priority,
             ),
         )
         # A big gang's Bindings go first; its Events and conditions follow (api.events).
@@ -178,6 +185,8 @@ class App:
                 # As kube-scheduler: finished pods leave the watch (as deletions).
                 params={"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"},
                 on_error=self._watch_error,
+                # A pending pod using a field we do not know is refused, not misplaced.
+                inspect=pod_fields.inspect_pod,
             ),
             # Which Jobs make their pods gang members (a few fields per Job): known
             # before those pods are tried, since both watches must sync first.
@@ -203,6 +212,19 @@ class App:
                 self.budgets,
                 on_error=self._watch_error,
             ),
+        ]
+        # Class names of groups (our CRD's priorityClassName) resolve from this watch. Not
+        # waited for: a credential without it (kube-scheduler's own, in bench/) still
+        # schedules; such a gang does not preempt ("no PriorityClass with name ...").
+        self.gangs.classes.on_new = lambda: self.queue.move_all("PriorityClassAdd")
+        self.optional_reflectors = [
+            Reflector(
+                self.client,
+                "/apis/scheduling.k8s.io/v1/priorityclasses",
+                PriorityClass,
+                hold.wrap(self.gangs.classes),
+                on_error=self._watch_error,
+            )
         ]
         if spread.in_use:
             self._watch_spread_selectors()
@@ -277,7 +299,10 @@ class App:
             server=self.connection.server,
             credentials=self.connection.source,
         )
-        tasks = [asyncio.create_task(r.run(), name=f"watch {r.path}") for r in self.reflectors]
+        tasks = [
+            asyncio.create_task(r.run(), name=f"watch {r.path}")
+            for r in (*self.reflectors, *self.optional_reflectors)
+        ]
         tasks.append(asyncio.create_task(self.reporter.run(), name="reporter"))
         tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
         tasks.append(asyncio.create_task(self.metrics.loop.run(), name="loop-monitor"))
@@ -362,6 +387,11 @@ class App:
         }
         waiting.discard(None)
         return len(waiting)
+
+    def _member_priority(self, info: PodInfo) -> int:
+        """The priority a pod counts at in the queue and against nominations (a gang
+        member: its group's, ``gang.priority``)."""
+        return gang_priority.member_priority(self.gangs, info)
 
     def _gated(self, qp: QueuedPod, message: str | None) -> None:
         """Tell a gated pod why it waits (and the group object it names: a gang short of

@@ -30,6 +30,7 @@ from scheduler.framework.cycle import Feasibility, Profile
 from scheduler.framework.preemption import (
     Budget,
     Eligible,
+    Priority,
     filter_with_nominated,
     lower_priority_nominated,
     nominated_for,
@@ -41,6 +42,7 @@ from scheduler.framework.preemption import (
 from scheduler.framework.types import NodeInfo, PodInfo
 from scheduler.metrics import Metrics
 from scheduler.model.objects import Pod
+from scheduler.model.refs import ObjectRef
 from scheduler.queue.nominator import Nominator
 
 log = structlog.get_logger(__name__)
@@ -53,8 +55,12 @@ class Preempter(Protocol):
         """Set the pod's ``status.nominatedNodeName`` ("" clears it)."""
         ...
 
-    def evict(self, victim: Pod, preemptor: Pod, node_name: str) -> None:
-        """DisruptionTarget condition, graceful delete, ``Preempted`` Event."""
+    def evict(
+        self, victim: Pod, preemptor: Pod, node_name: str, group: ObjectRef | None = None
+    ) -> None:
+        """DisruptionTarget condition, graceful delete, ``Preempted`` Event whose
+        ``related`` is the preemptor pod, or its group object ``group`` when a gang
+        preempts."""
         ...
 
 
@@ -69,6 +75,7 @@ class PodPreemption:
         nominator: Nominator | None = None,
         rng: random.Random | None = None,
         eligible: Eligible | None = None,
+        priority_of: Priority = priority,
     ) -> None:
         self.cache = cache
         self.profile = profile
@@ -79,6 +86,9 @@ class PodPreemption:
         self.rng = rng or random.Random()
         self.eligible = eligible
         """Pods pod-by-pod preemption may not evict (members of gangs evicted whole)."""
+        self.priority_of = priority_of
+        """The priority a pod counts at where nominations are compared and victims are
+        eligible (a gang member's is its group's: ``gang.priority.member_priority``)."""
 
     # -- every cycle ---------------------------------------------------------------
 
@@ -89,7 +99,7 @@ class PodPreemption:
             return None
         swapped: dict[str, NodeInfo] = {}
         for node_name in self.nominator.nodes():
-            others = nominated_for(pod, self.nominator.pods_for(node_name))
+            others = nominated_for(pod, self.nominator.pods_for(node_name), self.priority_of)
             node = self.cache.node(node_name)
             if others and node is not None:
                 swapped[node_name] = with_pods(node, others)
@@ -106,7 +116,7 @@ class PodPreemption:
         if node is None or not any(n.name == name for n in nodes):
             return None
         reasons = filter_with_nominated(
-            self.profile.filters, pod, node, self.nominator.pods_for(name)
+            self.profile.filters, pod, node, self.nominator.pods_for(name), self.priority_of
         )
         return node if reasons is None else None
 
@@ -120,7 +130,7 @@ class PodPreemption:
             if self.cache.node(node_name) is None:
                 continue
             for pod in self.nominator.pods_for(node_name):
-                if pod.uid in exclude or priority(pod) < level:
+                if pod.uid in exclude or self.priority_of(pod) < level:
                     continue
                 if self.cache.node_of(pod.uid) is None:
                     self.cache.assume(pod, node_name)
@@ -153,6 +163,7 @@ class PodPreemption:
             self.rng,
             nominated_node=self.cache.node(nominated_name) if nominated_name else None,
             eligible=self.eligible,
+            priority_of=self.priority_of,
         )
         chosen = outcome.candidate
         if chosen is None:
@@ -172,7 +183,8 @@ class PodPreemption:
         for victim in victims:
             if victim.pod.metadata.deletion_timestamp is None:  # already on its way out
                 self.preempter.evict(victim.pod, pod.pod, chosen.node)
-        for other in lower_priority_nominated(pod, self.nominator.pods_for(chosen.node)):
+        nominated = self.nominator.pods_for(chosen.node)
+        for other in lower_priority_nominated(pod, nominated, self.priority_of):
             self.nominator.remove(other.uid)
             self.preempter.nominate(other.pod, "")
         self.nominator.nominate(pod, chosen.node)

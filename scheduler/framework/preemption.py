@@ -76,6 +76,9 @@ _NOT_STARTED: Final = "\uffff"
 """Sorts after every RFC 3339 time: a pod with no start time counts as started now."""
 
 Nominated = Callable[[str], Sequence[PodInfo]]
+Priority = Callable[[PodInfo], int]
+"""A pod's priority where nominations are compared: a gang member's is its group's
+(``gang.priority``); plain ``priority`` by default."""
 """Node name -> the pods nominated to it (not yet bound)."""
 
 
@@ -201,10 +204,13 @@ def run_filters(
     return None
 
 
-def nominated_for(pod: PodInfo, nominated: Sequence[PodInfo]) -> list[PodInfo]:
+def nominated_for(
+    pod: PodInfo, nominated: Sequence[PodInfo], priority_of: Priority | None = None
+) -> list[PodInfo]:
     """The nominated pods the pod must leave room for: equal or higher priority."""
-    own = priority(pod)
-    return [p for p in nominated if p.uid != pod.uid and priority(p) >= own]
+    level = priority_of or priority
+    own = level(pod)
+    return [p for p in nominated if p.uid != pod.uid and level(p) >= own]
 
 
 def with_pods(node: NodeInfo, pods: Iterable[PodInfo]) -> NodeInfo:
@@ -220,11 +226,12 @@ def filter_with_nominated(
     pod: PodInfo,
     node: NodeInfo,
     nominated: Sequence[PodInfo],
+    priority_of: Priority | None = None,
 ) -> tuple[str, ...] | None:
     """Upstream's ``RunFilterPluginsWithNominatedPods``: the pod must fit with the
     equal-or-higher-priority pods nominated to the node counted, and without them (a
     nominated pod may not get there, and affinity to it must not be relied on)."""
-    others = nominated_for(pod, nominated)
+    others = nominated_for(pod, nominated, priority_of)
     if others:
         reasons = run_filters(filters, pod, with_pods(node, others))
         if reasons is not None:
@@ -254,9 +261,15 @@ Eligible = Callable[[PodInfo], bool]
 
 
 def preemptible(
-    preemptor: PodInfo, pods: Iterable[PodInfo], eligible: Eligible | None = None
+    preemptor: PodInfo,
+    pods: Iterable[PodInfo],
+    eligible: Eligible | None = None,
+    priority_of: Priority | None = None,
 ) -> list[PodInfo]:
     """The pods the preemptor may evict: strictly lower priority (and ``eligible``)."""
+    if priority_of is not None:  # a gang member counts at its group's priority
+        level = priority_of(preemptor)
+        return [p for p in pods if priority_of(p) < level and (eligible is None or eligible(p))]
     own = priority(preemptor)
     # Attribute reads inlined: this runs over every pod of every node tried.
     if eligible is None:
@@ -271,16 +284,17 @@ def select_victims_on_node(
     budgets: Sequence[Budget],
     nominated: Sequence[PodInfo] = (),
     eligible: Eligible | None = None,
+    priority_of: Priority | None = None,
 ) -> Victims | NodeFailure:
     """The fewest victims on ``node`` that make room for ``preemptor`` (``node`` itself is
     left untouched)."""
-    potential = preemptible(preemptor, node.pods.values(), eligible)
+    potential = preemptible(preemptor, node.pods.values(), eligible, priority_of)
     if not potential:  # checked before copying: the common case in clusters of one priority
         return NodeFailure((NO_VICTIMS,))
     state = copy_node_info(node)
     for pod in potential:
         remove_pod(state, pod.uid)
-    reasons = filter_with_nominated(filters, preemptor, state, nominated)
+    reasons = filter_with_nominated(filters, preemptor, state, nominated, priority_of)
     if reasons is not None:
         return NodeFailure(reasons)
     potential.sort(key=importance)
@@ -290,7 +304,7 @@ def select_victims_on_node(
 
     def reprieve(pod: PodInfo) -> bool:
         add_pod(state, pod)
-        if filter_with_nominated(filters, preemptor, state, nominated) is None:
+        if filter_with_nominated(filters, preemptor, state, nominated, priority_of) is None:
             return True
         remove_pod(state, pod.uid)
         victims.append(pod)
@@ -358,6 +372,7 @@ def dry_run(
     offset: int = 0,
     wanted: int | None = None,
     eligible: Eligible | None = None,
+    priority_of: Priority | None = None,
 ) -> tuple[list[Candidate], dict[str, tuple[str, ...]]]:
     """Candidates (those without PDB violations first) and, per node that is not
     one, why. Stops once ``wanted`` candidates are found, one of them violation-free."""
@@ -369,7 +384,7 @@ def dry_run(
     for i in range(total):
         node = potential[(offset + i) % total]
         result = select_victims_on_node(
-            filters, preemptor, node, budgets, nominated(node.name), eligible
+            filters, preemptor, node, budgets, nominated(node.name), eligible, priority_of
         )
         if isinstance(result, NodeFailure):
             failures[node.name] = result.reasons
@@ -460,6 +475,7 @@ def preempt(
     unresolvable: bool = False,
     nominated_node: NodeInfo | None = None,
     eligible: Eligible | None = None,
+    priority_of: Priority | None = None,
 ) -> Outcome:
     """Upstream's ``Evaluator.Preempt`` up to choosing the node (no API calls).
 
@@ -489,6 +505,7 @@ def preempt(
             offset,
             num_candidates(len(potential)),
             eligible,
+            priority_of,
         )
     best = pick_one_node(candidates)
     if best is None:
@@ -509,8 +526,11 @@ def post_filter_message(outcome: Outcome) -> str:
     return f"{NO_CLAIMS}, {outcome.message}"
 
 
-def lower_priority_nominated(preemptor: PodInfo, nominated: Sequence[PodInfo]) -> list[PodInfo]:
+def lower_priority_nominated(
+    preemptor: PodInfo, nominated: Sequence[PodInfo], priority_of: Priority | None = None
+) -> list[PodInfo]:
     """Pods nominated to the chosen node with lower priority than the preemptor: their
     nomination is cleared so they look elsewhere at once."""
-    own = priority(preemptor)
-    return [p for p in nominated if p.uid != preemptor.uid and priority(p) < own]
+    level = priority_of or priority
+    own = level(preemptor)
+    return [p for p in nominated if p.uid != preemptor.uid and level(p) < own]

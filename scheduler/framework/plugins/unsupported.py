@@ -8,6 +8,9 @@ pod is rejected for every node at once (a pre-filter verdict, as upstream's
     0/3 nodes are available: workload-scheduler does not support PersistentVolumeClaim
     volumes yet.
 
+    0/3 nodes are available: workload-scheduler does not support pod field
+    spec.affinity.nodeAffinity.foo yet.
+
 The pod stays Pending and is retried on the usual cluster events; nothing but a new
 version of the scheduler changes the verdict. kube-scheduler has no such plugin: it
 implements all of these.
@@ -50,6 +53,13 @@ def unsupported_features(pod: Pod) -> list[str]:
     return found
 
 
+def unknown_fields(pod: Pod) -> list[str]:
+    """A field of the pod we do not know where placement may read it, named for users
+    (``pod field spec.affinity.nodeAffinity.foo``): a newer Kubernetes may have added a
+    constraint we would otherwise ignore (``scheduler.model.pod_fields``)."""
+    return [f"pod field {pod.unknown_field}"] if pod.unknown_field else []
+
+
 def refusal(features: list[str]) -> str:
     """``workload-scheduler does not support PersistentVolumeClaim volumes yet``"""
     return f"workload-scheduler does not support {', '.join(features)} yet"
@@ -60,6 +70,9 @@ class UnsupportedFeatures:
     __slots__ = ()
 
     def pre_filter(self, pod: PodInfo, cluster: ClusterView) -> Unresolvable | None:
+        unknown = unknown_fields(pod.pod)
+        if unknown:
+            return Unresolvable(self.name, refusal([*unknown, *unsupported_features(pod.pod)]))
         if pod.signature is not None:
             # A batchable pod (signature.batchable) uses none of these: the common case
             # costs nothing.
