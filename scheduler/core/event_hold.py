@@ -11,7 +11,7 @@ the order the events arrived, a few milliseconds at a time. The next pass starts
 once everything received so far is applied.
 
 A relist is one event that can be long (every pod of the cluster): a handler that
-offers ``replace_steps`` (a generator that yields every few hundred objects) has it
+offers ``replace_steps`` (a generator that yields every hundred objects or so) has it
 applied a slice at a time like the rest, so a relist never holds the loop either. The
 scheduler starts only once the first lists are applied in full (``drained``).
 

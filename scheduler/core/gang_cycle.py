@@ -281,9 +281,9 @@ class GangCycle:
                     bound += result
             return bound
 
+        binders: list[asyncio.Task[int]] = []
         self._binding += 1
         try:
-            binders: list[asyncio.Task[int]] = []
             while todo and len(binders) < self.ctx.parallel_binds:
                 binders.append(asyncio.create_task(binder()))
                 # One binder at a time: each may open a connection, and dozens of TLS
@@ -293,6 +293,8 @@ class GangCycle:
             bound = sum(counts) + sum(await asyncio.gather(*repairs))
         finally:
             self._binding -= 1
+            for task in [*binders, *repairs]:  # cancelled (shutdown): none outlives us
+                task.cancel()
         metrics = self.ctx.metrics
         if bound == len(placements):
             metrics.gang_admission.observe(time.monotonic() - started)
