@@ -19,7 +19,7 @@ started a few milliseconds apart), each member on its own:
    landed after all, or someone else's) counts as bound;
 4. no node by the deadline: give the member up (FailedScheduling, back-off).
 
-While a gang is being bound, Events and conditions wait (``Reporter.defer_while``,
+While a gang's binders run, Events and conditions wait (``Reporter.defer_while``,
 10 s at most): the API server spends itself on the Bindings first.
 
 The group object hears of it (``_report_group``): ``GangAdmitted`` when placed,
@@ -253,7 +253,7 @@ class GangCycle:
     # -- binding: every member, repaired until the deadline ------------------------------
 
     def binding(self) -> bool:
-        """Some gang's members are being bound now (Events and conditions may wait)."""
+        """Some gang's binders are running now (Events and conditions may wait)."""
         return self._binding > 0
 
     async def _bind_gang(
@@ -282,17 +282,19 @@ class GangCycle:
             return bound
 
         binders: list[asyncio.Task[int]] = []
-        self._binding += 1
         try:
-            while todo and len(binders) < self.ctx.parallel_binds:
-                binders.append(asyncio.create_task(binder()))
-                # One binder at a time: each may open a connection, and dozens of TLS
-                # handshakes finishing in one turn of the loop stalled it for 100 ms.
-                await asyncio.sleep(BINDER_STAGGER_SECONDS)
-            counts = await asyncio.gather(*binders)
+            self._binding += 1  # Events wait while the binders run (not while repairs do)
+            try:
+                while todo and len(binders) < self.ctx.parallel_binds:
+                    binders.append(asyncio.create_task(binder()))
+                    # One binder at a time: each may open a connection, and dozens of TLS
+                    # handshakes finishing in one turn of the loop stalled it for 100 ms.
+                    await asyncio.sleep(BINDER_STAGGER_SECONDS)
+                counts = await asyncio.gather(*binders)
+            finally:
+                self._binding -= 1
             bound = sum(counts) + sum(await asyncio.gather(*repairs))
         finally:
-            self._binding -= 1
             for task in [*binders, *repairs]:  # cancelled (shutdown): none outlives us
                 task.cancel()
         metrics = self.ctx.metrics
