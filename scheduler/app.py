@@ -28,6 +28,7 @@ from scheduler.api.watch import Reflector
 from scheduler.binder.binder import Binder
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.cache.disruption_budgets import DisruptionBudgets
+from scheduler.cache.volumes import VolumeStore
 from scheduler.config import Settings
 from scheduler.controllers import jobs as job_controller
 from scheduler.core.event_handlers import (
@@ -43,8 +44,11 @@ from scheduler.core.group_sources import group_reflectors
 from scheduler.core.job_events import JobEvents
 from scheduler.core.preemption import PodPreemption
 from scheduler.core.scheduler import Scheduler
+from scheduler.core.volume_binding import VolumePreBind
+from scheduler.core.volume_events import storage_handlers
 from scheduler.framework.cycle import Profile, pre_enqueue
 from scheduler.framework.plugins.pod_topology_spread import spread_defaults
+from scheduler.framework.plugins.volume_binding import VolumeBinding
 from scheduler.framework.types import PodInfo
 from scheduler.gang import priority as gang_priority
 from scheduler.gang.jobs import JobIndex
@@ -63,6 +67,14 @@ from scheduler.model.objects import (
 )
 from scheduler.model.policy import PodDisruptionBudget
 from scheduler.model.refs import pod_ref
+from scheduler.model.volumes import (
+    CSIDriver,
+    CSINode,
+    CSIStorageCapacity,
+    PersistentVolume,
+    PersistentVolumeClaim,
+    StorageClass,
+)
 from scheduler.queue.nominator import Nominator
 from scheduler.queue.scheduling_queue import (
     BACKOFF,
@@ -110,7 +122,15 @@ class App:
         self.gc_pacer = GcPacer()
         self.jobs = JobIndex()
         self.gangs = GangRegistry(jobs=self.jobs)
-        self.profile = Profile.default(s.scoring_strategy, cluster=self.cache, spread=spread)
+        self.volume_store = VolumeStore()
+        gangs = self.gangs
+        self.profile = Profile.default(
+            s.scoring_strategy,
+            cluster=self.cache,
+            spread=spread,
+            volumes=self.volume_store,
+            gang_member=lambda uid: gangs.key_of(uid) is not None,
+        )
         self.queue = SchedulingQueue(
             gate=self._gate,
             on_incoming=self._count_incoming,
@@ -152,6 +172,7 @@ class App:
                 eligible=evictable_alone(self.gangs),
                 priority_of=self._member_priority,
             ),
+            volumes=self._volume_pre_bind(),
         )
         # A big gang's Bindings go first; its Events and conditions follow (api.events).
         self.reporter.defer_while = self.scheduler.gang_cycle.binding
@@ -228,6 +249,48 @@ class App:
         ]
         if spread.in_use:
             self._watch_spread_selectors()
+        self._watch_storage()
+
+    def _volume_pre_bind(self) -> VolumePreBind | None:
+        plugin = next((p for p in self.profile.pre_filters if isinstance(p, VolumeBinding)), None)
+        if plugin is None:
+            return None
+        cache = self.cache
+
+        def node_labels(name: str) -> dict[str, str] | None:
+            node = cache.node(name)
+            return node.node.metadata.labels if node is not None else None
+
+        return VolumePreBind(
+            self.client,
+            self.volume_store,
+            plugin,
+            pod_present=lambda uid: cache.node_of(uid) is not None,
+            node_labels=node_labels,
+            timeout=self.settings.volume_bind_timeout_seconds,
+        )
+
+    def _watch_storage(self) -> None:
+        """The volume plugins read claims, PVs, StorageClasses, CSINodes, CSIDrivers and
+        CSIStorageCapacities (as upstream's)."""
+        claims, volumes, classes, csi_nodes, drivers, capacities = storage_handlers(
+            self.volume_store, self.queue
+        )
+        hold = self.scheduler.hold
+        sources: list[tuple[str, type[Any], Any]] = [
+            ("/api/v1/persistentvolumeclaims", PersistentVolumeClaim, claims),
+            ("/api/v1/persistentvolumes", PersistentVolume, volumes),
+            ("/apis/storage.k8s.io/v1/storageclasses", StorageClass, classes),
+            ("/apis/storage.k8s.io/v1/csinodes", CSINode, csi_nodes),
+            ("/apis/storage.k8s.io/v1/csidrivers", CSIDriver, drivers),
+            ("/apis/storage.k8s.io/v1/csistoragecapacities", CSIStorageCapacity, capacities),
+        ]
+        for path, item_type, handler in sources:
+            self.reflectors.append(
+                Reflector(
+                    self.client, path, item_type, hold.wrap(handler), on_error=self._watch_error
+                )
+            )
 
     def _watch_spread_selectors(self) -> None:
         """Default topology spreading selects a pod's peers by its Services and controller."""

@@ -26,8 +26,10 @@ from typing import Protocol
 import structlog
 
 from scheduler.cache.cluster_cache import ClusterCache
-from scheduler.framework.cycle import Feasibility, Profile
+from scheduler.framework.cycle import Feasibility, NodesView, Profile, run_pre_filters
 from scheduler.framework.preemption import (
+    BEFORE_DYNAMIC_RESOURCES,
+    DRA_STATE_MISSING,
     Budget,
     Eligible,
     Priority,
@@ -39,7 +41,8 @@ from scheduler.framework.preemption import (
     priority,
     with_pods,
 )
-from scheduler.framework.types import NodeInfo, PodInfo
+from scheduler.framework.types import NodeInfo, PodInfo, Unresolvable
+from scheduler.framework.volumes import VOLUME_PLUGINS
 from scheduler.metrics import Metrics
 from scheduler.model.objects import Pod
 from scheduler.model.refs import ObjectRef
@@ -115,8 +118,17 @@ class PodPreemption:
         node = self.cache.node(name)
         if node is None or not any(n.name == name for n in nodes):
             return None
+        # The pre-filters' filters too (volumes, pod affinity, spread), as upstream's
+        # evaluateNominatedNode runs every filter with the cycle's pre-filter state.
+        extra = run_pre_filters(self.profile, pod, self.profile.cluster or NodesView(nodes))
+        if isinstance(extra, Unresolvable):
+            return None
         reasons = filter_with_nominated(
-            self.profile.filters, pod, node, self.nominator.pods_for(name), self.priority_of
+            [*self.profile.filters, *extra],
+            pod,
+            node,
+            self.nominator.pods_for(name),
+            self.priority_of,
         )
         return node if reasons is None else None
 
@@ -151,10 +163,21 @@ class PodPreemption:
         """Preempt for ``pod``, which fits none of ``nodes``; returns the PostFilter tail
         of its FailedScheduling message (``no new claims to deallocate, preemption: ...``;
         "" when victims were chosen)."""
+        unresolvable = fit.unresolvable
+        if unresolvable is not None and unresolvable.plugin in BEFORE_DYNAMIC_RESOURCES:
+            return DRA_STATE_MISSING
         self.metrics.preemption_attempts.inc()
         nominated_name = self.nominator.node_of(pod.uid) or pod.pod.status.nominated_node_name
+        # Upstream's dry run runs every filter; the volume plugins' ones hold no state that
+        # removing victims would change (the others are not run here yet).
+        extra = run_pre_filters(self.profile, pod, self.profile.cluster or NodesView(nodes))
+        volume_filters = (
+            []
+            if isinstance(extra, Unresolvable)
+            else [f for f in extra if f.name in VOLUME_PLUGINS]
+        )
         outcome = preempt(
-            self.profile.filters,
+            [*self.profile.filters, *volume_filters],
             pod,
             nodes,
             fit.rejected_by,

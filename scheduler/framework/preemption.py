@@ -9,9 +9,10 @@ pods of lower priority makes room:
    waiting for its victims on its nominated node (``not eligible due to a terminating
    pod on the nominated node.``).
 2. Only nodes whose failure removing pods can fix are tried: a node rejected by
-   NodeName, NodeUnschedulable, TaintToleration or NodeAffinity, by NodeResourcesFit for
-   a request larger than the node's whole allocatable amount (upstream's
-   ``UnschedulableAndUnresolvable``), or by a pre-filter for every node, is not.
+   NodeName, NodeUnschedulable, TaintToleration, NodeAffinity, VolumeBinding or
+   VolumeZone, by NodeResourcesFit for a request larger than the node's whole
+   allocatable amount (upstream's ``UnschedulableAndUnresolvable``), or by a pre-filter
+   for every node, is not.
 3. Per node (``select_victims_on_node``) every lower-priority pod is removed; if the
    preemptor then fits, they are added back one by one, most important first (higher
    priority, then longer running), those whose PodDisruptionBudget would be violated
@@ -48,7 +49,14 @@ from scheduler.framework.types import FilterPlugin, NodeInfo, PodInfo
 from scheduler.model.policy import PdbSelector, PodDisruptionBudget
 
 UNRESOLVABLE_PLUGINS: Final = frozenset(
-    {"NodeName", "NodeUnschedulable", "TaintToleration", "NodeAffinity"}
+    {
+        "NodeName",
+        "NodeUnschedulable",
+        "TaintToleration",
+        "NodeAffinity",
+        "VolumeBinding",
+        "VolumeZone",
+    }
 )
 """Filters whose rejection upstream reports as ``UnschedulableAndUnresolvable``: evicting
 pods cannot make such a node fit, so preemption does not try it."""
@@ -63,6 +71,15 @@ NO_CLAIMS: Final = "no new claims to deallocate"
 claims (it runs before DefaultPreemption); its reasons and preemption's are joined with
 ", " into the FailedScheduling message, so ours carries it too (pods with claims are
 refused before this point)."""
+
+DRA_STATE_MISSING: Final = "not found"
+"""kube-scheduler v1.35's whole PostFilter tail for a pod rejected by a pre-filter that runs
+before DynamicResources' (the volume plugins'): that plugin's PostFilter then finds no state
+of its own and fails with the cycle state's ``not found``, and DefaultPreemption never runs
+(``0/3 nodes are available: persistentvolumeclaim "data" not found. not found``)."""
+BEFORE_DYNAMIC_RESOURCES: Final = frozenset(
+    {"VolumeRestrictions", "NodeVolumeLimits", "VolumeBinding", "VolumeZone"}
+)
 
 MIN_CANDIDATE_NODES_PERCENTAGE: Final = 10
 MIN_CANDIDATE_NODES_ABSOLUTE: Final = 100

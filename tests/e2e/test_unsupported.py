@@ -1,4 +1,5 @@
-"""Pods using what we do not implement are refused out loud, never placed as if unconstrained."""
+"""Pods using what we do not implement are refused out loud, never placed as if unconstrained
+(what remains: resource claims; volumes have their own tests in test_volumes.py)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,6 @@ from typing import Any
 
 from tests.e2e.k8s import failed_scheduling_message, pod_manifest, pods_by_name, wait_until
 from tests.e2e.scheduler_process import SchedulerProcess
-
-EPHEMERAL = {
-    "name": "scratch",
-    "ephemeral": {
-        "volumeClaimTemplate": {
-            "spec": {
-                "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": "1Gi"}},
-            }
-        }
-    },
-}
 
 
 def refused_condition(core: Any, ns: str, name: str) -> str | None:
@@ -36,11 +25,6 @@ def test_unsupported_features_are_refused_with_event_and_condition(
     node_factory("unsup-a", cpu="4", memory="8Gi")
     node_factory("unsup-b", cpu="4", memory="8Gi")
     pods = {
-        "with-pvc": (
-            "PersistentVolumeClaim volumes",
-            {"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]},
-        ),
-        "with-ephemeral": ("ephemeral volumes", {"volumes": [EPHEMERAL]}),
         "with-claim": (
             "resource claims (DRA)",
             {"resourceClaims": [{"name": "gpu", "resourceClaimName": "gpu-claim"}]},

@@ -411,6 +411,20 @@ RBAC_USES: dict[tuple[str, str, str], tuple[str, ...]] = {
         '"batch", "v1", "jobs"',
         "AnnotationsProgressStorage",
     ),
+    # Volumes: the four storage watches; PreBind patches the PV's claimRef / the claim's
+    # selected-node annotation.
+    **{
+        ("", resource, verb): (f'"/api/v1/{resource}"',)
+        for resource in ("persistentvolumeclaims", "persistentvolumes")
+        for verb in ("get", "list", "watch")
+    },
+    ("", "persistentvolumes", "patch"): ('f"/api/v1/persistentvolumes/{',),
+    ("", "persistentvolumeclaims", "patch"): ("/persistentvolumeclaims/{meta.name}",),
+    **{
+        ("storage.k8s.io", resource, verb): (f'"/apis/storage.k8s.io/v1/{resource}"',)
+        for resource in ("storageclasses", "csinodes", "csidrivers", "csistoragecapacities")
+        for verb in ("get", "list", "watch")
+    },
     # Secure /metrics: each bearer token's TokenReview and its user's SubjectAccessReview.
     ("authentication.k8s.io", "tokenreviews", "create"): (
         '"/apis/authentication.k8s.io/v1/tokenreviews"',

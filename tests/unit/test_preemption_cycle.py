@@ -20,6 +20,7 @@ from scheduler.framework.cycle import Profile
 from scheduler.framework.podinfo import make_pod_info
 from scheduler.framework.preemption import Budget, compile_budget
 from scheduler.framework.types import PodInfo
+from scheduler.framework.volumes import VolumeView
 from scheduler.gang import priority as gang_priority
 from scheduler.gang.model import (
     CRD_WORKLOAD,
@@ -99,7 +100,9 @@ class World:
         return self.cache.node_of(qp.uid)
 
 
-def world(*nodes: tuple[str, str]) -> World:
+def world(*nodes: tuple[str, str], volumes: VolumeView | None = None) -> World:
+    """Nodes (name, cpu) and a scheduler with preemption; ``volumes`` turns the volume
+    plugins on, over that store."""
     cache = ClusterCache()
     for name, cpu in nodes:
         cache.set_node(make_node(name, cpu=cpu, memory="16Gi"))
@@ -113,7 +116,9 @@ def world(*nodes: tuple[str, str]) -> World:
     preempter = RecordingPreempter()
     reporter = RecordingReporter()
     metrics = Metrics()
-    profile = Profile.default()
+    profile = (
+        Profile.default() if volumes is None else Profile.default(cluster=cache, volumes=volumes)
+    )
     budgets: list[Budget] = []
     preemption = PodPreemption(
         cache,
