@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test unit e2e lint fmt bench bench-quick dev-cluster-up dev-cluster-down clean
+.PHONY: install demo test unit e2e lint fmt bench bench-quick bench-biggang bench-preemption dev-cluster-up dev-cluster-down clean
 
 install: $(STAMP)
 
@@ -47,6 +47,14 @@ bench: install
 ## A one-minute look at the same comparison on a small cluster.
 bench-quick: install
 	$(BIN)/python -m bench.run --nodes 24 --plain-pods 60 --gangs 5 --mixed-pods 60 --runs 1
+
+## On the 1.37 control plane, against kube-scheduler v1.37: one gang of 2,000 with a rack
+## topology key, fitting and unplaceable (~10 minutes), and gang preemption (~5 minutes).
+bench-biggang: install
+	$(BIN)/python -m bench.biggang $(BENCH_ARGS)
+
+bench-preemption: install
+	$(BIN)/python -m bench.preemption $(BENCH_ARGS)
 
 dev-cluster-up: install
 	$(BIN)/workload-scheduler dev-cluster up --state-dir .dev-cluster

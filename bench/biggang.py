@@ -1,8 +1,13 @@
-"""``python -m bench.biggang``: one big gang with a topology key, fitting and not (issue 11).
+"""``python -m bench.biggang``: one big gang with a topology key, fitting and not (issue 11),
+workload-scheduler side by side with kube-scheduler v1.37.
 
-1,000 nodes (32 cpu, 110 pods) in 50 racks of 20, every rack but one 40% full (pre-bound
-filler pods), then one gang of 2,000 pods with topology key ``bench.workload-scheduler.io/rack``
-(our Workload CRD; the 1.35 API has no topology):
+The 1.37 control plane (``bench.podgroups``: kube-scheduler v1.37.2 with ``GenericWorkload``
+and ``TopologyAwareWorkloadScheduling`` on it and on the API server), 1,000 nodes (32 cpu,
+110 pods) in 50 racks of 20, every rack but one 40% full (pre-bound filler pods), then one
+gang of 2,000 pods: a ``scheduling.k8s.io/v1beta1`` PodGroup (gang ``minCount`` 2,000,
+``schedulingConstraints.topology`` key ``bench.workload-scheduler.io/rack``), members naming
+it in ``spec.schedulingGroup``. The same objects for both schedulers; only
+``spec.schedulerName`` differs, each in its own namespace, one after the other:
 
 - ``fits``: 2,000 x 300m, which only the free rack holds. Reported: time from the last
   member's creation to the last bind (as a watch sees both), the scheduler's CPU seconds.
@@ -10,13 +15,19 @@ filler pods), then one gang of 2,000 pods with topology key ``bench.workload-sch
   member's creation to the gang's first failed attempt, then the scheduler's CPU over an
   idle window (``--idle-seconds``) in which nothing changes, and its gang attempts then.
 
-Both report the longest event-loop stall our scheduler saw, from its own ``/metrics``
-(``workload_scheduler_event_loop_longest_stall_seconds``). A fresh scheduler process per
-variant, so the figure is that variant's. Our scheduler runs with the admin kubeconfig here
-(the CRD is not in the default kube-scheduler RBAC).
+Both schedulers count their gang attempts in ``scheduler_podgroup_schedule_attempts_total``
+(ours by upstream's name), which dates the first failure. The longest event-loop stall is
+ours only (``workload_scheduler_event_loop_longest_stall_seconds`` from our ``/metrics``):
+kube-scheduler has no such metric (its pod-group cycle runs on its own goroutine; the
+closest figure is its ``scheduler_podgroup_scheduling_algorithm_duration_seconds``, reported
+as its gang pass). A fresh process of ours per variant, so the figure is that variant's.
 
-Only our scheduler is measured: kube-scheduler v1.35 has no topology-aware gang placement,
-and the side-by-side with v1.37 (``TopologyAwareWorkloadScheduling``) is not built yet.
+Why not a workload of ``bench.run``: that command runs the 1.35 control plane (the v1alpha1
+Workload gangs of its ``gangs`` workload do not exist in 1.37), its nodes carry GPUs and
+zones of three, its runs are "create N pods, time until all are bound" with several runs
+per contestant; this one needs the 1.37 API, a different cluster (50 racks, pre-filled), a
+variant that is never bound and an idle window. The shared parts (watch, creation, /proc,
+our scheduler's process) are ``bench.measure``.
 """
 
 from __future__ import annotations
@@ -24,110 +35,97 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import orjson
-import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
-from bench import measure, workloads
-from bench.run import machine_info
-from scheduler.api.client import ApiClient, ApiError
+from bench import measure, podgroups, workloads
+from bench.podgroups import KubeSchedulerMetrics, sample
+from bench.report import KUBE, OURS
+from bench.run import ensure_workload_rbac, machine_info
+from scheduler.api.client import ApiClient
 from scheduler.api.connection import load_connection
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_STATE_DIR = Path(tempfile.gettempdir()) / "workload-scheduler-bench-biggang"
-CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
-WORKLOADS_PATH = "/apis/workload-scheduler.io/v1alpha1/namespaces/{ns}/workloads"
 STALL = "workload_scheduler_event_loop_longest_stall_seconds"
 BUSY_STALL = "workload_scheduler_event_loop_longest_busy_stall_seconds"
 ATTEMPTS = "scheduler_podgroup_schedule_attempts_total"
+KUBE_PASS = "scheduler_podgroup_scheduling_algorithm_duration_seconds_sum"
 
 
 def log(message: str) -> None:
     print(f"[biggang {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-async def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    async with (
-        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
-        session.get(url) as resp,
-    ):
-        text = await resp.text()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): float(s.value)
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+class Contestant:
+    """One scheduler under test: its pid and how to read its counters."""
 
-
-def sample(
-    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
-) -> float:
-    return sum(
-        value
-        for (n, ls), value in samples.items()
-        if n == name and all((k, v) in ls for k, v in labels.items())
-    )
-
-
-async def install_crd(client: ApiClient) -> None:
-    for path in sorted((REPO / "deploy" / "crds").glob("*.yaml")):
-        try:
-            await client.post(CRD_PATH, yaml.safe_load(path.read_text()))
-        except ApiError as exc:
-            if exc.status != 409:
-                raise
-    await asyncio.sleep(3.0)  # served (Established) within a second or two
+    def __init__(
+        self, name: str, pid: int, scrape: Any, ours: measure.OurScheduler | None = None
+    ) -> None:
+        self.name = name
+        self.pid = pid
+        self.scrape = scrape
+        self.ours = ours
 
 
 async def run_variant(
-    args: argparse.Namespace, admin: ApiClient, kubeconfig: str, variant: str, log_dir: Path
+    args: argparse.Namespace, env: dict[str, Any], contestant: str, variant: str
 ) -> dict[str, Any]:
+    admin: ApiClient = env["admin"]
     cpu = args.fit_cpu if variant == "fits" else args.nofit_cpu
     workload, fillers = workloads.biggang(args.gang_size, cpu, args.nodes)
-    ns = f"biggang-{variant}-{uuid.uuid4().hex[:5]}"
-    await admin.post(
-        "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
-    )
+    short = "ours" if contestant == OURS else "kube"
+    ns = await podgroups.make_namespace(admin, f"biggang-{variant}-{short}")
     pods_path = f"/api/v1/namespaces/{ns}/pods"
     filled = await measure.create_all(
         admin, pods_path, [(f["metadata"]["name"], orjson.dumps(f)) for f in fillers], 32
     )
-    log(f"{variant}: {len(fillers)} filler pods in {filled.end - filled.start:.1f}s")
-    ours = measure.OurScheduler(
-        kubeconfig,
-        log_dir / f"biggang-{variant}.log",
-        qps=args.qps,
-        burst=args.burst,
-        extra_args=["--no-secure-metrics"],  # plain HTTP /metrics, scraped here
-    )
-    await ours.start()
-    assert ours.pid is not None
+    log(f"{variant}/{short}: {len(fillers)} filler pods in {filled.end - filled.start:.1f}s")
+    ours = None
+    if contestant == OURS:
+        ours = measure.OurScheduler(
+            env["scheduler_kubeconfig"],
+            env["log_dir"] / f"biggang-{variant}.log",
+            qps=args.qps,
+            burst=args.burst,
+            extra_args=["--no-secure-metrics"],  # plain HTTP /metrics, scraped here
+        )
+        await ours.start()
+        assert ours.pid is not None
+        pid = ours.pid
+        url = ours.metrics_url
+
+        async def scrape() -> podgroups.Samples:
+            return await podgroups.scrape_http(url)
+    else:
+        pid = env["pids"][KUBE]
+        scrape = env["kube_metrics"].scrape
+    pids = {"scheduler": pid, **{k: v for k, v in env["pids"].items() if k != KUBE}}
+    result: dict[str, Any] = {"variant": variant, "scheduler": contestant, "namespace": ns}
     try:
-        await admin.post(WORKLOADS_PATH.format(ns=ns), workload.groups[0])
+        await podgroups.create_podgroups(admin, ns, workload.groups)
         await asyncio.sleep(1.0)
-        bodies = workload.serialized("workload-scheduler")
+        bodies = workload.serialized(podgroups.SCHEDULER_NAMES[contestant])
         times = measure.PodTimes(measure.names_of(bodies))
         watch = measure.NamespaceWatch(admin, ns, times.on_pod)
         await watch.start()
-        cpu_before = measure.cpu_snapshot({"ours": ours.pid})
+        before = await scrape()
+        attempts_at_start = sample(before, ATTEMPTS, result="unschedulable")
+        cpu_before = measure.cpu_snapshot(pids)
         created = await measure.create_all(admin, pods_path, bodies, 32)
-        result: dict[str, Any] = {
-            "variant": variant,
-            "namespace": ns,
-            "pods": len(bodies),
-            "pod_cpu": cpu,
-            "create_seconds": round(created.end - created.start, 2),
-            "create_errors": created.errors[:5],
-        }
+        result.update(
+            pods=len(bodies),
+            pod_cpu=cpu,
+            create_seconds=round(created.end - created.start, 2),
+            create_errors=created.errors[:5],
+        )
+        last_created = max(times.added.values(), default=created.end)
         if variant == "fits":
             try:
                 await asyncio.wait_for(times.all_bound.wait(), args.timeout)
@@ -135,74 +133,76 @@ async def run_variant(
                 result["incomplete"] = True
             last_created = max(times.added.values(), default=created.end)
             last_bound = max(times.bound.values(), default=None)
-            result["bound"] = len(times.bound)
             result["racks"] = sorted({workloads.rack_of(n) for n in times.node.values()})
             result["bind_seconds_after_last_created"] = (
                 round(last_bound - last_created, 2) if last_bound else None
             )
-            cpu_after = measure.cpu_snapshot({"ours": ours.pid})
-            result["cpu_seconds"] = measure.cpu_delta(cpu_before, cpu_after).get("ours")
+            cpu_after = measure.cpu_snapshot(pids)
         else:
-            last_created = max(times.added.values(), default=created.end)
-            deadline = time.monotonic() + args.timeout
-            failed_at = None
-            while time.monotonic() < deadline:
-                samples = await scrape(ours.metrics_url)
-                if sample(samples, ATTEMPTS, result="unschedulable") >= 1:
-                    failed_at = time.monotonic()
-                    break
-                await asyncio.sleep(0.25)
+            failed_at = await podgroups.wait_for_counter(
+                scrape, ATTEMPTS, attempts_at_start, args.timeout, result="unschedulable"
+            )
             result["first_failure_seconds_after_last_created"] = (
                 round(failed_at - last_created, 2) if failed_at else None
             )
             await asyncio.sleep(args.settle)
-            attempts_before = sample(
-                await scrape(ours.metrics_url), ATTEMPTS, result="unschedulable"
-            )
-            idle_before = measure.cpu_snapshot({"ours": ours.pid})
+            attempts_before = sample(await scrape(), ATTEMPTS, result="unschedulable")
+            idle_before = measure.cpu_snapshot(pids)
             await asyncio.sleep(args.idle_seconds)
-            idle_after = measure.cpu_snapshot({"ours": ours.pid})
-            attempts_after = sample(
-                await scrape(ours.metrics_url), ATTEMPTS, result="unschedulable"
-            )
-            idle_cpu = measure.cpu_delta(idle_before, idle_after).get("ours")
+            idle_after = measure.cpu_snapshot(pids)
+            attempts_after = sample(await scrape(), ATTEMPTS, result="unschedulable")
+            idle = measure.cpu_delta(idle_before, idle_after)
+            idle_cpu = idle.get("scheduler")
             result["idle_seconds"] = args.idle_seconds
             result["idle_cpu_seconds"] = idle_cpu
+            result["idle_cpu_seconds_all"] = idle
             result["idle_core_percent"] = (
                 round(100 * idle_cpu / args.idle_seconds, 2) if idle_cpu is not None else None
             )
             result["attempts_in_idle_window"] = attempts_after - attempts_before
-            result["bound"] = len(times.bound)
-            result["cpu_seconds"] = measure.cpu_delta(cpu_before, idle_after).get("ours")
-        samples = await scrape(ours.metrics_url)
-        result["longest_stall_seconds"] = round(sample(samples, STALL), 4)
-        result["longest_busy_stall_seconds"] = round(sample(samples, BUSY_STALL), 4)
-        # Where a fitting gang's time goes: the pass (algorithm) vs. binding (admission).
-        result["gang_pass_seconds"] = round(
-            sample(samples, "scheduler_scheduling_algorithm_duration_seconds_sum"), 3
-        )
-        result["placed_to_all_bound_seconds"] = round(
-            sample(samples, "workload_scheduler_gang_admission_duration_seconds_sum"), 2
-        )
-        result["loop_lag_samples"] = sample(
-            samples, "workload_scheduler_event_loop_lag_seconds_count"
-        )
+            cpu_after = idle_after
+        result["bound"] = len(times.bound)
+        cpu = measure.cpu_delta(cpu_before, cpu_after)
+        result["cpu_seconds"] = cpu.get("scheduler")
+        result["cpu_seconds_all"] = cpu
+        after = await scrape()
         result["gang_attempts"] = {
-            r: sample(samples, ATTEMPTS, result=r) for r in ("scheduled", "unschedulable")
+            r: sample(after, ATTEMPTS, result=r) - sample(before, ATTEMPTS, result=r)
+            for r in ("scheduled", "unschedulable")
         }
+        if contestant == OURS:
+            result["longest_stall_seconds"] = round(sample(after, STALL), 4)
+            result["longest_busy_stall_seconds"] = round(sample(after, BUSY_STALL), 4)
+            # Where a fitting gang's time goes: the pass (algorithm) vs. binding (admission).
+            result["gang_pass_seconds"] = round(
+                sample(after, "scheduler_scheduling_algorithm_duration_seconds_sum"), 3
+            )
+            result["placed_to_all_bound_seconds"] = round(
+                sample(after, "workload_scheduler_gang_admission_duration_seconds_sum"), 2
+            )
+        else:
+            result["longest_stall_seconds"] = None  # kube-scheduler has no such metric
+            result["gang_pass_seconds"] = round(
+                sample(after, KUBE_PASS) - sample(before, KUBE_PASS), 3
+            )
+        result["loadavg_1m"] = round(os.getloadavg()[0], 2)
         await watch.stop()
     finally:
-        await ours.stop()
-        await measure.delete_namespace(admin, ns, WORKLOADS_PATH.format(ns=ns))
-    log(f"{variant}: {result}")
+        if ours is not None:
+            await ours.stop()
+        await podgroups.clean_namespace(admin, ns)
+        await asyncio.sleep(args.settle)
+    log(f"{variant}/{short}: {result}")
     return result
 
 
-async def main_async(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any]:
+async def main_async(args: argparse.Namespace, cluster: Any) -> dict[str, Any]:
+    kubeconfig = str(args.kubeconfig or cluster.kubeconfig)
     connection = await asyncio.to_thread(load_connection, kubeconfig)
     admin = ApiClient(connection, qps=measure.UNLIMITED_QPS, burst=10**9, user_agent="bench")
     log_dir = args.state_dir / "bench-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
+    contestants, pids = podgroups.contestants_and_pids(args.schedulers, cluster, log)
     doc: dict[str, Any] = {
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": " ".join(["python -m bench.biggang", *sys.argv[1:]]),
@@ -213,24 +213,53 @@ async def main_async(args: argparse.Namespace, kubeconfig: str) -> dict[str, Any
             "fit_cpu": args.fit_cpu,
             "nofit_cpu": args.nofit_cpu,
             "idle_seconds": args.idle_seconds,
+            "schedulers": contestants,
+            "api": workloads.PODGROUP_API,
+            "scheduler_identity": "kube-scheduler.kubeconfig (system:kube-scheduler)",
         },
         "variants": [],
     }
+    kube_metrics = None
     async with admin:
         doc["machine"] = await machine_info(admin)
-        await install_crd(admin)
+        doc["served_podgroup_fields"] = await podgroups.served_podgroup_fields(admin)
+        doc["rbac"] = await ensure_workload_rbac(admin)
+        log(f"machine: {doc['machine']}")
+        if KUBE in contestants:
+            kube_metrics = await KubeSchedulerMetrics.open(
+                kubeconfig, cluster.ports["kube_scheduler"]
+            )
+        env = {
+            "admin": admin,
+            "scheduler_kubeconfig": str(cluster.kube_scheduler_kubeconfig),
+            "log_dir": log_dir,
+            "pids": pids,
+            "kube_metrics": kube_metrics,
+        }
         t = time.monotonic()
         await measure.ensure_nodes(admin, workloads.nodes(args.nodes, gpu_every=0))
         log(f"{args.nodes} nodes in {time.monotonic() - t:.1f}s")
-        for variant in args.variants.split(","):
-            doc["variants"].append(await run_variant(args, admin, kubeconfig, variant, log_dir))
+        await asyncio.sleep(2.0)
+        try:
+            for variant in args.variants.split(","):
+                for contestant in contestants:
+                    doc["variants"].append(await run_variant(args, env, contestant, variant))
+                    podgroups.write_results(args.out, doc)
+        finally:
+            if kube_metrics is not None:
+                await kube_metrics.close()
+    doc["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     return doc
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{round(value * 1000)} ms"
 
 
 def format_table(doc: dict[str, Any]) -> str:
     rows = [
-        "| variant | pods | bound | to bind after last create | gang pass | placed to all "
-        "bound | first failure after last create | longest loop stall (busy) | CPU s (run) "
+        "| variant | scheduler | pods | bound | to bind after last create | gang pass | "
+        "first failure after last create | longest loop stall (busy) | CPU s (run) "
         "| idle CPU (% of a core) | attempts while idle |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -240,23 +269,60 @@ def format_table(doc: dict[str, Any]) -> str:
         return "-" if value is None else f"{value}{unit}"
 
     for v in doc["variants"]:
+        stall = v.get("longest_stall_seconds")
+        stall_text = (
+            "n/a (no such metric)"
+            if stall is None
+            else f"{_ms(stall)} ({_ms(v.get('longest_busy_stall_seconds', 0))})"
+        )
+        cut = " (not all: cut at the timeout)" if v.get("incomplete") else ""
+        to_bind = f(v, "bind_seconds_after_last_created", " s")
         rows.append(
-            f"| {v['variant']} ({v['pod_cpu']}) | {v['pods']} | {v.get('bound', '-')} | "
-            f"{f(v, 'bind_seconds_after_last_created', ' s')} | "
-            f"{f(v, 'gang_pass_seconds', ' s')} | {f(v, 'placed_to_all_bound_seconds', ' s')} | "
-            f"{f(v, 'first_failure_seconds_after_last_created', ' s')} | "
-            f"{round(v['longest_stall_seconds'] * 1000)} ms "
-            f"({round(v.get('longest_busy_stall_seconds', 0) * 1000)} ms) | "
+            f"| {v['variant']} ({v['pod_cpu']}) | {v.get('scheduler', OURS)} | {v['pods']} | "
+            f"{v.get('bound', '-')}{cut} | {'> ' if cut else ''}{to_bind} | "
+            f"{f(v, 'gang_pass_seconds', ' s')} | "
+            f"{f(v, 'first_failure_seconds_after_last_created', ' s')} | {stall_text} | "
             f"{f(v, 'cpu_seconds')} | "
             f"{f(v, 'idle_core_percent', '%')} | {f(v, 'attempts_in_idle_window')} |"
         )
+    ratios = ratio_rows(doc)
+    if ratios:
+        rows += [
+            "",
+            "| variant | ours/kube: time to bind | CPU (run) | idle CPU |",
+            "|---|---|---|---|",
+        ]
+        rows += ratios
     return "\n".join(rows)
+
+
+def ratio_rows(doc: dict[str, Any]) -> list[str]:
+    by = {(v["variant"], v.get("scheduler", OURS)): v for v in doc["variants"]}
+    out = []
+    for variant in dict.fromkeys(v["variant"] for v in doc["variants"]):
+        ours, kube = by.get((variant, OURS)), by.get((variant, KUBE))
+        if not ours or not kube:
+            continue
+
+        # kube-scheduler cut at the timeout: its time and CPU are lower bounds, so ours/kube
+        # is an upper bound.
+        bound = "< " if kube.get("incomplete") and not ours.get("incomplete") else ""
+
+        def r(
+            key: str, ours: dict[str, Any] = ours, kube: dict[str, Any] = kube, bound: str = bound
+        ) -> str:
+            a, b = ours.get(key), kube.get(key)
+            return f"{bound}{a / b:.2f}x" if a is not None and b else "-"
+
+        out.append(
+            f"| {variant} | {r('bind_seconds_after_last_created')} | {r('cpu_seconds')} | "
+            f"{r('idle_cpu_seconds')} |"
+        )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.biggang", description=__doc__.split("\n")[0])
-    p.add_argument("--kubeconfig", help="admin kubeconfig of a running dev cluster")
-    p.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     p.add_argument("--nodes", type=int, default=1000, help="nodes, in racks of 20")
     p.add_argument("--gang-size", type=int, default=2000)
     p.add_argument("--fit-cpu", default="300m", help="per member: fits the free rack only")
@@ -265,31 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--idle-seconds", type=float, default=30.0)
     p.add_argument("--settle", type=float, default=5.0, help="after the failure, before idling")
     p.add_argument("--timeout", type=float, default=300.0)
-    p.add_argument("--qps", type=float, default=1000.0)
-    p.add_argument("--burst", type=int, default=1000)
-    p.add_argument("--out", type=Path)
+    podgroups.add_common_arguments(p, DEFAULT_STATE_DIR)
     args = p.parse_args(argv)
-    plane = None
-    if args.kubeconfig:
-        kubeconfig = args.kubeconfig
-    else:
-        from devcluster import ControlPlane
-
-        plane = ControlPlane(progress=lambda m: log(f"control plane: {m}"))
-        kubeconfig = str(plane.up(args.state_dir, "1.35").kubeconfig)
-    try:
-        doc = asyncio.run(main_async(args, kubeconfig))
-    finally:
-        if plane is not None:
-            plane.down(args.state_dir)
-    out = args.out or RESULTS_DIR / (
-        f"biggang-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
-    print(format_table(doc))
-    print(f"\nresults: {out}")
-    return 0
+    return podgroups.run_command(args, "biggang", main_async, format_table, log)
 
 
 if __name__ == "__main__":

@@ -104,6 +104,7 @@ def free_port() -> int:
 class _Meta(msgspec.Struct, rename="camel"):
     name: str = ""
     resource_version: str = ""
+    deletion_timestamp: str = ""
 
 
 class _Spec(msgspec.Struct, rename="camel"):
@@ -148,11 +149,19 @@ class NamespaceWatch:
     """
 
     def __init__(
-        self, client: ApiClient, namespace: str, on_pod: PodCallback, *, timeout: int = 600
+        self,
+        client: ApiClient,
+        namespace: str,
+        on_pod: PodCallback,
+        *,
+        timeout: int = 600,
+        on_terminating: Callable[[str], None] | None = None,
     ) -> None:
         self.client = client
         self.namespace = namespace
         self.on_pod = on_pod
+        self.on_terminating = on_terminating
+        """Called with the name of a pod seen with ``deletionTimestamp`` set (and not gone)."""
         self.timeout = timeout
         self.resource_version = ""
         self.relists = 0
@@ -220,6 +229,12 @@ class NamespaceWatch:
                 self.resource_version = pod.metadata.resource_version
             if event.type != "BOOKMARK":
                 self.on_pod(event.type, pod.metadata.name, pod.spec.node_name, now)
+                if (
+                    self.on_terminating is not None
+                    and pod.metadata.deletion_timestamp
+                    and event.type != "DELETED"
+                ):
+                    self.on_terminating(pod.metadata.name)
 
 
 @dataclass

@@ -117,7 +117,20 @@ def summarize_runs(
         ),
         "cpu_seconds": spread(r.get("cpu_seconds") for r in complete),
         "peak_rss_bytes": peak_rss_bytes,
+        "placement_violations": _violations(runs),
     }
+
+
+def _violations(runs: Sequence[Mapping[str, Any]]) -> dict[str, int] | None:
+    """Required anti-affinity / spread violations summed over the runs (None if not checked)."""
+    checked = [r["placement_violations"] for r in runs if r.get("placement_violations")]
+    if not checked:
+        return None
+    total: dict[str, int] = {}
+    for v in checked:
+        for key, count in v.items():
+            total[key] = total.get(key, 0) + int(count)
+    return total
 
 
 def _tail(run: Mapping[str, Any]) -> float | None:

@@ -283,6 +283,10 @@ class Bench:
                 await ceiling.stop()
             await watch.stop()
         result = self._result(workload, contestant, index, ns, times, created)
+        # Bound is not enough: required anti-affinity and spread must hold where they landed.
+        result["placement_violations"] = workloads.placement_violations(
+            workload.pods, times.node, self.nodes
+        )
         cpu = measure.cpu_delta(cpu_before, cpu_after)
         result["cpu_seconds"] = cpu.get(contestant)
         result["cpu_seconds_to_last_bind"] = measure.cpu_delta(cpu_before, cpu_at_end).get(
@@ -458,6 +462,9 @@ def _progress(
         text += f", gang p50 {r['gang_p50']:.3f}s p99 {r['gang_p99']:.3f}s"
     if r.get("cpu_seconds") is not None:
         text += f", cpu {r['cpu_seconds']:.2f}s"
+    violations = {k: v for k, v in (r.get("placement_violations") or {}).items() if v}
+    if violations:
+        text += f", PLACEMENT VIOLATIONS {violations}"
     if not r["complete"]:
         text += " INCOMPLETE"
     return text
@@ -466,14 +473,20 @@ def _progress(
 # -- set-up ------------------------------------------------------------------------------------
 
 
-_BENCH_READS = (("scheduling.k8s.io", "workloads"), ("batch", "jobs"))
-"""What our scheduler reads beyond kube-scheduler's own ClusterRole, as the bench runs it."""
+_BENCH_READS = (
+    ("scheduling.k8s.io", "workloads"),
+    ("batch", "jobs"),
+    ("scheduling.k8s.io", "priorityclasses"),
+)
+"""What our scheduler reads beyond kube-scheduler's own ClusterRole, as the bench runs it
+(its chart's ClusterRole grants the same: Jobs as gangs, group priority from a class)."""
 
 
 async def ensure_workload_rbac(client: ApiClient) -> dict[str, Any]:
     """Can user system:kube-scheduler list/watch scheduling.k8s.io Workloads (it can in
-    v1.35 with GenericWorkload on; kube-scheduler needs it too) and batch Jobs (ours watches
-    them for Jobs as gangs; kube-scheduler does not)?  If not, grant it."""
+    v1.35 with GenericWorkload on; kube-scheduler needs it too), batch Jobs (ours watches
+    them for Jobs as gangs; kube-scheduler does not) and PriorityClasses (ours resolves a
+    group's priorityClassName)?  If not, grant it."""
     denied = []
     for (group, resource), verb in itertools.product(_BENCH_READS, ("get", "list", "watch")):
         review = {

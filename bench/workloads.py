@@ -87,6 +87,9 @@ def pod(
     affinity: Mapping[str, Any] | None = None,
     labels: Mapping[str, str] | None = None,
     workload_ref: Mapping[str, str] | None = None,
+    pod_group: str | None = None,
+    priority_class: str | None = None,
+    spread: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     requests: dict[str, str] = {"cpu": cpu, "memory": memory}
     limits: dict[str, str] = {}
@@ -111,6 +114,12 @@ def pod(
         spec["affinity"] = dict(affinity)
     if workload_ref:
         spec["workloadRef"] = dict(workload_ref)
+    if pod_group:
+        spec["schedulingGroup"] = {"podGroupName": pod_group}
+    if priority_class:
+        spec["priorityClassName"] = priority_class
+    if spread:
+        spec["topologySpreadConstraints"] = [dict(c) for c in spread]
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -128,7 +137,8 @@ class Workload:
     """Human description of the size, for the report (``"1000 pods"``)."""
     pods: list[dict[str, Any]]
     groups: list[dict[str, Any]] = field(default_factory=list)
-    """``scheduling.k8s.io/v1alpha1`` Workload objects, created before the pods."""
+    """``scheduling.k8s.io/v1alpha1`` Workload objects (1.37: ``v1beta1`` PodGroups),
+    created before the pods."""
     gang_of: dict[str, str] = field(default_factory=dict)
     """Pod name -> gang (Workload name) for gang members."""
 
@@ -200,8 +210,39 @@ def _required(*expressions: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+HOSTNAME = "kubernetes.io/hostname"
+APP_REPLICAS = 4
+"""Replicas of each anti-affinity app in ``mixed`` (one per node)."""
+SPREAD_GROUP = 6
+"""Pods of each zone-spread group in ``mixed`` (two per zone)."""
+MIXED_KINDS = 12
+
+
+def _anti_affinity(app: str) -> dict[str, Any]:
+    """Required pod anti-affinity on the hostname among the pods labelled ``app``."""
+    return {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": {"matchLabels": {"app": app}}, "topologyKey": HOSTNAME}
+            ]
+        }
+    }
+
+
+def _zone_spread(group: str) -> list[dict[str, Any]]:
+    """maxSkew 1 over the zones, ``DoNotSchedule``, among the pods labelled ``spread``."""
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": ZONE,
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {"spread": group}},
+        }
+    ]
+
+
 def mixed(count: int, node_count: int, *, gpu_every: int = 8) -> Workload:
-    """``count`` pods of six kinds in a fixed rotation (out of every 10):
+    """``count`` pods of eight kinds in a fixed rotation (out of every 12):
 
     - 4 small (250m / 512Mi), no constraints
     - 2 medium (1 / 4Gi) with a zone ``nodeSelector``
@@ -210,15 +251,20 @@ def mixed(count: int, node_count: int, *, gpu_every: int = 8) -> Workload:
       pod once the cluster's GPUs are half used, so every pod always fits
     - 1 tolerate-everything (500m / 1Gi, ``operator: Exists``), may land on GPU nodes
     - 1 rack-pinned (100m / 256Mi) with a rack ``nodeSelector``
+    - 1 anti-affinity replica (500m / 1Gi): apps of ``APP_REPLICAS`` pods labelled
+      ``app: aa-N``, required ``podAntiAffinity`` on ``kubernetes.io/hostname`` among them
+    - 1 spread pod (250m / 512Mi): groups of ``SPREAD_GROUP`` pods labelled ``spread: sp-N``,
+      ``topologySpreadConstraints`` maxSkew 1 over the zones, ``DoNotSchedule``
     """
     racks = max(1, (node_count + NODES_PER_RACK - 1) // NODES_PER_RACK)
     gpu_nodes = sum(1 for i in range(node_count) if is_gpu_node(i, gpu_every))
     gpus_left = gpu_nodes * 8 // 2
     tolerate_gpu = [{"key": GPU, "operator": "Exists", "effect": "NoSchedule"}]
     pods = []
+    anti, spread = 0, 0
     for i in range(count):
         name = f"mixed-{i:06d}"
-        kind = i % 10
+        kind = i % MIXED_KINDS
         labels = {"bench": "mixed"}
         if kind in (0, 1, 2, 3):
             p = pod(name, cpu="250m", memory="512Mi", labels=labels)
@@ -241,8 +287,28 @@ def mixed(count: int, node_count: int, *, gpu_every: int = 8) -> Workload:
                 name, cpu="500m", memory="1Gi", tolerations=[{"operator": "Exists"}], labels=labels
             )
         elif kind == 9:
-            rack = f"rack-{(i // 10) % racks:03d}"
+            rack = f"rack-{(i // MIXED_KINDS) % racks:03d}"
             p = pod(name, cpu="100m", memory="256Mi", node_selector={RACK: rack}, labels=labels)
+        elif kind == 10:
+            app = f"aa-{anti // APP_REPLICAS:05d}"
+            anti += 1
+            p = pod(
+                name,
+                cpu="500m",
+                memory="1Gi",
+                affinity=_anti_affinity(app),
+                labels={**labels, "app": app},
+            )
+        elif kind == 11:
+            group = f"sp-{spread // SPREAD_GROUP:05d}"
+            spread += 1
+            p = pod(
+                name,
+                cpu="250m",
+                memory="512Mi",
+                spread=_zone_spread(group),
+                labels={**labels, "spread": group},
+            )
         else:
             p = pod(name, cpu="250m", memory="512Mi", labels=labels)
         pods.append(p)
@@ -335,11 +401,112 @@ class UnplaceableError(ValueError):
     pass
 
 
+def _selector(term: Mapping[str, Any]) -> dict[str, str]:
+    selector = term.get("labelSelector") or {}
+    if set(selector) - {"matchLabels"}:
+        raise ValueError("only matchLabels selectors are used by the benchmark")
+    return dict(selector.get("matchLabels") or {})
+
+
+def _selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def anti_affinity_terms(manifest: Mapping[str, Any]) -> list[tuple[dict[str, str], str]]:
+    """(matchLabels, topologyKey) of each required anti-affinity term of a pod."""
+    anti = manifest["spec"].get("affinity", {}).get("podAntiAffinity", {})
+    terms = anti.get("requiredDuringSchedulingIgnoredDuringExecution", [])
+    return [(_selector(t), t["topologyKey"]) for t in terms]
+
+
+def spread_constraints(manifest: Mapping[str, Any]) -> list[tuple[str, dict[str, str], int]]:
+    """(topologyKey, matchLabels, maxSkew) of each ``DoNotSchedule`` spread constraint."""
+    return [
+        (c["topologyKey"], _selector(c), int(c["maxSkew"]))
+        for c in manifest["spec"].get("topologySpreadConstraints", [])
+        if c.get("whenUnsatisfiable", "DoNotSchedule") == "DoNotSchedule"
+    ]
+
+
+def _node_selected(manifest: Mapping[str, Any], node: _NodeRoom) -> bool:
+    """nodeSelector and required node affinity only: the nodes whose domains a spread
+    constraint counts (upstream's default ``nodeAffinityPolicy: Honor``,
+    ``nodeTaintsPolicy: Ignore``)."""
+    spec = manifest["spec"]
+    if any(node.labels.get(k) != v for k, v in spec.get("nodeSelector", {}).items()):
+        return False
+    required = (
+        spec.get("affinity", {})
+        .get("nodeAffinity", {})
+        .get("requiredDuringSchedulingIgnoredDuringExecution")
+    )
+    return not required or any(
+        all(_matches(e, node.labels) for e in term.get("matchExpressions", []))
+        for term in required["nodeSelectorTerms"]
+    )
+
+
+@dataclass
+class _Placed:
+    """The pods placed so far, by topology domain ((key, value) of a node's label): their
+    labels, and a count per label for one-label selectors (the benchmark's)."""
+
+    by_domain: dict[tuple[str, str], list[dict[str, str]]] = field(default_factory=dict)
+    by_label: dict[tuple[str, str], dict[tuple[str, str], int]] = field(default_factory=dict)
+    domains: dict[tuple[bytes, str], set[str]] = field(default_factory=dict)
+    """Spread domains per (pod shape, topology key)."""
+
+    def add(self, labels: Mapping[str, str], node: _NodeRoom) -> None:
+        for domain in node.labels.items():
+            self.by_domain.setdefault(domain, []).append(dict(labels))
+            counts = self.by_label.setdefault(domain, {})
+            for label in labels.items():
+                counts[label] = counts.get(label, 0) + 1
+
+    def count(self, key: str, value: str, selector: Mapping[str, str]) -> int:
+        if len(selector) == 1:
+            return self.by_label.get((key, value), {}).get(next(iter(selector.items())), 0)
+        return sum(
+            1 for labels in self.by_domain.get((key, value), ()) if _selects(selector, labels)
+        )
+
+
+def _pod_constraints_allow(
+    manifest: Mapping[str, Any],
+    shape: bytes,
+    node: _NodeRoom,
+    placed: _Placed,
+    rooms: Sequence[_NodeRoom],
+) -> bool:
+    """Required anti-affinity and ``DoNotSchedule`` spread against what is placed.  The
+    benchmark's anti-affinity selectors match only the pod's own replicas, which carry the
+    same term, so the symmetric check (existing pods' terms) is the same check."""
+    labels = manifest["metadata"].get("labels", {})
+    for selector, key in anti_affinity_terms(manifest):
+        if key in node.labels and placed.count(key, node.labels[key], selector):
+            return False
+    for key, selector, max_skew in spread_constraints(manifest):
+        if key not in node.labels:
+            return False
+        domains = placed.domains.get((shape, key))
+        if domains is None:
+            domains = {
+                r.labels[key] for r in rooms if key in r.labels and _node_selected(manifest, r)
+            }
+            placed.domains[(shape, key)] = domains
+        self_match = 1 if _selects(selector, labels) else 0
+        least = min(placed.count(key, d, selector) for d in domains)
+        if placed.count(key, node.labels[key], selector) + self_match - least > max_skew:
+            return False
+    return True
+
+
 def plan_bindings(
     pods: Sequence[Mapping[str, Any]], node_manifests: Sequence[Mapping[str, Any]]
 ) -> dict[str, str]:
     """Pod name -> node name: for each pod, the next node (round-robin, one cursor per pod
-    shape) that it fits, counting what earlier pods took.  Raises if a pod fits nowhere,
+    shape) that it fits, counting what earlier pods took (resources, and the pods that
+    required anti-affinity and spread constraints count).  Raises if a pod fits nowhere,
     which also checks that a workload fits the cluster before any scheduler is timed."""
     rooms = [
         _NodeRoom(
@@ -354,65 +521,135 @@ def plan_bindings(
         raise UnplaceableError("no nodes")
     cursors: dict[bytes, int] = {}
     plan = {}
+    placed = _Placed()
     for manifest in pods:
         spec = manifest["spec"]
         shape = orjson.dumps(
-            [spec.get("nodeSelector"), spec.get("affinity"), spec.get("tolerations")],
+            [
+                spec.get("nodeSelector"),
+                spec.get("affinity"),
+                spec.get("tolerations"),
+                spec.get("topologySpreadConstraints"),
+            ],
             option=orjson.OPT_SORT_KEYS,
         )
         start = cursors.get(shape, 0)
         need = _requests(manifest)
+        constrained = bool(anti_affinity_terms(manifest) or spread_constraints(manifest))
         for step in range(len(rooms)):
             index = (start + step) % len(rooms)
             room = rooms[index]
-            if fits(manifest, room):
+            if fits(manifest, room) and (
+                not constrained or _pod_constraints_allow(manifest, shape, room, placed, rooms)
+            ):
                 for r, amount in need.items():
                     room.free[r] -= amount
                 plan[manifest["metadata"]["name"]] = room.name
                 cursors[shape] = index + 1
+                placed.add(manifest["metadata"].get("labels", {}), room)
                 break
         else:
             raise UnplaceableError(f"pod {manifest['metadata']['name']} fits no node")
     return plan
 
 
-# -- one big gang (issue 11) ---------------------------------------------------------------
+def placement_violations(
+    pods: Sequence[Mapping[str, Any]],
+    placement: Mapping[str, str],
+    node_manifests: Sequence[Mapping[str, Any]],
+) -> dict[str, int]:
+    """Checks a run's outcome (pod name -> node, for the pods that were bound):
+    ``anti_affinity``: bound pods sharing a topology domain with a pod their required
+    anti-affinity term selects; ``spread``: spread groups whose bound pods are skewed over
+    the domains by more than ``maxSkew``.  Both must be 0 for a correct scheduler."""
+    node_labels = {n["metadata"]["name"]: n["metadata"].get("labels", {}) for n in node_manifests}
+    by_name = {p["metadata"]["name"]: p for p in pods}
+    anti = 0
+    groups: dict[tuple[str, tuple[tuple[str, str], ...], int], dict[str, int]] = {}
+    domains: dict[str, set[str]] = {}
+    for labels in node_labels.values():
+        for key, value in labels.items():
+            domains.setdefault(key, set()).add(value)
+    in_domain: dict[tuple[str, str], list[tuple[str, Mapping[str, str]]]] = {}
+    for name, node in placement.items():
+        if name in by_name:
+            pod_labels = by_name[name]["metadata"].get("labels", {})
+            for key, value in node_labels.get(node, {}).items():
+                in_domain.setdefault((key, value), []).append((name, pod_labels))
+    for name, node in placement.items():
+        manifest = by_name.get(name)
+        if manifest is None:
+            continue
+        labels = node_labels.get(node, {})
+        for selector, key in anti_affinity_terms(manifest):
+            if key in labels and any(
+                other != name and _selects(selector, other_labels)
+                for other, other_labels in in_domain.get((key, labels[key]), ())
+            ):
+                anti += 1
+        for key, selector, max_skew in spread_constraints(manifest):
+            group = groups.setdefault((key, tuple(sorted(selector.items())), max_skew), {})
+            zone = labels.get(key, "")
+            group[zone] = group.get(zone, 0) + 1
+    spread = 0
+    for (key, _selector_items, max_skew), counts in groups.items():
+        values = [counts.get(d, 0) for d in domains.get(key, set())]
+        if values and max(values) - min(values) > max_skew:
+            spread += 1
+    return {"anti_affinity": anti, "spread": spread}
 
-CRD_WORKLOAD_API = "workload-scheduler.io/v1alpha1"
+
+# -- 1.37 PodGroups: one big gang (issue 11), preemption (issue 13) --------------------------
+
+PODGROUP_API = "scheduling.k8s.io/v1beta1"
+"""The PodGroup API of the 1.37 control plane (also served as ``v1alpha3``)."""
+
+
+def podgroup(
+    name: str,
+    min_count: int,
+    *,
+    topology_key: str | None = None,
+    priority_class: str | None = None,
+    disruption_mode: str | None = None,
+) -> dict[str, Any]:
+    """A standalone ``scheduling.k8s.io/v1beta1`` PodGroup (no Workload: ``workloadRef`` is
+    optional) with a gang policy; ``topology_key`` becomes
+    ``schedulingConstraints.topology[0].key``; ``disruption_mode`` is ``single`` or ``all``
+    (the API's default is single); ``priority_class`` is resolved by admission into
+    ``spec.priority``, which is the group's priority for kube-scheduler's preemption."""
+    spec: dict[str, Any] = {"schedulingPolicy": {"gang": {"minCount": min_count}}}
+    if topology_key:
+        spec["schedulingConstraints"] = {"topology": [{"key": topology_key}]}
+    if priority_class:
+        spec["priorityClassName"] = priority_class
+    if disruption_mode:
+        spec["disruptionMode"] = {disruption_mode: {}}
+    return {
+        "apiVersion": PODGROUP_API,
+        "kind": "PodGroup",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
 
 
 def biggang(
     size: int, cpu: str, node_count: int, *, free_rack: int = 0, fill: float = 0.4
 ) -> tuple[Workload, list[dict[str, Any]]]:
-    """One gang of ``size`` pods (``cpu`` each, 64Mi) that must land in one rack
-    (``schedulingConstraints.topology`` key ``RACK``), and the pods that fill ``fill`` of
-    every node's 32 cpu in every rack but ``free_rack``: pre-bound (``spec.nodeName``),
-    created before the timed part. The gang is described by our Workload CRD: the 1.35
-    ``v1alpha1`` Workload has no topology constraint.
+    """One gang of ``size`` pods (``cpu`` each, 64Mi) that must land in one rack (a 1.37
+    PodGroup with ``schedulingConstraints.topology`` key ``RACK``, read by both schedulers),
+    and the pods that fill ``fill`` of every node's 32 cpu in every rack but ``free_rack``:
+    pre-bound (``spec.nodeName``), created before the timed part.
 
     With the default nodes (32 cpu, 110 pods, racks of 20) and ``gpu_every=0``, 2,000 x
     300m fits the free rack only (600 of its 640 cpu); 2,000 x 400m fits no rack."""
     gang = "biggang"
-    group = {
-        "apiVersion": CRD_WORKLOAD_API,
-        "kind": "Workload",
-        "metadata": {"name": gang},
-        "spec": {
-            "podGroups": [
-                {
-                    "name": POD_GROUP,
-                    "policy": {"gang": {"minCount": size}},
-                    "schedulingConstraints": {"topology": [{"key": RACK}]},
-                }
-            ]
-        },
-    }
-    labels = {
-        "bench": "biggang",
-        "workload-scheduler.io/workload": gang,
-        "workload-scheduler.io/pod-group": POD_GROUP,
-    }
-    pods = [pod(f"{gang}-{i:05d}", cpu=cpu, memory="64Mi", labels=labels) for i in range(size)]
+    group = podgroup(gang, size, topology_key=RACK)
+    labels = {"bench": "biggang"}
+    pods = [
+        pod(f"{gang}-{i:05d}", cpu=cpu, memory="64Mi", labels=labels, pod_group=gang)
+        for i in range(size)
+    ]
     fillers = []
     fill_cpu = f"{int(32000 * fill)}m"
     for i in range(node_count):
@@ -424,3 +661,123 @@ def biggang(
     workload = Workload("biggang", f"1 gang of {size} x {cpu}", pods, [group])
     workload.gang_of = {p["metadata"]["name"]: gang for p in pods}
     return workload, fillers
+
+
+# -- preemption (issue 13) -----------------------------------------------------------------
+
+LOW_PRIORITY = "bench-low"
+HIGH_PRIORITY = "bench-high"
+PRIORITY_CLASSES = {LOW_PRIORITY: 100, HIGH_PRIORITY: 1_000_000}
+
+
+def priority_class(name: str, value: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {"name": name},
+        "value": value,
+        "description": "workload-scheduler benchmark (preemption)",
+    }
+
+
+@dataclass
+class PreemptionPlan:
+    """The preemption workload: low-priority gangs that fill the cluster exactly (pre-bound,
+    ``slots`` pods per node), then high-priority gangs, one after another."""
+
+    low: Workload
+    """Pre-bound members (``spec.nodeName`` set) and their PodGroups."""
+    high: list[Workload]
+    """One Workload per high-priority gang, in creation order (pods unbound)."""
+    low_size: int
+    high_size: int
+    disruption_mode: str
+
+    def minimum_victims(self) -> int:
+        """Fewest pods any scheduler must evict to admit one high gang: each high member
+        takes one low member's slot (same cpu); with ``all`` whole low gangs go."""
+        if self.disruption_mode == "all":
+            return -(-self.high_size // self.low_size) * self.low_size
+        return self.high_size
+
+
+def preemption(
+    node_count: int,
+    *,
+    low_size: int = 4,
+    high_size: int = 8,
+    high_gangs: int = 10,
+    slots: int = 4,
+    disruption_mode: str = "all",
+) -> PreemptionPlan:
+    """``node_count`` nodes of 32 cpu, each holding ``slots`` low-priority pods of
+    32/``slots`` cpu (pre-bound; gangs of ``low_size`` laid out node after node, so a gang
+    spans one or two nodes), then ``high_gangs`` high-priority gangs of ``high_size`` pods of
+    the same cpu: every one needs ``high_size`` slots freed, and nothing is free."""
+    cpu = f"{32000 // slots}m"
+    low_pods: list[dict[str, Any]] = []
+    groups = []
+    gang_of = {}
+    total = node_count * slots
+    for g in range(total // low_size):
+        gang = f"low-{g:05d}"
+        groups.append(
+            podgroup(gang, low_size, priority_class=LOW_PRIORITY, disruption_mode=disruption_mode)
+        )
+        for m in range(low_size):
+            index = g * low_size + m
+            name = f"{gang}-{m}"
+            member = pod(
+                name,
+                cpu=cpu,
+                memory="1Gi",
+                labels={"bench": "preemption-low", "gang": gang},
+                pod_group=gang,
+                priority_class=LOW_PRIORITY,
+            )
+            member["spec"]["nodeName"] = node_name(index // slots)
+            low_pods.append(member)
+            gang_of[name] = gang
+    low = Workload("preemption-low", f"{len(groups)} low gangs of {low_size}", low_pods, groups)
+    low.gang_of = gang_of
+    high = []
+    for g in range(high_gangs):
+        gang = f"high-{g:05d}"
+        members = [
+            pod(
+                f"{gang}-{m}",
+                cpu=cpu,
+                memory="1Gi",
+                labels={"bench": "preemption-high", "gang": gang},
+                pod_group=gang,
+                priority_class=HIGH_PRIORITY,
+            )
+            for m in range(high_size)
+        ]
+        w = Workload(
+            gang,
+            f"1 gang of {high_size}",
+            members,
+            [
+                podgroup(
+                    gang, high_size, priority_class=HIGH_PRIORITY, disruption_mode=disruption_mode
+                )
+            ],
+        )
+        w.gang_of = {p["metadata"]["name"]: gang for p in members}
+        high.append(w)
+    return PreemptionPlan(low, high, low_size, high_size, disruption_mode)
+
+
+def broken_gangs(gang_of: Mapping[str, str], evicted: Iterable[str]) -> int:
+    """Gangs that lost some members but not all: left running below their minCount (the
+    bench's gangs have minCount = size)."""
+    lost: dict[str, int] = {}
+    for name in evicted:
+        gang = gang_of.get(name)
+        if gang is not None:
+            lost[gang] = lost.get(gang, 0) + 1
+    size: dict[str, int] = {}
+    for gang in gang_of.values():
+        size[gang] = size.get(gang, 0) + 1
+    return sum(1 for gang, n in lost.items() if n < size[gang])

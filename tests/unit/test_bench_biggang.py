@@ -1,9 +1,10 @@
-"""The biggang benchmark's workload (pure) and its table."""
+"""The 1.37 benchmarks' pure parts: the big gang, preemption, and their tables."""
 
 from __future__ import annotations
 
 from bench import workloads
 from bench.biggang import format_table
+from bench.preemption import format_table as preemption_table
 
 
 def test_biggang_fills_every_rack_but_one_and_asks_for_one_rack() -> None:
@@ -12,24 +13,75 @@ def test_biggang_fills_every_rack_but_one_and_asks_for_one_rack() -> None:
     assert {workloads.rack_of(f["spec"]["nodeName"]) for f in fillers} == {
         f"rack-{r:03d}" for r in range(1, 50)
     }
-    group = gang.groups[0]["spec"]["podGroups"][0]
-    assert group["policy"] == {"gang": {"minCount": 2000}}
-    assert group["schedulingConstraints"] == {"topology": [{"key": workloads.RACK}]}
-    labels = gang.pods[0]["metadata"]["labels"]
-    assert labels["workload-scheduler.io/workload"] == "biggang"
+    group = gang.groups[0]
+    assert group["apiVersion"] == "scheduling.k8s.io/v1beta1" and group["kind"] == "PodGroup"
+    assert group["spec"]["schedulingPolicy"] == {"gang": {"minCount": 2000}}
+    assert group["spec"]["schedulingConstraints"] == {"topology": [{"key": workloads.RACK}]}
+    assert gang.pods[0]["spec"]["schedulingGroup"] == {"podGroupName": "biggang"}
     assert fillers[0]["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "12800m"
 
 
-def test_table_renders_both_variants() -> None:
+def test_table_renders_both_schedulers_and_ratios() -> None:
     doc = {
         "variants": [
-            {"variant": "fits", "pod_cpu": "300m", "pods": 2000, "bound": 2000,
-             "bind_seconds_after_last_created": 3.2, "longest_stall_seconds": 0.05},
-            {"variant": "unplaceable", "pod_cpu": "400m", "pods": 2000, "bound": 0,
-             "idle_core_percent": 0.4, "longest_stall_seconds": 0.02,
+            {"variant": "fits", "scheduler": "workload-scheduler", "pod_cpu": "300m",
+             "pods": 2000, "bound": 2000, "bind_seconds_after_last_created": 3.2,
+             "longest_stall_seconds": 0.05, "cpu_seconds": 2.0},
+            {"variant": "fits", "scheduler": "kube-scheduler", "pod_cpu": "300m",
+             "pods": 2000, "bound": 2000, "bind_seconds_after_last_created": 6.4,
+             "longest_stall_seconds": None, "cpu_seconds": 8.0},
+            {"variant": "unplaceable", "scheduler": "workload-scheduler", "pod_cpu": "400m",
+             "pods": 2000, "bound": 0, "idle_core_percent": 0.4, "longest_stall_seconds": 0.02,
              "longest_busy_stall_seconds": 0.01},
         ]
     }  # fmt: skip
     table = format_table(doc)
-    assert "| fits (300m) | 2000 | 2000 | 3.2 s |" in table
+    assert "| fits (300m) | workload-scheduler | 2000 | 2000 | 3.2 s |" in table
     assert "| 20 ms (10 ms) |" in table and "0.4% |" in table
+    assert "n/a (no such metric)" in table
+    assert "| fits | 0.50x | 0.25x | - |" in table
+
+
+def test_podgroup_fields() -> None:
+    pg = workloads.podgroup("g", 4, priority_class="bench-low", disruption_mode="all")
+    assert pg["spec"] == {
+        "schedulingPolicy": {"gang": {"minCount": 4}},
+        "priorityClassName": "bench-low",
+        "disruptionMode": {"all": {}},
+    }
+
+
+def test_preemption_fills_every_slot_with_low_gangs() -> None:
+    plan = workloads.preemption(10, low_size=4, high_size=8, high_gangs=3, slots=4)
+    assert len(plan.low.pods) == 40 and len(plan.low.groups) == 10
+    per_node: dict[str, int] = {}
+    for p in plan.low.pods:
+        per_node[p["spec"]["nodeName"]] = per_node.get(p["spec"]["nodeName"], 0) + 1
+        assert p["spec"]["priorityClassName"] == "bench-low"
+        assert p["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "8000m"
+    assert set(per_node.values()) == {4} and len(per_node) == 10
+    assert [len(g.pods) for g in plan.high] == [8, 8, 8]
+    assert plan.high[0].groups[0]["spec"]["priorityClassName"] == "bench-high"
+    assert "nodeName" not in plan.high[0].pods[0]["spec"]
+    assert plan.minimum_victims() == 8
+    assert workloads.preemption(2, low_size=3, high_size=4).minimum_victims() == 6
+    assert workloads.preemption(2, low_size=3, disruption_mode="single").minimum_victims() == 8
+
+
+def test_broken_gangs_counts_partly_evicted_gangs_only() -> None:
+    gang_of = {"a-0": "a", "a-1": "a", "b-0": "b", "b-1": "b", "c-0": "c"}
+    assert workloads.broken_gangs(gang_of, ["a-0", "a-1", "b-0", "x"]) == 1
+    assert workloads.broken_gangs(gang_of, []) == 0
+
+
+def test_preemption_table() -> None:
+    doc = {
+        "runs": [
+            {"scheduler": "kube-scheduler", "run": 1, "admitted": 3, "high_gangs": 3,
+             "admit_p50": 0.25, "admit_max": 3.39, "victims_per_admitted_gang": 10.67,
+             "minimum_victims_per_gang": 8, "victims_beyond_minimum": 8,
+             "broken_low_gangs": 0, "high_pods_evicted": 0, "cpu_seconds": 0.26},
+        ]
+    }  # fmt: skip
+    table = preemption_table(doc)
+    assert "| kube-scheduler | 1 | 3/3 | 0.25 s | 3.39 s | 10.67 (8) | 8 | 0 | 0 | 0.26 |" in table

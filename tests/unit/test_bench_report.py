@@ -241,7 +241,7 @@ def test_plan_respects_constraints_and_capacity() -> None:
         spec = p["spec"]
         for key, value in spec.get("nodeSelector", {}).items():
             assert labels[key] == value
-        if "affinity" in spec:
+        if "nodeAffinity" in spec.get("affinity", {}):
             assert labels[workloads.ZONE] != "zone-c"
         requests = spec["containers"][0]["resources"]["requests"]
         if workloads.GPU in requests:
@@ -251,6 +251,39 @@ def test_plan_respects_constraints_and_capacity() -> None:
             assert spec.get("tolerations")
     # 5 GPU nodes x 8 GPUs, at most half requested.
     assert 0 < gpu_pods <= 20
+
+
+def test_mixed_has_anti_affinity_apps_and_zone_spread_groups() -> None:
+    w = workloads.mixed(240, 40, gpu_every=8)
+    anti = [p for p in w.pods if "podAntiAffinity" in p["spec"].get("affinity", {})]
+    spread = [p for p in w.pods if "topologySpreadConstraints" in p["spec"]]
+    assert len(anti) == len(spread) == 20
+    assert anti[0]["metadata"]["labels"]["app"] == "aa-00000"
+    assert anti[workloads.APP_REPLICAS]["metadata"]["labels"]["app"] == "aa-00001"
+    assert workloads.anti_affinity_terms(anti[0]) == [({"app": "aa-00000"}, workloads.HOSTNAME)]
+    assert workloads.spread_constraints(spread[0]) == [(workloads.ZONE, {"spread": "sp-00000"}, 1)]
+
+
+def test_plan_honours_anti_affinity_and_spread() -> None:
+    nodes = workloads.nodes(40, gpu_every=8)
+    w = workloads.mixed(1200, 40, gpu_every=8)
+    plan = workloads.plan_bindings(w.pods, nodes)
+    assert workloads.placement_violations(w.pods, plan, nodes) == {"anti_affinity": 0, "spread": 0}
+
+
+def test_placement_violations_sees_broken_constraints() -> None:
+    nodes = workloads.nodes(40, gpu_every=8)
+    w = workloads.mixed(240, 40, gpu_every=8)
+    plan = workloads.plan_bindings(w.pods, nodes)
+    anti = [
+        p["metadata"]["name"] for p in w.pods if "podAntiAffinity" in p["spec"].get("affinity", {})
+    ]
+    spread = [p["metadata"]["name"] for p in w.pods if "topologySpreadConstraints" in p["spec"]]
+    bad = dict(plan)
+    bad[anti[1]] = bad[anti[0]]  # two replicas of app aa-00000 on one node: both violate
+    for name in spread[: workloads.SPREAD_GROUP]:
+        bad[name] = "bench-node-00000"  # one zone holds the whole group
+    assert workloads.placement_violations(w.pods, bad, nodes) == {"anti_affinity": 2, "spread": 1}
 
 
 def test_plan_raises_when_nothing_fits() -> None:
