@@ -30,7 +30,7 @@ pods' selectors are matched against the incoming pod's namespace labels.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import ClassVar, Final
 
 from scheduler.framework.pod_affinity import AffinityTerm
@@ -69,29 +69,35 @@ def matches_all(terms: Sequence[AffinityTerm], pod: Pod) -> bool:
     return all(term.matches(pod, None) for term in terms)
 
 
-def existing_anti_affinity_counts(
-    pod: Pod, namespace_labels: Mapping[str, str] | None, nodes: Iterable[NodeInfo]
-) -> Counts:
-    """Domains where an existing pod's required anti-affinity term selects ``pod``."""
-    counts: Counts = {}
-    pod_labels = pod.metadata.labels
+_Entry = tuple[AffinityTerm, Mapping[str, str]]
+"""An existing pod's required anti-affinity term and the labels of the node it runs on."""
+
+
+def existing_anti_affinity_terms(nodes: Iterable[NodeInfo]) -> Iterator[_Entry]:
+    """Each required anti-affinity term of the pods on ``nodes``, with its node's labels."""
     for node in nodes:
         labels = node.node.metadata.labels
         for existing in node.pods_with_required_anti_affinity.values():
             assert existing.pod_affinity is not None
             for term in existing.pod_affinity.required_anti_affinity:
-                # Run for every pod against every such term: the selector's guard first
-                # (most terms select a few pods by one label), no calls on a miss.
-                guard = term.selector.guard_key
-                if guard is not None and pod_labels.get(guard) not in term.selector.guard_values:
-                    continue
-                if term.matches(pod, namespace_labels):
-                    _count(counts, labels, term.topology_key)
+                yield term, labels
+
+
+def existing_anti_affinity_counts(
+    pod: Pod, namespace_labels: Mapping[str, str] | None, nodes: Iterable[NodeInfo]
+) -> Counts:
+    """Domains where an existing pod's required anti-affinity term selects ``pod`` (a pass
+    over ``nodes``; ``ExistingAntiAffinityIndex`` keeps the terms for many pods)."""
+    counts: Counts = {}
+    pod_labels = pod.metadata.labels
+    for term, labels in existing_anti_affinity_terms(nodes):
+        # The selector's guard first (most terms select a few pods by one label).
+        guard = term.selector.guard_key
+        if guard is not None and pod_labels.get(guard) not in term.selector.guard_values:
+            continue
+        if term.matches(pod, namespace_labels):
+            _count(counts, labels, term.topology_key)
     return counts
-
-
-_Entry = tuple[AffinityTerm, Mapping[str, str]]
-"""An existing pod's required anti-affinity term and the labels of the node it runs on."""
 
 
 class ExistingAntiAffinityIndex:
@@ -107,18 +113,14 @@ class ExistingAntiAffinityIndex:
     def __init__(self, nodes: Iterable[NodeInfo]) -> None:
         self.by_guard: dict[str, dict[str, list[_Entry]]] = {}
         self.unguarded: list[_Entry] = []
-        for node in nodes:
-            labels = node.node.metadata.labels
-            for existing in node.pods_with_required_anti_affinity.values():
-                assert existing.pod_affinity is not None
-                for term in existing.pod_affinity.required_anti_affinity:
-                    key = term.selector.guard_key
-                    if key is None:
-                        self.unguarded.append((term, labels))
-                        continue
-                    by_value = self.by_guard.setdefault(key, {})
-                    for value in term.selector.guard_values:
-                        by_value.setdefault(value, []).append((term, labels))
+        for term, labels in existing_anti_affinity_terms(nodes):
+            key = term.selector.guard_key
+            if key is None:
+                self.unguarded.append((term, labels))
+                continue
+            by_value = self.by_guard.setdefault(key, {})
+            for value in term.selector.guard_values:
+                by_value.setdefault(value, []).append((term, labels))
 
     def counts(self, pod: Pod, namespace_labels: Mapping[str, str] | None) -> Counts:
         counts: Counts = {}
