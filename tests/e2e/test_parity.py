@@ -1,0 +1,537 @@
+"""Differential test against the real kube-scheduler v1.35 on the same control plane
+(issue 12's proof): hypothesis makes small clusters and pods, our scheduler places them,
+and kube-scheduler judges every decision in the same state.
+
+How one example runs:
+
+1. Its nodes are created as plain API Nodes (kwok keeps them Ready). Each carries an
+   extended resource of its own, ``parity.example.com/n<i>``, that no pod of ours asks for.
+2. **Our round.** The pods are created one at a time in a fresh namespace pair (``main`` and
+   ``other``, for the namespace fields of affinity terms); each waits until we bound it or
+   marked it unschedulable. A pod we leave Pending is deleted at once, so that a later pod
+   cannot revive it: every decision is taken in a state the test knows exactly (the pods
+   bound before it, on the nodes we chose).
+3. **The twins' round.** The same pods again, one at a time, for kube-scheduler in a fresh
+   namespace pair, once the first round's pods are gone. A pod we bound becomes a twin
+   that also requests one unit of the chosen node's own resource: NodeResourcesFit then
+   rules out every other node, and kube-scheduler's other filters judge our node in the
+   same state we did. A pinned twin that stays Pending is a placement kube-scheduler
+   refuses. A pod we refused goes unchanged: kube-scheduler must refuse it too, with the
+   same "0/N nodes are available: ..." text (its first sentence), and the twin is deleted.
+
+Pinning by a resource rather than by node affinity (as ``test_compare_kube_scheduler``
+does) matters for topology spread: a ``matchFields`` pin would narrow the nodes whose
+domains count under ``nodeAffinityPolicy: Honor`` and change the verdict being checked.
+
+Capacity order: kube-scheduler never places these pods on its own, so there is no run of
+its choices to compare, and no case where a pod's feasibility depends on which nodes
+*its* earlier pods took: every verdict it gives is on our placements. Scores are not
+compared (a different node is a legitimate choice whenever both are feasible); they
+matter only through the states they lead to, which both sides then share.
+
+Deliberate differences, left out of the message check:
+
+- A pod with a PersistentVolumeClaim that does not exist is Pending on both sides, but we
+  say "workload-scheduler does not support PersistentVolumeClaim volumes yet" until the
+  volume plugins land, kube-scheduler ``persistentvolumeclaim "..." not found``.
+
+Examples: ``PARITY_EXAMPLES`` (default 12, about two minutes), ``PARITY_SEED`` (default: a
+fixed sequence, the same examples every run); ``make parity`` runs many with a random seed
+and prints it. ``PARITY_REPORT=path`` appends every mismatch there as a JSON line and goes
+on with the next example (the test still fails at the end).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from devcluster.nodes import node_manifest
+from tests.e2e.k8s import pod_manifest, wait_until
+from tests.e2e.scheduler_process import SchedulerProcess
+
+OURS = "workload-scheduler"
+THEIRS = "default-scheduler"
+HOST = "kubernetes.io/hostname"
+ZONE = "topology.kubernetes.io/zone"
+RACK = "example.com/rack"
+EXAMPLE = "parity.example.com/example"
+PIN = "parity.example.com/n"
+OTHER = "<other>"
+"""Stands for the round's ``other`` namespace in generated affinity terms."""
+
+EXAMPLES = int(os.environ.get("PARITY_EXAMPLES", "12"))
+SEED = os.environ.get("PARITY_SEED")
+REPORT = os.environ.get("PARITY_REPORT")
+
+TAINTS = {
+    "infra": {"key": "dedicated", "value": "infra", "effect": "NoSchedule"},
+    "spot": {"key": "spot", "value": "", "effect": "PreferNoSchedule"},
+    "maint": {"key": "maintenance", "value": "", "effect": "NoExecute"},
+}
+
+# -- strategies ---------------------------------------------------------------------------
+
+
+@st.composite
+def nodes(draw: st.DrawFn) -> list[dict[str, Any]]:
+    count = draw(st.integers(2, 5))
+    out = []
+    for i in range(count):
+        labels: dict[str, str] = {}
+        zone = draw(st.sampled_from(["a", "a", "b", "b", "c", None]))
+        if zone:
+            labels[ZONE] = zone
+        rack = draw(st.sampled_from(["r1", "r2", None]))
+        if rack:
+            labels[RACK] = rack
+        disk = draw(st.sampled_from(["ssd", "hdd", None]))
+        if disk:
+            labels["disk"] = disk
+        labels["tier"] = str(draw(st.integers(1, 3)))
+        taints = draw(st.lists(st.sampled_from(sorted(TAINTS)), max_size=1, unique=True))
+        out.append(
+            {
+                "index": i,
+                "labels": labels,
+                "taints": [TAINTS[t] for t in taints],
+                "cpu": draw(st.sampled_from(["1", "2", "4"])),
+                "memory": draw(st.sampled_from(["2Gi", "8Gi"])),
+                "pods": draw(st.sampled_from([2, 3, 110, 110])),
+            }
+        )
+    return out
+
+
+APPS = st.sampled_from(["a", "b"])
+TOPOLOGY = st.sampled_from([HOST, ZONE, RACK])
+
+
+@st.composite
+def label_selector(draw: st.DrawFn) -> dict[str, Any]:
+    kind = draw(st.sampled_from(["labels", "in", "exists", "empty"]))
+    if kind == "labels":
+        return {"matchLabels": {"app": draw(APPS)}}
+    if kind == "in":
+        values = draw(st.lists(APPS, min_size=1, max_size=2, unique=True))
+        return {"matchExpressions": [{"key": "app", "operator": "In", "values": values}]}
+    if kind == "exists":
+        return {"matchExpressions": [{"key": "app", "operator": "Exists"}]}
+    return {}
+
+
+@st.composite
+def affinity_term(draw: st.DrawFn) -> dict[str, Any]:
+    term: dict[str, Any] = {"labelSelector": draw(label_selector()), "topologyKey": draw(TOPOLOGY)}
+    scope = draw(st.sampled_from(["own", "own", "list", "all", "selector"]))
+    if scope == "list":
+        term["namespaces"] = [OTHER]
+    elif scope == "all":
+        term["namespaceSelector"] = {}
+    elif scope == "selector":
+        term["namespaceSelector"] = {"matchLabels": {"parity-role": "other"}}
+    if draw(st.booleans()):
+        term["matchLabelKeys"] = ["ver"]
+    return term
+
+
+@st.composite
+def pod_affinity(draw: st.DrawFn) -> dict[str, Any] | None:
+    affinity: dict[str, Any] = {}
+    for kind in ("podAffinity", "podAntiAffinity"):
+        required = draw(st.lists(affinity_term(), max_size=1))
+        preferred = [
+            {"weight": draw(st.integers(1, 100)), "podAffinityTerm": t}
+            for t in draw(st.lists(affinity_term(), max_size=1))
+        ]
+        body: dict[str, Any] = {}
+        if required:
+            body["requiredDuringSchedulingIgnoredDuringExecution"] = required
+        if preferred:
+            body["preferredDuringSchedulingIgnoredDuringExecution"] = preferred
+        if body and draw(st.booleans()):
+            affinity[kind] = body
+    return affinity or None
+
+
+@st.composite
+def node_affinity(draw: st.DrawFn) -> dict[str, Any] | None:
+    choice = draw(st.sampled_from(["none", "none", "in", "notin", "exists", "gt"]))
+    expr: dict[str, Any]
+    if choice == "none":
+        return None
+    if choice == "in":
+        values = draw(st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=2))
+        expr = {"key": ZONE, "operator": "In", "values": sorted(set(values))}
+    elif choice == "notin":
+        expr = {"key": ZONE, "operator": "NotIn", "values": [draw(st.sampled_from("abc"))]}
+    elif choice == "exists":
+        expr = {"key": "disk", "operator": draw(st.sampled_from(["Exists", "DoesNotExist"]))}
+    else:
+        expr = {"key": "tier", "operator": draw(st.sampled_from(["Gt", "Lt"])), "values": ["2"]}
+    return {"matchExpressions": [expr]}
+
+
+@st.composite
+def spread_constraint(draw: st.DrawFn) -> dict[str, Any]:
+    action = draw(st.sampled_from(["DoNotSchedule", "DoNotSchedule", "ScheduleAnyway"]))
+    c: dict[str, Any] = {
+        "maxSkew": draw(st.integers(1, 2)),
+        "topologyKey": draw(TOPOLOGY),
+        "whenUnsatisfiable": action,
+        "labelSelector": draw(label_selector()),
+    }
+    if action == "DoNotSchedule" and draw(st.booleans()):
+        c["minDomains"] = draw(st.integers(1, 4))
+    for policy, values in (
+        ("nodeAffinityPolicy", ["Honor", "Ignore"]),
+        ("nodeTaintsPolicy", ["Honor", "Ignore"]),
+    ):
+        value = draw(st.sampled_from([None, *values]))
+        if value:
+            c[policy] = value
+    if draw(st.booleans()):
+        c["matchLabelKeys"] = ["ver"]
+    return c
+
+
+TOLERATIONS = {
+    "infra": {"key": "dedicated", "operator": "Equal", "value": "infra", "effect": "NoSchedule"},
+    "maint": {"key": "maintenance", "operator": "Exists", "effect": "NoExecute"},
+    "all": {"operator": "Exists"},
+}
+
+
+@st.composite
+def pod(draw: st.DrawFn, index: int) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "namespace": draw(st.sampled_from(["main", "main", "main", "other"])),
+        "labels": {"app": draw(APPS), "ver": draw(st.sampled_from(["1", "2"]))},
+        "cpu": draw(st.sampled_from(["100m", "500m", "1", "2"])),
+        "memory": draw(st.sampled_from(["64Mi", "1Gi"])),
+        "tolerations": [
+            TOLERATIONS[t]
+            for t in draw(st.lists(st.sampled_from(sorted(TOLERATIONS)), max_size=2, unique=True))
+        ],
+    }
+    if draw(st.integers(0, 4)) == 0:
+        spec["node_selector"] = draw(
+            st.sampled_from([{"disk": "ssd"}, {ZONE: "a"}, {RACK: "r2"}, {"tier": "1"}])
+        )
+    term = draw(node_affinity())
+    affinity = draw(pod_affinity()) or {}
+    if term:
+        affinity["nodeAffinity"] = {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}
+        }
+    spec["affinity"] = affinity
+    spec["spread"] = draw(st.lists(spread_constraint(), max_size=2, unique_by=_topology))
+    spec["missing_pvc"] = draw(st.integers(0, 19)) == 0
+    spec["name"] = f"p{index}"
+    return spec
+
+
+def _topology(c: dict[str, Any]) -> tuple[str, str]:
+    # The API server refuses two constraints with the same key and action.
+    return (c["topologyKey"], c["whenUnsatisfiable"])
+
+
+@st.composite
+def examples(draw: st.DrawFn) -> dict[str, Any]:
+    count = draw(st.integers(1, 7))
+    return {"nodes": draw(nodes()), "pods": [draw(pod(i)) for i in range(count)]}
+
+
+# -- building the objects -----------------------------------------------------------------
+
+
+@dataclass
+class Round:
+    """A namespace pair for one scheduler's pass over an example."""
+
+    core: client.CoreV1Api
+    scheduler: str
+    example: str
+    main: str = ""
+    other: str = ""
+
+    def __post_init__(self) -> None:
+        tag = uuid.uuid4().hex[:6]
+        self.main, self.other = f"par-{tag}-main", f"par-{tag}-other"
+        for name, role in ((self.main, "main"), (self.other, "other")):
+            meta = client.V1ObjectMeta(name=name, labels={"parity-role": role})
+            self.core.create_namespace(client.V1Namespace(metadata=meta))
+
+    def namespace(self, which: str) -> str:
+        return self.main if which == "main" else self.other
+
+    def close(self) -> None:
+        for ns in (self.main, self.other):
+            self.core.delete_collection_namespaced_pod(ns, grace_period_seconds=0)
+            _ignore_not_found(self.core.delete_namespace, ns)
+        # Gone for the schedulers too before the next round: see ``probe``.
+        for ns in (self.main, self.other):
+            wait_until(
+                lambda ns=ns: not self.core.list_namespaced_pod(ns).items,
+                timeout=30,
+                interval=0.05,
+                what=f"pods of {ns} gone",
+            )
+
+
+def _ignore_not_found(delete: Any, *args: Any) -> None:
+    try:
+        delete(*args)
+    except ApiException as error:
+        if error.status != 404:
+            raise
+
+
+def _unpinned_manifest(spec: dict[str, Any], rnd: Round, example: str) -> dict[str, Any]:
+    affinity = copy.deepcopy(spec["affinity"])
+    for kind in ("podAffinity", "podAntiAffinity"):
+        body = affinity.get(kind, {})
+        terms = list(body.get("requiredDuringSchedulingIgnoredDuringExecution", []))
+        terms += [
+            w["podAffinityTerm"]
+            for w in body.get("preferredDuringSchedulingIgnoredDuringExecution", [])
+        ]
+        for term in terms:
+            if "namespaces" in term:
+                term["namespaces"] = [rnd.other]
+    # Every pod stays among this example's nodes (nodes of a test that leaked would
+    # otherwise take part); a pod's own selector adds to it.
+    selector = {EXAMPLE: example, **spec.get("node_selector", {})}
+    manifest = pod_manifest(
+        spec["name"],
+        cpu=spec["cpu"],
+        memory=spec["memory"],
+        scheduler=rnd.scheduler,
+        node_selector=selector,
+        tolerations=spec["tolerations"] or None,
+        affinity=affinity or None,
+        labels=dict(spec["labels"]),
+        extra_spec={"topologySpreadConstraints": spec["spread"]} if spec["spread"] else None,
+    )
+    if spec["missing_pvc"]:
+        manifest["spec"]["volumes"] = [
+            {"name": "data", "persistentVolumeClaim": {"claimName": "missing"}}
+        ]
+    return manifest
+
+
+def _pin(manifest: dict[str, Any], node_index: int) -> dict[str, Any]:
+    resources = manifest["spec"]["containers"][0]["resources"]
+    resources["requests"][f"{PIN}{node_index}"] = "1"
+    resources["limits"][f"{PIN}{node_index}"] = "1"
+    return manifest
+
+
+# -- running one example ------------------------------------------------------------------
+
+
+@dataclass
+class Verdict:
+    node: str | None
+    message: str = ""
+
+    @property
+    def first_sentence(self) -> str:
+        return self.message.split(". ", 1)[0].rstrip(".") + "."
+
+
+def settle(core: client.CoreV1Api, ns: str, name: str) -> Verdict:
+    """Wait until the pod is bound or PodScheduled=False; a Pending pod is deleted."""
+
+    def check() -> Verdict | None:
+        pod = core.read_namespaced_pod(name, ns)
+        if pod.spec.node_name:
+            return Verdict(pod.spec.node_name)
+        for c in pod.status.conditions or []:
+            if c.type == "PodScheduled" and c.status == "False":
+                return Verdict(None, c.message or "")
+        return None
+
+    verdict = wait_until(check, timeout=60, interval=0.05, what=f"{ns}/{name} settled")
+    if verdict.node is None:
+        core.delete_namespaced_pod(name, ns, grace_period_seconds=0)
+        wait_until(lambda: not _exists(core, ns, name), timeout=30, interval=0.05, what="deleted")
+    return verdict
+
+
+def _exists(core: client.CoreV1Api, ns: str, name: str) -> bool:
+    try:
+        core.read_namespaced_pod(name, ns)
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+def probe(rnd: Round, node_index: int) -> None:
+    """A pod for ``rnd.scheduler`` pinned to the example's last node, bound and deleted.
+
+    Each scheduler sees nodes and pods through one watch per kind, in order: once it has
+    bound this pod to the newest node, it has seen every node before it, the previous
+    example's nodes gone, and the previous round's pods deleted.
+    """
+    manifest = _pin(
+        pod_manifest(
+            "probe",
+            cpu="1m",
+            memory=None,
+            scheduler=rnd.scheduler,
+            tolerations=[{"operator": "Exists"}],
+        ),
+        node_index,
+    )
+    rnd.core.create_namespaced_pod(rnd.main, manifest)
+    verdict = settle(rnd.core, rnd.main, "probe")
+    assert verdict.node is not None, f"{rnd.scheduler} could not place the probe: {verdict}"
+    rnd.core.delete_namespaced_pod("probe", rnd.main, grace_period_seconds=0)
+    wait_until(lambda: not _exists(rnd.core, rnd.main, "probe"), timeout=30, interval=0.05)
+
+
+@dataclass
+class Outcome:
+    ours: dict[str, Verdict] = field(default_factory=dict)
+    theirs: dict[str, Verdict] = field(default_factory=dict)
+    mismatches: list[str] = field(default_factory=list)
+
+
+def run_example(core: client.CoreV1Api, example: dict[str, Any]) -> Outcome:
+    tag = uuid.uuid4().hex[:6]
+    node_names = [f"par-{tag}-n{n['index']}" for n in example["nodes"]]
+    last = len(node_names) - 1
+    for name, n in zip(node_names, example["nodes"], strict=True):
+        manifest = node_manifest(
+            name,
+            cpu=n["cpu"],
+            memory=n["memory"],
+            pods=n["pods"],
+            extra={f"{PIN}{n['index']}": "1000"},
+            labels={**n["labels"], EXAMPLE: tag},
+            taints=n["taints"],
+        )
+        core.create_node(client.V1Node.from_dict(manifest))
+    node_index = {name: i for i, name in enumerate(node_names)}
+    outcome = Outcome()
+    try:
+        ours = Round(core, OURS, tag)
+        try:
+            probe(ours, last)
+            for spec in example["pods"]:
+                ns = ours.namespace(spec["namespace"])
+                core.create_namespaced_pod(ns, _unpinned_manifest(spec, ours, tag))
+                outcome.ours[spec["name"]] = settle(core, ns, spec["name"])
+        finally:
+            ours.close()
+        theirs = Round(core, THEIRS, tag)
+        try:
+            probe(theirs, last)
+            for spec in example["pods"]:
+                name = spec["name"]
+                ns = theirs.namespace(spec["namespace"])
+                mine = outcome.ours[name]
+                manifest = _unpinned_manifest(spec, theirs, tag)
+                if mine.node is not None:
+                    _pin(manifest, node_index[mine.node])
+                core.create_namespaced_pod(ns, manifest)
+                verdict = settle(core, ns, name)
+                outcome.theirs[name] = verdict
+                problem = _compare(spec, mine, verdict)
+                if problem:
+                    outcome.mismatches.append(problem)
+                    # The states part here: later verdicts would judge a different cluster.
+                    break
+        finally:
+            theirs.close()
+    finally:
+        for name in node_names:
+            _ignore_not_found(core.delete_node, name)
+    return outcome
+
+
+def _compare(spec: dict[str, Any], mine: Verdict, theirs: Verdict) -> str | None:
+    name = spec["name"]
+    if mine.node is not None:
+        if theirs.node != mine.node:
+            return f"{name}: we bound it to {mine.node}, kube-scheduler refuses: {theirs.message}"
+        return None
+    if theirs.node is not None:
+        return f"{name}: we refused it ({mine.message}), kube-scheduler bound it to {theirs.node}"
+    if spec["missing_pvc"]:
+        return None  # Deliberate: see the module docstring.
+    if mine.first_sentence != theirs.first_sentence:
+        return (
+            f"{name}: both refuse, in other words:\n ours: {mine.message}\n kube: {theirs.message}"
+        )
+    return None
+
+
+# -- the test -----------------------------------------------------------------------------
+
+
+def test_parity_with_kube_scheduler(
+    core_api: client.CoreV1Api, workload_scheduler: SchedulerProcess
+) -> None:
+    mismatches: list[str] = []
+    runs = [0]
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=SEED is None,
+        database=None,
+        # Shrinking re-runs examples against the live API server: far too slow. The failing
+        # example is printed whole instead.
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+    )
+    @given(examples())
+    def check(example: dict[str, Any]) -> None:
+        runs[0] += 1
+        started = time.monotonic()
+        outcome = run_example(core_api, example)
+        bound = sum(v.node is not None for v in outcome.ours.values())
+        print(
+            f"parity example {runs[0]}: {len(example['nodes'])} nodes, {bound} of"
+            f" {len(example['pods'])} pods bound, {len(outcome.mismatches)} mismatches,"
+            f" {time.monotonic() - started:.1f}s"
+        )
+        if not outcome.mismatches:
+            return
+        record = {
+            "example": example,
+            "mismatches": outcome.mismatches,
+            "ours": {n: vars(v) for n, v in outcome.ours.items()},
+            "theirs": {n: vars(v) for n, v in outcome.theirs.items()},
+            "seconds": round(time.monotonic() - started, 1),
+        }
+        text = json.dumps(record, indent=1)
+        if REPORT:
+            with open(REPORT, "a") as out:
+                out.write(json.dumps(record) + "\n")
+            mismatches.extend(outcome.mismatches)
+            return
+        raise AssertionError(f"mismatch with kube-scheduler:\n{text}")
+
+    if SEED is not None:
+        check = seed(int(SEED))(check)
+    try:
+        check()
+    finally:
+        print(f"parity: {runs[0]} examples, {len(mismatches)} mismatches (seed {SEED})")
+    assert not mismatches, "\n".join(mismatches)
