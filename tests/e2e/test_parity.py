@@ -51,9 +51,10 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import HealthCheck, Phase, example, given, seed, settings
 from hypothesis import strategies as st
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -163,7 +164,8 @@ def pod_affinity(draw: st.DrawFn) -> dict[str, Any] | None:
             body["requiredDuringSchedulingIgnoredDuringExecution"] = required
         if preferred:
             body["preferredDuringSchedulingIgnoredDuringExecution"] = preferred
-        if body and draw(st.booleans()):
+        keep: bool = draw(st.booleans())
+        if body and keep:
             affinity[kind] = body
     return affinity or None
 
@@ -239,11 +241,10 @@ def pod(draw: st.DrawFn, index: int) -> dict[str, Any]:
             "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}
         }
     spec["affinity"] = affinity
-    spec["spread"] = draw(
-        st.lists(spread_constraint(), max_size=2, unique_by=_topology)
-        if draw(st.booleans())
-        else st.just([])
-    )
+    spread: list[dict[str, Any]] = []
+    if draw(st.booleans()):
+        spread = draw(st.lists(spread_constraint(), max_size=2, unique_by=_topology))
+    spec["spread"] = spread
     spec["name"] = f"p{index}"
     return spec
 
@@ -265,6 +266,63 @@ def examples(draw: st.DrawFn) -> dict[str, Any]:
     return {"nodes": draw(nodes()), "pods": pods}
 
 
+def _plain_node(index: int, **labels: str) -> dict[str, Any]:
+    return {
+        "index": index,
+        "labels": labels,
+        "taints": [],
+        "cpu": "4",
+        "memory": "8Gi",
+        "pods": 110,
+    }
+
+
+def _plain_pod(index: int, **fields: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "name": f"p{index}",
+        "namespace": "main",
+        "labels": {"app": "a", "ver": "1"},
+        "cpu": "100m",
+        "memory": "64Mi",
+        "tolerations": [],
+        "affinity": {},
+        "spread": [],
+        "missing_pvc": False,
+    }
+    spec.update(fields)
+    return spec
+
+
+def issue_table() -> list[dict[str, Any]]:
+    """Issue 12's table, as explicit examples: 6 replicas with required anti-affinity on
+    hostname over 3 nodes; 4 pods spread maxSkew 1 over 2 zones; a pod whose claim does not
+    exist."""
+    anti = {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": {"matchLabels": {"app": "a"}}, "topologyKey": HOST}
+            ]
+        }
+    }
+    spread = {
+        "maxSkew": 1,
+        "topologyKey": ZONE,
+        "whenUnsatisfiable": "DoNotSchedule",
+        "labelSelector": {"matchLabels": {"app": "a"}},
+    }
+    return [
+        {
+            "nodes": [_plain_node(i) for i in range(3)],
+            "pods": [_plain_pod(i, affinity=anti) for i in range(6)],
+        },
+        {
+            "nodes": [_plain_node(i, **{ZONE: z}) for i, z in enumerate("aab")],
+            "pods": [_plain_pod(i, spread=[spread]) for i in range(4)],
+        },
+        {"nodes": [_plain_node(0)], "pods": [_plain_pod(0, missing_pvc=True)]},
+    ]
+
+
 # -- building the objects -----------------------------------------------------------------
 
 
@@ -272,7 +330,7 @@ def examples(draw: st.DrawFn) -> dict[str, Any]:
 class Round:
     """A namespace pair for one scheduler's pass over an example."""
 
-    core: client.CoreV1Api
+    core: Any
     scheduler: str
     example: str
     main: str = ""
@@ -294,12 +352,10 @@ class Round:
             _ignore_not_found(self.core.delete_namespace, ns)
         # Gone for the schedulers too before the next round: see ``probe``.
         for ns in (self.main, self.other):
-            wait_until(
-                lambda ns=ns: not self.core.list_namespaced_pod(ns).items,
-                timeout=30,
-                interval=0.05,
-                what=f"pods of {ns} gone",
-            )
+            wait_until(partial(self._empty, ns), timeout=30, interval=0.05, what=f"{ns} empty")
+
+    def _empty(self, ns: str) -> bool:
+        return not self.core.list_namespaced_pod(ns).items
 
 
 def _ignore_not_found(delete: Any, *args: Any) -> None:
@@ -360,7 +416,7 @@ class Verdict:
     seconds: float = 0.0
 
 
-def settle(core: client.CoreV1Api, ns: str, name: str) -> Verdict:
+def settle(core: Any, ns: str, name: str) -> Verdict:
     """Wait until the pod is bound or PodScheduled=False; a Pending pod is deleted."""
 
     def check() -> Verdict | None:
@@ -374,6 +430,7 @@ def settle(core: client.CoreV1Api, ns: str, name: str) -> Verdict:
 
     started = time.monotonic()
     verdict = wait_until(check, timeout=60, interval=0.05, what=f"{ns}/{name} settled")
+    assert verdict is not None
     verdict.seconds = round(time.monotonic() - started, 2)
     if verdict.node is None:
         core.delete_namespaced_pod(name, ns, grace_period_seconds=0)
@@ -381,7 +438,7 @@ def settle(core: client.CoreV1Api, ns: str, name: str) -> Verdict:
     return verdict
 
 
-def _exists(core: client.CoreV1Api, ns: str, name: str) -> bool:
+def _exists(core: Any, ns: str, name: str) -> bool:
     try:
         core.read_namespaced_pod(name, ns)
     except ApiException as error:
@@ -422,7 +479,7 @@ class Outcome:
     mismatches: list[str] = field(default_factory=list)
 
 
-def run_example(core: client.CoreV1Api, example: dict[str, Any]) -> Outcome:
+def run_example(core: Any, example: dict[str, Any]) -> Outcome:
     tag = uuid.uuid4().hex[:6]
     node_names = [f"par-{tag}-n{n['index']}" for n in example["nodes"]]
     last = len(node_names) - 1
@@ -495,9 +552,7 @@ def _compare(spec: dict[str, Any], mine: Verdict, theirs: Verdict) -> str | None
 # -- the test -----------------------------------------------------------------------------
 
 
-def test_parity_with_kube_scheduler(
-    core_api: client.CoreV1Api, workload_scheduler: SchedulerProcess
-) -> None:
+def test_parity_with_kube_scheduler(core_api: Any, workload_scheduler: SchedulerProcess) -> None:
     mismatches: list[str] = []
     runs = [0]
     previous = [time.monotonic()]
@@ -514,6 +569,9 @@ def test_parity_with_kube_scheduler(
         print_blob=False,
     )
     @given(examples())
+    @example(issue_table()[0])
+    @example(issue_table()[1])
+    @example(issue_table()[2])
     def check(example: dict[str, Any]) -> None:
         runs[0] += 1
         started = time.monotonic()
