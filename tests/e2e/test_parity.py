@@ -256,8 +256,20 @@ def _topology(c: dict[str, Any]) -> tuple[str, str]:
 
 @st.composite
 def examples(draw: st.DrawFn) -> dict[str, Any]:
-    count = draw(st.integers(1, 8))
-    pods = [draw(pod(i)) for i in range(count)]
+    # Replicas: a few pod templates, each created up to 4 times, in an order drawn too.
+    # Skew limits, anti-affinity among replicas and existing pods' anti-affinity only show
+    # when several pods share a selector.
+    templates = draw(st.lists(pod(0), min_size=1, max_size=3))
+    copies = [draw(st.integers(1, 4)) for _ in templates]
+    order = [t for t, n in enumerate(copies) for _ in range(n)]
+    if draw(st.booleans()):
+        order = draw(st.permutations(order))
+    pods = []
+    for i, t in enumerate(order):
+        spec = copy.deepcopy(templates[t])
+        spec["name"] = f"p{i}"
+        pods.append(spec)
+    count = len(pods)
     # One pod at most, drawn once: hypothesis likes to repeat a pod's draws, and an example
     # whose pods all fail on the same missing claim tests little.
     pvc = draw(st.integers(0, 4 * count))
