@@ -464,8 +464,8 @@ def probe(rnd: Round, node_index: int) -> None:
     """A pod for ``rnd.scheduler`` pinned to the example's last node, bound and deleted.
 
     Each scheduler sees nodes and pods through one watch per kind, in order: once it has
-    bound this pod to the newest node, it has seen every node before it, the previous
-    example's nodes gone, and the previous round's pods deleted.
+    bound this pod to the newest node, it has seen every node before it and the previous
+    example's nodes gone; once it has seen this pod, the previous round's pods deleted.
     """
     manifest = _pin(
         pod_manifest(
@@ -478,8 +478,14 @@ def probe(rnd: Round, node_index: int) -> None:
         node_index,
     )
     rnd.core.create_namespaced_pod(rnd.main, manifest)
-    verdict = settle(rnd.core, rnd.main, "probe")
-    assert verdict.node is not None, f"{rnd.scheduler} could not place the probe: {verdict}"
+    # Bound at last, even if the scheduler saw the pod before the node (then it is retried
+    # when the node arrives).
+    wait_until(
+        lambda: rnd.core.read_namespaced_pod("probe", rnd.main).spec.node_name,
+        timeout=60,
+        interval=0.05,
+        what=f"{rnd.scheduler} placed the probe",
+    )
     rnd.core.delete_namespaced_pod("probe", rnd.main, grace_period_seconds=0)
     wait_until(lambda: not _exists(rnd.core, rnd.main, "probe"), timeout=30, interval=0.05)
 
