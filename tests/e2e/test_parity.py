@@ -261,7 +261,7 @@ def examples(draw: st.DrawFn) -> dict[str, Any]:
     # Skew limits, anti-affinity among replicas and existing pods' anti-affinity only show
     # when several pods share a selector.
     templates = draw(st.lists(pod(0), min_size=1, max_size=3))
-    copies = [draw(st.integers(1, 4)) for _ in templates]
+    copies = [draw(st.sampled_from([3, 2, 4, 1])) for _ in templates]
     order = [t for t, n in enumerate(copies) for _ in range(n)]
     if draw(st.booleans()):
         order = draw(st.permutations(order))
@@ -271,11 +271,11 @@ def examples(draw: st.DrawFn) -> dict[str, Any]:
         spec["name"] = f"p{i}"
         pods.append(spec)
     count = len(pods)
-    # One pod at most, drawn once: hypothesis likes to repeat a pod's draws, and an example
-    # whose pods all fail on the same missing claim tests little.
-    pvc = draw(st.integers(0, 4 * count))
+    # The last pod at most, one example in ten (hypothesis favours 0 and the bounds, so not
+    # those): pods failing on a missing claim test little.
+    pvc = draw(st.integers(0, 9)) == 5
     for i, spec in enumerate(pods):
-        spec["missing_pvc"] = i == pvc
+        spec["missing_pvc"] = pvc and i == count - 1
     return {"nodes": draw(nodes()), "pods": pods}
 
 
