@@ -146,8 +146,9 @@ def affinity_term(draw: st.DrawFn) -> dict[str, Any]:
         term["namespaceSelector"] = {}
     elif scope == "selector":
         term["namespaceSelector"] = {"matchLabels": {"parity-role": "other"}}
-    if draw(st.booleans()):
-        term["matchLabelKeys"] = ["ver"]
+    keys = draw(st.sampled_from([None, "matchLabelKeys", "mismatchLabelKeys"]))
+    if keys:
+        term[keys] = ["ver"]
     return term
 
 
