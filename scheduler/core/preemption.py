@@ -153,6 +153,7 @@ class PodPreemption:
             self.rng,
             nominated_node=self.cache.node(nominated_name) if nominated_name else None,
             eligible=self.eligible,
+            reasons=fit.reasons,
         )
         chosen = outcome.candidate
         if chosen is None:
