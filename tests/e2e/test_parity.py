@@ -31,6 +31,11 @@ its choices to compare, and no case where a pod's feasibility depends on which n
 compared (a different node is a legitimate choice whenever both are feasible); they
 matter only through the states they lead to, which both sides then share.
 
+Not covered here: pods created together (our batching; one at a time is what makes each
+verdict's state known), gangs, priorities and preemption's victims (every pod has
+priority 0: preemption's part of the message only says which nodes it would not try),
+and volumes beyond a missing claim.
+
 Deliberate differences, left out of the message check:
 
 - A pod with a PersistentVolumeClaim that does not exist is Pending on both sides, but we
