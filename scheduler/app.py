@@ -28,6 +28,7 @@ from scheduler.api.watch import Reflector
 from scheduler.binder.binder import Binder
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.cache.disruption_budgets import DisruptionBudgets
+from scheduler.cache.volumes import VolumeStore
 from scheduler.config import Settings
 from scheduler.controllers import jobs as job_controller
 from scheduler.core.event_handlers import (
@@ -42,23 +43,37 @@ from scheduler.core.group_sources import group_reflectors
 from scheduler.core.job_events import JobEvents
 from scheduler.core.preemption import PodPreemption
 from scheduler.core.scheduler import Scheduler
+from scheduler.core.volume_binding import VolumePreBind
+from scheduler.core.volume_events import storage_handlers
 from scheduler.framework.cycle import Profile, pre_enqueue
 from scheduler.framework.plugins.pod_topology_spread import spread_defaults
+from scheduler.framework.plugins.volume_binding import VolumeBinding
 from scheduler.framework.types import PodInfo
+from scheduler.gang import priority as gang_priority
 from scheduler.gang.jobs import JobIndex
 from scheduler.gang.registry import GangRegistry
 from scheduler.metrics import Metrics
+from scheduler.model import pod_fields
 from scheduler.model.objects import (
     Controller,
     Job,
     Namespace,
     Node,
     Pod,
+    PriorityClass,
     ReplicationController,
     Service,
 )
 from scheduler.model.policy import PodDisruptionBudget
 from scheduler.model.refs import pod_ref
+from scheduler.model.volumes import (
+    CSIDriver,
+    CSINode,
+    CSIStorageCapacity,
+    PersistentVolume,
+    PersistentVolumeClaim,
+    StorageClass,
+)
 from scheduler.queue.nominator import Nominator
 from scheduler.queue.scheduling_queue import (
     BACKOFF,
@@ -105,9 +120,20 @@ class App:
         self.cache = ClusterCache()
         self.jobs = JobIndex()
         self.gangs = GangRegistry(jobs=self.jobs)
-        self.profile = Profile.default(s.scoring_strategy, cluster=self.cache, spread=spread)
+        self.volume_store = VolumeStore()
+        gangs = self.gangs
+        self.profile = Profile.default(
+            s.scoring_strategy,
+            cluster=self.cache,
+            spread=spread,
+            volumes=self.volume_store,
+            gang_member=lambda uid: gangs.key_of(uid) is not None,
+        )
         self.queue = SchedulingQueue(
-            gate=self._gate, on_incoming=self._count_incoming, on_gated=self._gated
+            gate=self._gate,
+            on_incoming=self._count_incoming,
+            on_gated=self._gated,
+            priority_of=self._member_priority,
         )
         self.metrics.watch_queue(self.queue.counts)
         self.metrics.watch_gangs(self._gangs_waiting)
@@ -142,7 +168,9 @@ class App:
                 self.budgets.budgets,
                 self.nominator,
                 eligible=evictable_alone(self.gangs),
+                priority_of=self._member_priority,
             ),
+            volumes=self._volume_pre_bind(),
         )
         batch = self.scheduler.batch
         if batch is not None:
@@ -174,6 +202,8 @@ class App:
                 # As kube-scheduler: finished pods leave the watch (as deletions).
                 params={"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"},
                 on_error=self._watch_error,
+                # A pending pod using a field we do not know is refused, not misplaced.
+                inspect=pod_fields.inspect_pod,
             ),
             # Which Jobs make their pods gang members (a few fields per Job): known
             # before those pods are tried, since both watches must sync first.
@@ -200,8 +230,63 @@ class App:
                 on_error=self._watch_error,
             ),
         ]
+        # Class names of groups (our CRD's priorityClassName) resolve from this watch. Not
+        # waited for: a credential without it (kube-scheduler's own, in bench/) still
+        # schedules; such a gang does not preempt ("no PriorityClass with name ...").
+        self.gangs.classes.on_new = lambda: self.queue.move_all("PriorityClassAdd")
+        self.optional_reflectors = [
+            Reflector(
+                self.client,
+                "/apis/scheduling.k8s.io/v1/priorityclasses",
+                PriorityClass,
+                hold.wrap(self.gangs.classes),
+                on_error=self._watch_error,
+            )
+        ]
         if spread.in_use:
             self._watch_spread_selectors()
+        self._watch_storage()
+
+    def _volume_pre_bind(self) -> VolumePreBind | None:
+        plugin = next((p for p in self.profile.pre_filters if isinstance(p, VolumeBinding)), None)
+        if plugin is None:
+            return None
+        cache = self.cache
+
+        def node_labels(name: str) -> dict[str, str] | None:
+            node = cache.node(name)
+            return node.node.metadata.labels if node is not None else None
+
+        return VolumePreBind(
+            self.client,
+            self.volume_store,
+            plugin,
+            pod_present=lambda uid: cache.node_of(uid) is not None,
+            node_labels=node_labels,
+            timeout=self.settings.volume_bind_timeout_seconds,
+        )
+
+    def _watch_storage(self) -> None:
+        """The volume plugins read claims, PVs, StorageClasses, CSINodes, CSIDrivers and
+        CSIStorageCapacities (as upstream's)."""
+        claims, volumes, classes, csi_nodes, drivers, capacities = storage_handlers(
+            self.volume_store, self.queue
+        )
+        hold = self.scheduler.hold
+        sources: list[tuple[str, type[Any], Any]] = [
+            ("/api/v1/persistentvolumeclaims", PersistentVolumeClaim, claims),
+            ("/api/v1/persistentvolumes", PersistentVolume, volumes),
+            ("/apis/storage.k8s.io/v1/storageclasses", StorageClass, classes),
+            ("/apis/storage.k8s.io/v1/csinodes", CSINode, csi_nodes),
+            ("/apis/storage.k8s.io/v1/csidrivers", CSIDriver, drivers),
+            ("/apis/storage.k8s.io/v1/csistoragecapacities", CSIStorageCapacity, capacities),
+        ]
+        for path, item_type, handler in sources:
+            self.reflectors.append(
+                Reflector(
+                    self.client, path, item_type, hold.wrap(handler), on_error=self._watch_error
+                )
+            )
 
     def _watch_spread_selectors(self) -> None:
         """Default topology spreading selects a pod's peers by its Services and controller."""
@@ -273,7 +358,10 @@ class App:
             server=self.connection.server,
             credentials=self.connection.source,
         )
-        tasks = [asyncio.create_task(r.run(), name=f"watch {r.path}") for r in self.reflectors]
+        tasks = [
+            asyncio.create_task(r.run(), name=f"watch {r.path}")
+            for r in (*self.reflectors, *self.optional_reflectors)
+        ]
         tasks.append(asyncio.create_task(self.reporter.run(), name="reporter"))
         tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
         tasks.append(asyncio.create_task(self.metrics.loop.run(), name="loop-monitor"))
@@ -353,6 +441,11 @@ class App:
         }
         waiting.discard(None)
         return len(waiting)
+
+    def _member_priority(self, info: PodInfo) -> int:
+        """The priority a pod counts at in the queue and against nominations (a gang
+        member: its group's, ``gang.priority``)."""
+        return gang_priority.member_priority(self.gangs, info)
 
     def _gated(self, qp: QueuedPod, message: str | None) -> None:
         """Tell a gated pod why it waits (and the group object it names: a gang short of

@@ -66,6 +66,9 @@ class Settings:
     kube_api_burst: int = 1000
     parallel_binds: int = 64
     gang_timeout_seconds: float = 300.0
+    volume_bind_timeout_seconds: float = 600.0
+    """How long VolumeBinding's PreBind waits for the PV controller (upstream's
+    ``bindTimeoutSeconds``)."""
     batching: bool = True
     percentage_of_nodes_to_score: int = 0
     """As kube-scheduler's: 0 adapts to the cluster size (all nodes up to 100)."""

@@ -50,6 +50,8 @@ class _Report:
     pod_condition: tuple[str, str, str] | None = None  # (status, reason, message) of PodScheduled
     status_apply: StatusApply | None = None
     """(path, body) of a server-side apply on the object's status subresource."""
+    related: ObjectRef | None = None
+    """The Event's secondary object (``related``), e.g. the preemptor of a victim."""
 
 
 class Reporter:
@@ -88,6 +90,7 @@ class Reporter:
         status_apply: StatusApply | None = None,
         delay: float = 0.0,
         topic: str = "",
+        related: ObjectRef | None = None,
     ) -> None:
         """Queue a report; with ``delay`` it is written only if not cancelled by then
         (a gang that fills up within seconds need not tell each member it waited).
@@ -111,6 +114,7 @@ class Reporter:
             action,
             pod_condition,
             status_apply,
+            related,
         )
         if delay > 0:
             self._delayed[slot] = (time.monotonic() + delay, report)
@@ -269,29 +273,33 @@ class Reporter:
                 {"status": {"conditions": [condition]}},
                 STRATEGIC_MERGE_PATCH,
             )
-        await self.client.post(
-            f"/apis/events.k8s.io/v1/namespaces/{ref.namespace}/events",
-            {
-                "apiVersion": "events.k8s.io/v1",
-                "kind": "Event",
-                # client-go's naming: the object's name and a unique suffix.
-                "metadata": {"name": f"{ref.name}.{time.time_ns():x}", "namespace": ref.namespace},
-                "eventTime": now_micro(),
-                "reportingController": self.controller,
-                "reportingInstance": self.instance,
-                "action": report.action,
-                "reason": report.reason,
-                "type": report.event_type,
-                "note": report.message[:1024],
-                "regarding": {
-                    "apiVersion": ref.api_version,
-                    "kind": ref.kind,
-                    "namespace": ref.namespace,
-                    "name": ref.name,
-                    "uid": ref.uid,
-                },
-            },
-        )
+        event: dict[str, object] = {
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            # client-go's naming: the object's name and a unique suffix.
+            "metadata": {"name": f"{ref.name}.{time.time_ns():x}", "namespace": ref.namespace},
+            "eventTime": now_micro(),
+            "reportingController": self.controller,
+            "reportingInstance": self.instance,
+            "action": report.action,
+            "reason": report.reason,
+            "type": report.event_type,
+            "note": report.message[:1024],
+            "regarding": _reference(ref),
+        }
+        if report.related is not None:
+            event["related"] = _reference(report.related)
+        await self.client.post(f"/apis/events.k8s.io/v1/namespaces/{ref.namespace}/events", event)
+
+
+def _reference(ref: ObjectRef) -> dict[str, str]:
+    return {
+        "apiVersion": ref.api_version,
+        "kind": ref.kind,
+        "namespace": ref.namespace,
+        "name": ref.name,
+        "uid": ref.uid,
+    }
 
 
 def _retryable(exc: ApiError) -> bool:

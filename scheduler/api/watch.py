@@ -72,7 +72,10 @@ class Reflector(Generic[T]):
         page_size: int = 500,
         watch_timeout: int = 300,
         on_error: Callable[[str], None] | None = None,
+        inspect: Callable[[msgspec.Raw, T], None] | None = None,
     ) -> None:
+        """``inspect`` sees each object's raw JSON beside its decoded struct, before the
+        handler does (pods: which fields we do not know, ``model.pod_fields``)."""
         self.client = client
         self.path = path
         self.handler = handler
@@ -82,12 +85,15 @@ class Reflector(Generic[T]):
         self.synced = asyncio.Event()
         self.resource_version = ""
         self._on_error = on_error
+        self._inspect = inspect
 
+        # With ``inspect`` the items of a page stay raw and are decoded one by one.
+        element: Any = item_type if inspect is None else msgspec.Raw
         list_type = msgspec.defstruct(
             f"{item_type.__name__}List",
             [
                 ("metadata", ListMeta, msgspec.field(default_factory=ListMeta)),
-                ("items", list[item_type], msgspec.field(default_factory=list)),  # type: ignore[valid-type]
+                ("items", list[element], msgspec.field(default_factory=list)),
             ],
         )
         self._list_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(list_type)
@@ -127,7 +133,10 @@ class Reflector(Generic[T]):
             if cont:
                 params["continue"] = cont
             page = self._list_decoder.decode(await self.client.get(self.path, params))
-            items.extend(page.items)
+            if self._inspect is None:
+                items.extend(page.items)
+            else:
+                items.extend(self._decode(raw) for raw in page.items)
             cont = page.metadata.continue_
             if not cont:
                 self.resource_version = page.metadata.resource_version
@@ -135,6 +144,12 @@ class Reflector(Generic[T]):
         self.handler.replace(items)
         self.synced.set()
         log.debug("listed", path=self.path, count=len(items), rv=self.resource_version)
+
+    def _decode(self, raw: msgspec.Raw) -> T:
+        obj = self._item_decoder.decode(raw)
+        if self._inspect is not None:
+            self._inspect(raw, obj)
+        return obj
 
     async def _watch(self) -> None:
         params = {
@@ -163,7 +178,7 @@ class Reflector(Generic[T]):
                     event.object
                 ).metadata.resource_version
                 continue
-            obj = self._item_decoder.decode(event.object)
+            obj = self._decode(event.object)
             self.resource_version = obj.metadata.resource_version  # type: ignore[attr-defined]
             try:
                 self.handler.apply(event.type, obj)

@@ -84,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long a placed gang may take to be fully bound (default 300)",
     )
     run.add_argument(
+        "--volume-bind-timeout-seconds",
+        type=float,
+        help="how long a pod's PreBind waits for its claims to be bound (default 600)",
+    )
+    run.add_argument(
         "--percentage-of-nodes-to-score",
         type=int,
         help="in large clusters, stop once this %% of nodes was found feasible "

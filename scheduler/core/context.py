@@ -22,6 +22,7 @@ from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.core.interfaces import Binder, Reporter
 from scheduler.framework.batching import SignatureCache
 from scheduler.framework.cycle import Feasibility, NodeWalk, Profile, pick_node
+from scheduler.framework.plugins.volume_binding import PodVolumes
 from scheduler.framework.types import NodeInfo, PodInfo
 from scheduler.metrics import Metrics
 from scheduler.metrics.registry import SCHEDULED
@@ -39,6 +40,8 @@ class Placement:
     node_name: str
     started: float
     """perf_counter() at the start of the scheduling attempt."""
+    volumes: PodVolumes | None = None
+    """The volume bindings reserved for the node, written before the pod is bound."""
 
 
 @dataclass(slots=True, eq=False)

@@ -324,7 +324,11 @@ class PodEvents:
 
 def _reuse(old: PodInfo, pod: Pod) -> PodInfo | None:
     """Status-only updates (most of them) keep the computed requests and signature."""
-    if old.pod.spec == pod.spec and old.pod.metadata.labels == pod.metadata.labels:
+    if (
+        old.pod.spec == pod.spec
+        and old.pod.metadata.labels == pod.metadata.labels
+        and old.pod.unknown_field == pod.unknown_field
+    ):
         old.pod = pod
         return old
     try:

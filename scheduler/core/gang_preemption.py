@@ -29,6 +29,7 @@ from scheduler.core.preemption import PodPreemption
 from scheduler.framework.cycle import Profile
 from scheduler.framework.preemption import priority
 from scheduler.framework.types import PodInfo
+from scheduler.gang import priority as gang_priority
 from scheduler.gang.model import GroupKey, GroupPolicy
 from scheduler.gang.preemption import GangVictims, NoVictims, Unit, describe, find_gang_victims
 from scheduler.gang.registry import GangRegistry
@@ -59,9 +60,7 @@ class GangPreemption:
     """Per preemptor gang: the victims it evicted that may still be terminating."""
 
     def group_priority(self, policy: GroupPolicy, members: list[PodInfo]) -> int:
-        if policy.priority is not None:
-            return policy.priority
-        return max((priority(m) for m in members), default=0)
+        return gang_priority.group_priority(self.gangs, policy, members)
 
     def waiting_for(self, group: GroupKey) -> int:
         """How many of the gang's earlier victims still hold their room."""
@@ -91,7 +90,8 @@ class GangPreemption:
                         groups.setdefault(key, []).append(pod)
                         policies[key] = policy
                         continue
-                    level = policy.priority if policy.priority is not None else priority(pod)
+                    own = gang_priority.own_priority(self.gangs, policy)
+                    level = own if own is not None else priority(pod)
                     singles.append(Unit(pod.key, (pod,), level, gang=False))
                     continue
                 singles.append(Unit(pod.key, (pod,), priority(pod), gang=False))
@@ -117,6 +117,15 @@ class GangPreemption:
         level = self.group_priority(policy, members)
         if any(m.pod.spec.preemption_policy == "Never" for m in members):
             return GangPreemptionResult(False, "not eligible due to preemptionPolicy=Never.")
+        missing = gang_priority.missing_class(self.gangs, policy)
+        if missing is not None:  # never preempt at a guessed priority
+            return GangPreemptionResult(False, missing)
+        pods_for = self.pods.nominator.pods_for
+
+        def nominated(node_name: str) -> list[PodInfo]:
+            # Room nominated to others of this priority or higher (as nominated_for).
+            return [p for p in pods_for(node_name) if self.pods.priority_of(p) >= level]
+
         units = self.units(group)
         result = find_gang_victims(
             self.profile,
@@ -129,7 +138,7 @@ class GangPreemption:
             self.pods.rng,
             topology_key=policy.topology_key,
             domain=domain,
-            nominated=self.pods.nominator.pods_for,
+            nominated=nominated,
         )
         if isinstance(result, NoVictims):
             metrics.workload_preemption_attempts.labels("unschedulable").inc()
@@ -149,12 +158,14 @@ class GangPreemption:
         by_node: dict[str, PodInfo] = {node: pod for pod, node in plan.plan}
         first = plan.plan[0][0]
         victims: set[str] = set()
+        obj = self.gangs.objects.get(group.obj)
+        group_ref = obj.ref if obj is not None else None
         for victim in plan.pods:
             node = self.cache.node_of(victim.uid) or victim.pod.spec.node_name
             victims.add(victim.uid)
             if victim.pod.metadata.deletion_timestamp is None:
                 preemptor = by_node.get(node, first)
-                self.pods.preempter.evict(victim.pod, preemptor.pod, node)
+                self.pods.preempter.evict(victim.pod, preemptor.pod, node, group_ref)
         self._victims[group] = victims
         for pod, node in plan.plan:
             self.pods.nominator.nominate(pod, node)

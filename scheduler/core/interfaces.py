@@ -37,9 +37,11 @@ class Reporter(Protocol):
         pod_condition: tuple[str, str, str] | None = None,
         status_apply: StatusApply | None = None,
         delay: float = 0.0,
+        related: ObjectRef | None = None,
     ) -> None:
-        """An Event on ``ref``; optionally a PodScheduled condition (status, reason,
-        message) or a server-side apply of the object's status (path, body)."""
+        """An Event on ``ref`` (``related``: its secondary object); optionally a
+        PodScheduled condition (status, reason, message) or a server-side apply of the
+        object's status (path, body)."""
         ...
 
     def pod_unschedulable(

@@ -26,10 +26,13 @@ from typing import Protocol
 import structlog
 
 from scheduler.cache.cluster_cache import ClusterCache
-from scheduler.framework.cycle import Feasibility, Profile
+from scheduler.framework.cycle import Feasibility, NodesView, Profile, run_pre_filters
 from scheduler.framework.preemption import (
+    BEFORE_DYNAMIC_RESOURCES,
+    DRA_STATE_MISSING,
     Budget,
     Eligible,
+    Priority,
     filter_with_nominated,
     lower_priority_nominated,
     nominated_for,
@@ -38,9 +41,11 @@ from scheduler.framework.preemption import (
     priority,
     with_pods,
 )
-from scheduler.framework.types import NodeInfo, PodInfo
+from scheduler.framework.types import NodeInfo, PodInfo, Unresolvable
+from scheduler.framework.volumes import VOLUME_PLUGINS
 from scheduler.metrics import Metrics
 from scheduler.model.objects import Pod
+from scheduler.model.refs import ObjectRef
 from scheduler.queue.nominator import Nominator
 
 log = structlog.get_logger(__name__)
@@ -53,8 +58,12 @@ class Preempter(Protocol):
         """Set the pod's ``status.nominatedNodeName`` ("" clears it)."""
         ...
 
-    def evict(self, victim: Pod, preemptor: Pod, node_name: str) -> None:
-        """DisruptionTarget condition, graceful delete, ``Preempted`` Event."""
+    def evict(
+        self, victim: Pod, preemptor: Pod, node_name: str, group: ObjectRef | None = None
+    ) -> None:
+        """DisruptionTarget condition, graceful delete, ``Preempted`` Event whose
+        ``related`` is the preemptor pod, or its group object ``group`` when a gang
+        preempts."""
         ...
 
 
@@ -69,6 +78,7 @@ class PodPreemption:
         nominator: Nominator | None = None,
         rng: random.Random | None = None,
         eligible: Eligible | None = None,
+        priority_of: Priority = priority,
     ) -> None:
         self.cache = cache
         self.profile = profile
@@ -79,6 +89,9 @@ class PodPreemption:
         self.rng = rng or random.Random()
         self.eligible = eligible
         """Pods pod-by-pod preemption may not evict (members of gangs evicted whole)."""
+        self.priority_of = priority_of
+        """The priority a pod counts at where nominations are compared and victims are
+        eligible (a gang member's is its group's: ``gang.priority.member_priority``)."""
 
     # -- every cycle ---------------------------------------------------------------
 
@@ -89,7 +102,7 @@ class PodPreemption:
             return None
         swapped: dict[str, NodeInfo] = {}
         for node_name in self.nominator.nodes():
-            others = nominated_for(pod, self.nominator.pods_for(node_name))
+            others = nominated_for(pod, self.nominator.pods_for(node_name), self.priority_of)
             node = self.cache.node(node_name)
             if others and node is not None:
                 swapped[node_name] = with_pods(node, others)
@@ -105,8 +118,17 @@ class PodPreemption:
         node = self.cache.node(name)
         if node is None or not any(n.name == name for n in nodes):
             return None
+        # The pre-filters' filters too (volumes, pod affinity, spread), as upstream's
+        # evaluateNominatedNode runs every filter with the cycle's pre-filter state.
+        extra = run_pre_filters(self.profile, pod, self.profile.cluster or NodesView(nodes))
+        if isinstance(extra, Unresolvable):
+            return None
         reasons = filter_with_nominated(
-            self.profile.filters, pod, node, self.nominator.pods_for(name)
+            [*self.profile.filters, *extra],
+            pod,
+            node,
+            self.nominator.pods_for(name),
+            self.priority_of,
         )
         return node if reasons is None else None
 
@@ -120,7 +142,7 @@ class PodPreemption:
             if self.cache.node(node_name) is None:
                 continue
             for pod in self.nominator.pods_for(node_name):
-                if pod.uid in exclude or priority(pod) < level:
+                if pod.uid in exclude or self.priority_of(pod) < level:
                     continue
                 if self.cache.node_of(pod.uid) is None:
                     self.cache.assume(pod, node_name)
@@ -141,10 +163,21 @@ class PodPreemption:
         """Preempt for ``pod``, which fits none of ``nodes``; returns the PostFilter tail
         of its FailedScheduling message (``no new claims to deallocate, preemption: ...``;
         "" when victims were chosen)."""
+        unresolvable = fit.unresolvable
+        if unresolvable is not None and unresolvable.plugin in BEFORE_DYNAMIC_RESOURCES:
+            return DRA_STATE_MISSING
         self.metrics.preemption_attempts.inc()
         nominated_name = self.nominator.node_of(pod.uid) or pod.pod.status.nominated_node_name
+        # Upstream's dry run runs every filter; the volume plugins' ones hold no state that
+        # removing victims would change (the others are not run here yet).
+        extra = run_pre_filters(self.profile, pod, self.profile.cluster or NodesView(nodes))
+        volume_filters = (
+            []
+            if isinstance(extra, Unresolvable)
+            else [f for f in extra if f.name in VOLUME_PLUGINS]
+        )
         outcome = preempt(
-            self.profile.filters,
+            [*self.profile.filters, *volume_filters],
             pod,
             nodes,
             fit.rejected_by,
@@ -153,6 +186,7 @@ class PodPreemption:
             self.rng,
             nominated_node=self.cache.node(nominated_name) if nominated_name else None,
             eligible=self.eligible,
+            priority_of=self.priority_of,
             reasons=fit.reasons,
         )
         chosen = outcome.candidate
@@ -173,7 +207,8 @@ class PodPreemption:
         for victim in victims:
             if victim.pod.metadata.deletion_timestamp is None:  # already on its way out
                 self.preempter.evict(victim.pod, pod.pod, chosen.node)
-        for other in lower_priority_nominated(pod, self.nominator.pods_for(chosen.node)):
+        nominated = self.nominator.pods_for(chosen.node)
+        for other in lower_priority_nominated(pod, nominated, self.priority_of):
             self.nominator.remove(other.uid)
             self.preempter.nominate(other.pod, "")
         self.nominator.nominate(pod, chosen.node)

@@ -28,6 +28,8 @@ from scheduler.core.gang_cycle import GangCycle, GangTurn
 from scheduler.core.gang_preemption import GangPreemption
 from scheduler.core.interfaces import Binder, Reporter
 from scheduler.core.preemption import PodPreemption
+from scheduler.core.volume_binding import VolumePreBind
+from scheduler.core.volume_events import not_storage, uses_storage
 from scheduler.framework.batching import SignatureCache
 from scheduler.framework.cycle import Feasibility, NodeWalk, Profile, pick_node
 from scheduler.framework.diagnosis import unschedulable_message
@@ -62,6 +64,7 @@ class Scheduler:
         seed: int | None = None,
         hold: EventHold | None = None,
         preemption: PodPreemption | None = None,
+        volumes: VolumePreBind | None = None,
     ) -> None:
         self.name = name
         self.hold = hold or EventHold()
@@ -75,6 +78,8 @@ class Scheduler:
         self.metrics = metrics
         self.preemption = preemption
         """PostFilter and the nominations (None: no preemption)."""
+        self.volumes = volumes
+        """VolumeBinding's Reserve and PreBind (None: no storage watched)."""
         # Shared with the gang cycle: one cluster view, one queue, one bind budget.
         self.ctx = CycleContext(
             cache=cache,
@@ -163,12 +168,14 @@ class Scheduler:
             self.metrics.attempt(UNSCHEDULABLE, time.perf_counter() - started)
             log.info("pod unschedulable", pod=pod.key, reason=message)
             self.reporter.pod_unschedulable(ref_of(pod), message)
-            self.queue.requeue_unschedulable(qp)
+            # Claims, PVs and classes change often; only pods with storage wait for them.
+            self.queue.requeue_unschedulable(qp, None if uses_storage(pod.pod) else not_storage)
             return None
+        volumes = self.volumes.reserve(pod, node) if self.volumes is not None else None
         self.cache.assume(pod, node.name)
         if self.preemption is not None:
             self.preemption.placed(pod.uid)
-        self.start_binding(Placement(qp, node.name, started))
+        self.start_binding(Placement(qp, node.name, started, volumes))
         return None
 
     def _pick(self, pod: PodInfo, nodes: list[NodeInfo]) -> tuple[NodeInfo | None, Feasibility]:
@@ -198,7 +205,18 @@ class Scheduler:
         self.ctx.spawn(self._bind(placement))
 
     async def _bind(self, placement: Placement) -> None:
-        qp, pod = placement.pod, placement.pod.info
+        pod = placement.pod.info
+        if placement.volumes is not None and self.volumes is not None:
+            pre_bind_started = time.perf_counter()
+            error = await self.volumes.bind(pod, placement.node_name, placement.volumes)
+            self.metrics.extension_point_duration.labels(
+                "PreBind", "Success" if error is None else "Error", self.metrics.profile
+            ).observe(time.perf_counter() - pre_bind_started)
+            if error is not None:
+                # Deleted meanwhile (the cache let go of it): nothing to retry.
+                gone = self.cache.node_of(pod.uid) is None
+                self._unbound(placement, BindOutcome.POD_GONE if gone else BindOutcome.RETRY, error)
+                return
         async with self.ctx.bind_slots:
             bind_started = time.perf_counter()
             outcome, detail = await self.binder.bind(pod.pod, placement.node_name)
@@ -208,6 +226,12 @@ class Scheduler:
         if outcome is BindOutcome.BOUND:
             self.ctx.bound(placement)
             return
+        self._unbound(placement, outcome, f"Binding rejected: {detail}")
+
+    def _unbound(self, placement: Placement, outcome: BindOutcome, message: str) -> None:
+        """The pod was not bound (PreBind or Bind failed): free its node, retry or drop it."""
+        qp, pod = placement.pod, placement.pod.info
+        detail = message
         self.cache.forget(pod.uid)
         self.metrics.bind_errors.labels(outcome.value).inc()
         self.metrics.attempt(ERROR, time.perf_counter() - placement.started)
@@ -215,9 +239,7 @@ class Scheduler:
             log.warning(
                 "binding failed, will retry", pod=pod.key, node=placement.node_name, error=detail
             )
-            self.reporter.pod_unschedulable(
-                ref_of(pod), f"Binding rejected: {detail}", reason="SchedulerError"
-            )
+            self.reporter.pod_unschedulable(ref_of(pod), message, reason="SchedulerError")
             self.queue.requeue_backoff(qp)
         else:
             log.info("binding skipped", pod=pod.key, outcome=outcome.value, detail=detail)

@@ -7,7 +7,7 @@ and decides what to do with the answer.
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from scheduler.config import ScoringStrategy
@@ -32,6 +32,7 @@ from scheduler.framework.types import (
     ScorePlugin,
     Unresolvable,
 )
+from scheduler.framework.volumes import VolumeView
 
 
 @dataclass(slots=True)
@@ -58,13 +59,17 @@ class Profile:
         scoring_strategy: ScoringStrategy = "LeastAllocated",
         cluster: ClusterView | None = None,
         spread: SpreadDefaults | None = None,
+        volumes: VolumeView | None = None,
+        gang_member: Callable[[str], bool] | None = None,
     ) -> Profile:
         """kube-scheduler's default plugins; ``spread`` is PodTopologySpread's defaulting
-        (upstream's System defaults unless given)."""
+        (upstream's System defaults unless given); ``volumes``, the storage objects the
+        volume plugins read (without it, pods with claims are refused); ``gang_member``
+        tells VolumeBinding which pods are gang members."""
         return cls(
             default_filters(),
             default_scores(scoring_strategy, cluster),
-            default_pre_filters(spread),
+            default_pre_filters(spread, volumes, gang_member),
             default_pre_scores(spread),
             cluster,
             default_pre_enqueue(),
@@ -252,13 +257,9 @@ def pick_node(
     kube-scheduler does.
     """
     cluster = profile.cluster or NodesView(nodes)
-    filters: list[FilterPlugin] = []
-    for plugin in profile.pre_filters:
-        verdict = plugin.pre_filter(pod, cluster)
-        if isinstance(verdict, Unresolvable):
-            return None, Feasibility(unresolvable=verdict)
-        if verdict is not None:
-            filters.append(verdict)
+    filters = run_pre_filters(profile, pod, cluster)
+    if isinstance(filters, Unresolvable):
+        return None, Feasibility(unresolvable=filters)
     if (
         batch is not None
         and pod.signature is not None
@@ -275,6 +276,21 @@ def pick_node(
     # a batchable pod that stepped aside above they run a second time, rarely and cheaply.
     scores = [*profile.scores, *_extra_scores(profile, pod, cluster, fit.feasible)]
     return select_node(fit.feasible, score_nodes(profile, pod, fit.feasible, scores), rng), fit
+
+
+def run_pre_filters(
+    profile: Profile, pod: PodInfo, cluster: ClusterView
+) -> list[FilterPlugin] | Unresolvable:
+    """The filters the pre-filters add for this pod (to run after the profile's own), or the
+    first one's verdict that rejects it for every node."""
+    filters: list[FilterPlugin] = []
+    for plugin in profile.pre_filters:
+        verdict = plugin.pre_filter(pod, cluster)
+        if isinstance(verdict, Unresolvable):
+            return verdict
+        if verdict is not None:
+            filters.append(verdict)
+    return filters
 
 
 def _extra_scores(

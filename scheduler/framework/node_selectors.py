@@ -20,10 +20,16 @@ Upstream rules kept here:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Final
 
-from scheduler.model.objects import Node, NodeSelectorRequirement, NodeSelectorTerm, Pod
+from scheduler.model.objects import (
+    Node,
+    NodeSelector,
+    NodeSelectorRequirement,
+    NodeSelectorTerm,
+    Pod,
+)
 
 _IN, _NOT_IN, _EXISTS, _DOES_NOT_EXIST, _GT, _LT = range(6)
 _OPERATORS: Final = {
@@ -59,7 +65,7 @@ class _Requirement:
         self.values = values
         self.bound = bound
 
-    def matches(self, labels: dict[str, str]) -> bool:
+    def matches(self, labels: Mapping[str, str]) -> bool:
         value = labels.get(self.key)
         op = self.op
         if op == _IN:
@@ -225,3 +231,16 @@ def compile_preferred(pod: Pod) -> Callable[[Node], int]:
         if term is not None:
             terms.append((preferred.weight, term))
     return _PreferenceScorer(tuple(terms)) if terms else _prefer_none
+
+
+def compile_label_terms(selector: NodeSelector) -> Callable[[Mapping[str, str]], bool]:
+    """A predicate over a node's labels alone for a NodeSelector (a PV's node affinity:
+    upstream checks it against a node that has only labels, so ``matchFields`` are
+    skipped); terms that cannot match anything are dropped, no terms match nothing."""
+    parsed = (_term(t) for t in selector.node_selector_terms)
+    terms = tuple(t.labels for t in parsed if t is not None)
+
+    def matches(labels: Mapping[str, str]) -> bool:
+        return any(all(r.matches(labels) for r in term) for term in terms)
+
+    return matches

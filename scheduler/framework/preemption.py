@@ -9,11 +9,12 @@ pods of lower priority makes room:
    waiting for its victims on its nominated node (``not eligible due to a terminating
    pod on the nominated node.``).
 2. Only nodes whose failure removing pods can fix are tried: a node rejected by
-   NodeName, NodeUnschedulable, TaintToleration or NodeAffinity, by NodeResourcesFit for
-   a request larger than the node's whole allocatable amount, by InterPodAffinity for its
-   required affinity (removing pods cannot add the pods it wants), by PodTopologySpread
-   for a missing topology label (upstream's ``UnschedulableAndUnresolvable``), or by a
-   pre-filter for every node, is not.
+   NodeName, NodeUnschedulable, TaintToleration, NodeAffinity, VolumeBinding or
+   VolumeZone, by NodeResourcesFit for a request larger than the node's whole
+   allocatable amount, by InterPodAffinity for its required affinity (removing pods
+   cannot add the pods it wants), by PodTopologySpread for a missing topology label
+   (upstream's ``UnschedulableAndUnresolvable``), or by a pre-filter for every node, is
+   not.
 3. Per node (``select_victims_on_node``) every lower-priority pod is removed; if the
    preemptor then fits, they are added back one by one, most important first (higher
    priority, then longer running), those whose PodDisruptionBudget would be violated
@@ -52,7 +53,14 @@ from scheduler.framework.types import FilterPlugin, NodeInfo, PodInfo
 from scheduler.model.policy import PdbSelector, PodDisruptionBudget
 
 UNRESOLVABLE_PLUGINS: Final = frozenset(
-    {"NodeName", "NodeUnschedulable", "TaintToleration", "NodeAffinity"}
+    {
+        "NodeName",
+        "NodeUnschedulable",
+        "TaintToleration",
+        "NodeAffinity",
+        "VolumeBinding",
+        "VolumeZone",
+    }
 )
 """Filters whose rejection upstream reports as ``UnschedulableAndUnresolvable``: evicting
 pods cannot make such a node fit, so preemption does not try it."""
@@ -72,6 +80,15 @@ claims (it runs before DefaultPreemption); its reasons and preemption's are join
 ", " into the FailedScheduling message, so ours carries it too (pods with claims are
 refused before this point)."""
 
+DRA_STATE_MISSING: Final = "not found"
+"""kube-scheduler v1.35's whole PostFilter tail for a pod rejected by a pre-filter that runs
+before DynamicResources' (the volume plugins'): that plugin's PostFilter then finds no state
+of its own and fails with the cycle state's ``not found``, and DefaultPreemption never runs
+(``0/3 nodes are available: persistentvolumeclaim "data" not found. not found``)."""
+BEFORE_DYNAMIC_RESOURCES: Final = frozenset(
+    {"VolumeRestrictions", "NodeVolumeLimits", "VolumeBinding", "VolumeZone"}
+)
+
 MIN_CANDIDATE_NODES_PERCENTAGE: Final = 10
 MIN_CANDIDATE_NODES_ABSOLUTE: Final = 100
 """DefaultPreemptionArgs defaults: how many candidate nodes a dry run looks for."""
@@ -84,6 +101,9 @@ _NOT_STARTED: Final = "\uffff"
 """Sorts after every RFC 3339 time: a pod with no start time counts as started now."""
 
 Nominated = Callable[[str], Sequence[PodInfo]]
+Priority = Callable[[PodInfo], int]
+"""A pod's priority where nominations are compared: a gang member's is its group's
+(``gang.priority``); plain ``priority`` by default."""
 """Node name -> the pods nominated to it (not yet bound)."""
 
 
@@ -209,10 +229,13 @@ def run_filters(
     return None
 
 
-def nominated_for(pod: PodInfo, nominated: Sequence[PodInfo]) -> list[PodInfo]:
+def nominated_for(
+    pod: PodInfo, nominated: Sequence[PodInfo], priority_of: Priority | None = None
+) -> list[PodInfo]:
     """The nominated pods the pod must leave room for: equal or higher priority."""
-    own = priority(pod)
-    return [p for p in nominated if p.uid != pod.uid and priority(p) >= own]
+    level = priority_of or priority
+    own = level(pod)
+    return [p for p in nominated if p.uid != pod.uid and level(p) >= own]
 
 
 def with_pods(node: NodeInfo, pods: Iterable[PodInfo]) -> NodeInfo:
@@ -228,11 +251,12 @@ def filter_with_nominated(
     pod: PodInfo,
     node: NodeInfo,
     nominated: Sequence[PodInfo],
+    priority_of: Priority | None = None,
 ) -> tuple[str, ...] | None:
     """Upstream's ``RunFilterPluginsWithNominatedPods``: the pod must fit with the
     equal-or-higher-priority pods nominated to the node counted, and without them (a
     nominated pod may not get there, and affinity to it must not be relied on)."""
-    others = nominated_for(pod, nominated)
+    others = nominated_for(pod, nominated, priority_of)
     if others:
         reasons = run_filters(filters, pod, with_pods(node, others))
         if reasons is not None:
@@ -262,9 +286,15 @@ Eligible = Callable[[PodInfo], bool]
 
 
 def preemptible(
-    preemptor: PodInfo, pods: Iterable[PodInfo], eligible: Eligible | None = None
+    preemptor: PodInfo,
+    pods: Iterable[PodInfo],
+    eligible: Eligible | None = None,
+    priority_of: Priority | None = None,
 ) -> list[PodInfo]:
     """The pods the preemptor may evict: strictly lower priority (and ``eligible``)."""
+    if priority_of is not None:  # a gang member counts at its group's priority
+        level = priority_of(preemptor)
+        return [p for p in pods if priority_of(p) < level and (eligible is None or eligible(p))]
     own = priority(preemptor)
     # Attribute reads inlined: this runs over every pod of every node tried.
     if eligible is None:
@@ -279,16 +309,17 @@ def select_victims_on_node(
     budgets: Sequence[Budget],
     nominated: Sequence[PodInfo] = (),
     eligible: Eligible | None = None,
+    priority_of: Priority | None = None,
 ) -> Victims | NodeFailure:
     """The fewest victims on ``node`` that make room for ``preemptor`` (``node`` itself is
     left untouched)."""
-    potential = preemptible(preemptor, node.pods.values(), eligible)
+    potential = preemptible(preemptor, node.pods.values(), eligible, priority_of)
     if not potential:  # checked before copying: the common case in clusters of one priority
         return NodeFailure((NO_VICTIMS,))
     state = copy_node_info(node)
     for pod in potential:
         remove_pod(state, pod.uid)
-    reasons = filter_with_nominated(filters, preemptor, state, nominated)
+    reasons = filter_with_nominated(filters, preemptor, state, nominated, priority_of)
     if reasons is not None:
         return NodeFailure(reasons)
     potential.sort(key=importance)
@@ -298,7 +329,7 @@ def select_victims_on_node(
 
     def reprieve(pod: PodInfo) -> bool:
         add_pod(state, pod)
-        if filter_with_nominated(filters, preemptor, state, nominated) is None:
+        if filter_with_nominated(filters, preemptor, state, nominated, priority_of) is None:
             return True
         remove_pod(state, pod.uid)
         victims.append(pod)
@@ -366,6 +397,7 @@ def dry_run(
     offset: int = 0,
     wanted: int | None = None,
     eligible: Eligible | None = None,
+    priority_of: Priority | None = None,
 ) -> tuple[list[Candidate], dict[str, tuple[str, ...]]]:
     """Candidates (those without PDB violations first) and, per node that is not
     one, why. Stops once ``wanted`` candidates are found, one of them violation-free."""
@@ -377,7 +409,7 @@ def dry_run(
     for i in range(total):
         node = potential[(offset + i) % total]
         result = select_victims_on_node(
-            filters, preemptor, node, budgets, nominated(node.name), eligible
+            filters, preemptor, node, budgets, nominated(node.name), eligible, priority_of
         )
         if isinstance(result, NodeFailure):
             failures[node.name] = result.reasons
@@ -477,6 +509,7 @@ def preempt(
     unresolvable: bool = False,
     nominated_node: NodeInfo | None = None,
     eligible: Eligible | None = None,
+    priority_of: Priority | None = None,
     reasons: Mapping[str, Sequence[str]] | None = None,
 ) -> Outcome:
     """Upstream's ``Evaluator.Preempt`` up to choosing the node (no API calls).
@@ -513,6 +546,7 @@ def preempt(
             offset,
             num_candidates(len(potential)),
             eligible,
+            priority_of,
         )
     best = pick_one_node(candidates)
     if best is None:
@@ -533,8 +567,11 @@ def post_filter_message(outcome: Outcome) -> str:
     return f"{NO_CLAIMS}, {outcome.message}"
 
 
-def lower_priority_nominated(preemptor: PodInfo, nominated: Sequence[PodInfo]) -> list[PodInfo]:
+def lower_priority_nominated(
+    preemptor: PodInfo, nominated: Sequence[PodInfo], priority_of: Priority | None = None
+) -> list[PodInfo]:
     """Pods nominated to the chosen node with lower priority than the preemptor: their
     nomination is cleared so they look elsewhere at once."""
-    own = priority(preemptor)
-    return [p for p in nominated if p.uid != preemptor.uid and priority(p) < own]
+    level = priority_of or priority
+    own = level(preemptor)
+    return [p for p in nominated if p.uid != preemptor.uid and level(p) < own]

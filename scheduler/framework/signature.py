@@ -23,6 +23,7 @@ depends on other pods or on objects the plugins here do not model:
 * ``affinity.podAffinity`` or ``affinity.podAntiAffinity`` present;
 * any ``topologySpreadConstraints``;
 * any ``resourceClaims`` (DRA);
+* a field we do not know (``Pod.unknown_field``, ``model.pod_fields``);
 * a volume of any kind other than configMap, secret, emptyDir, downwardAPI and
   projected (PVCs, ephemeral and inline volumes bring zone/attach limits).
 """
@@ -46,6 +47,8 @@ _DIGEST_SIZE: Final = 16
 
 def batchable(pod: Pod) -> bool:
     """Whether plain per-node checks decide this pod's placement (see module doc)."""
+    if pod.unknown_field:
+        return False  # refused by UnsupportedFeatures, on its own
     spec = pod.spec
     affinity = spec.affinity
     if affinity is not None and (

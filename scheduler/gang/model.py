@@ -56,7 +56,11 @@ class GroupPolicy:
     """Per-object override of the gang binding timeout (annotation)."""
     priority: int | None = None
     """The group's own priority (1.36+ PodGroup ``spec.priority``, our CRD's
-    ``priority``); None: the highest priority among its members."""
+    ``priority``); None: its ``priority_class_name``'s value, else the highest priority
+    among its members."""
+    priority_class_name: str = ""
+    """A PriorityClass standing for the priority (1.36+ PodGroup ``priorityClassName``
+    without ``priority``; our CRD's ``priorityClassName``), resolved by the scheduler."""
     single_pod_disruption: bool = False
     """``disruptionMode`` single (1.36 ``Pod``): preemption may evict members one by
     one. Otherwise a running gang is evicted whole or not at all."""

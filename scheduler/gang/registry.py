@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from scheduler.cache.priority_classes import PriorityClasses
 from scheduler.framework.types import PodInfo
 from scheduler.gang.jobs import JobIndex, JobWait
 from scheduler.gang.membership import label_problem, pod_group_key
@@ -51,6 +52,8 @@ class GangRegistry:
         self._members: dict[GroupKey, dict[str, str]] = {}
         """group -> uid -> node name ("" while unassigned)."""
         self._key_of: dict[str, GroupKey] = {}
+        self.classes = PriorityClasses()
+        """PriorityClass values, for groups that name a class (``gang.priority``)."""
 
     # -- group objects -----------------------------------------------------------
 

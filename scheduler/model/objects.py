@@ -201,6 +201,9 @@ class Pod(_Obj):
     metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
     spec: PodSpec = msgspec.field(default_factory=PodSpec)
     status: PodStatus = msgspec.field(default_factory=PodStatus)
+    unknown_field: str = msgspec.field(default="", name="workload-scheduler.io/unknownField")
+    """Not from the API (no Pod has a key by this name): the first field of a pending pod
+    we do not know where it may matter for placement (``model.pod_fields``), or ""."""
 
     @property
     def key(self) -> str:
@@ -294,6 +297,14 @@ class Job(_Obj):
 
     metadata: JobMeta = msgspec.field(default_factory=JobMeta)
     spec: JobSpec = msgspec.field(default_factory=JobSpec)
+
+
+class PriorityClass(_Obj):
+    """A ``scheduling.k8s.io/v1`` PriorityClass: the value a class name stands for."""
+
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    value: int = 0
+    global_default: bool = False
 
 
 class ListMeta(_Obj):

@@ -1,6 +1,7 @@
 """Active, back-off and unschedulable pods, as kube-scheduler keeps them.
 
-- *active*: ready to be tried, highest priority first, then oldest.
+- *active*: ready to be tried, highest priority first (a gang member at its group's
+  priority, ``priority_of``), then oldest.
 - *backoff*: failed recently; waits 1 s, 2 s, 4 s ... up to 10 s per attempt.
 - *unschedulable*: no node fitted; waits for a cluster event that may make it
   fit (a node added or changed, a pod gone), or at most five minutes.
@@ -115,6 +116,7 @@ class SchedulingQueue:
         gate: GateCheck | None = None,
         on_incoming: Callable[[str, str], None] | None = None,
         on_gated: Callable[[QueuedPod, str | None], None] | None = None,
+        priority_of: Callable[[PodInfo], int] | None = None,
     ) -> None:
         self._pods: dict[str, QueuedPod] = {}
         self._active: list[tuple[tuple[int, str], int, QueuedPod]] = []
@@ -127,6 +129,8 @@ class SchedulingQueue:
         self._on_incoming = on_incoming or (lambda queue, event: None)
         self._on_gated = on_gated or (lambda qp, message: None)
         """Told when a pod is gated (with why) and when it leaves the gate (None)."""
+        self._priority_of = priority_of
+        """The priority a pod is ordered by (a gang member: its group's); None: its own."""
         self.closed = False
 
     # -- what's inside ---------------------------------------------------------
@@ -325,7 +329,10 @@ class SchedulingQueue:
     def _to_active(self, qp: QueuedPod, event: str) -> None:
         qp.where = ACTIVE
         qp.queued_at = time.monotonic()
-        heapq.heappush(self._active, (qp.sort_key(), next(self._seq), qp))
+        key = qp.sort_key()
+        if self._priority_of is not None:
+            key = (-self._priority_of(qp.info), key[1])
+        heapq.heappush(self._active, (key, next(self._seq), qp))
         self._on_incoming(ACTIVE, event)
         self._wakeup.set()
 

@@ -277,7 +277,7 @@ def new_api_client(kubeconfig: Path | str) -> client.ApiClient:
 
 
 @contextlib.contextmanager
-def running(*procs: SchedulerProcess, timeout: float = 15) -> Iterator[None]:
+def running(*procs: SchedulerProcess, timeout: float = 60) -> Iterator[None]:
     """Start the schedulers, and stop every one of them afterwards, also when one fails to
     become ready (``SchedulerProcess.start`` leaves its process running when it raises)."""
     try:

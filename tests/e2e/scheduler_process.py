@@ -49,7 +49,7 @@ class SchedulerProcess:
         scheme = "https" if self.secure else "http"
         return f"{scheme}://127.0.0.1:{self.metrics_port}/metrics"
 
-    def start(self, timeout: float = 30) -> SchedulerProcess:
+    def start(self, timeout: float = 60) -> SchedulerProcess:
         address = f"127.0.0.1:{self.port}"
         secure_args = ["--secure-metrics"] if self.secure else ["--no-secure-metrics"]
         cmd = [

@@ -64,3 +64,20 @@ def test_valid_topology_keys_are_accepted(kube_request: KubeRequest, namespace: 
         kube_request(
             "POST", f"/apis/{API}/namespaces/{namespace}/workloads", _workload(f"ok-{i}", 2, key)
         )
+
+
+def test_priority_or_priority_class_name_not_both(
+    kube_request: KubeRequest, namespace: str
+) -> None:
+    both = _workload("both", 2)
+    both["spec"]["podGroups"][0].update({"priority": 5, "priorityClassName": "urgent"})
+    message = _refusal(kube_request, namespace, both)
+    assert "set priority or priorityClassName, not both" in message, message
+    bad = _workload("bad-class", 2)
+    bad["spec"]["podGroups"][0]["priorityClassName"] = "Not A Name"
+    message = _refusal(kube_request, namespace, bad)
+    assert "spec.podGroups[0].priorityClassName" in message, message
+    named = _workload("named", 2)
+    named["spec"]["podGroups"][0]["priorityClassName"] = "urgent"
+    created = kube_request("POST", f"/apis/{API}/namespaces/{namespace}/workloads", named)
+    assert created["spec"]["podGroups"][0]["priorityClassName"] == "urgent"  # not pruned

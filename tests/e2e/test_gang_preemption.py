@@ -89,6 +89,38 @@ def test_high_gang_evicts_exactly_two_whole_low_gangs(gang: Any) -> None:
     assert len(evicted) == 2 and len(intact) == 2, (evicted, intact)  # never part of a gang
 
 
+def test_group_priority_from_its_priority_class(gang: Any) -> None:
+    """The group names the class, its pods none (priority 0): the group's priority counts.
+    Our CRD's priorityClassName is resolved by the scheduler from the PriorityClass watch;
+    a 1.37 PodGroup's by admission or, where admission leaves it, by us."""
+    if gang.mode.name == "v1alpha1":
+        pytest.skip("the v1alpha1 Workload has no priority")
+    priority_classes(gang)
+    for i in range(4):
+        gang.node(f"gc-{i}", cpu="4", memory="16Gi")
+    low = running_gangs(gang, 4, 4, **whole(gang))
+    gang.mode.create_workload(gang.ns, "high", {"g": 8}, extra={"priorityClassName": HIGH})
+    high = submit(gang, "high", "g", 8, "high", cpu="1")
+    wait_bound(gang, high, "high gang (priority from its class) bound")
+    settle()
+    left = alive(gang)
+    evicted = {g for g, members in low.items() if not set(members) & left}
+    intact = {g for g, members in low.items() if set(members) <= left}
+    assert len(evicted) == 2 and len(intact) == 2, (evicted, intact)
+    # Each victim's Preempted Event names the preemptor's group object as related.
+    events = [
+        e
+        for e in gang.core.list_namespaced_event(gang.ns).items
+        if e.reason == "Preempted" and e.involved_object.kind == "Pod"
+    ]
+    assert len(events) == 8, [e.message for e in events]
+    related = ("PodGroup", "high-g") if gang.mode.name == "v1beta1" else ("Workload", "high")
+    for event in events:
+        assert event.related is not None, event.message
+        assert (event.related.kind, event.related.name) == related, event.related
+        assert event.message == f"Preempted by podgroup {event.related.uid} on node cluster"
+
+
 def test_no_preemption_when_evicting_every_lower_pod_is_not_enough(gang: Any) -> None:
     priority_classes(gang)
     for i in range(2):

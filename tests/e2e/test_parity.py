@@ -34,13 +34,10 @@ matter only through the states they lead to, which both sides then share.
 Not covered here: pods created together (our batching; one at a time is what makes each
 verdict's state known), gangs, priorities and preemption's victims (every pod has
 priority 0: preemption's part of the message only says which nodes it would not try),
-and volumes beyond a missing claim.
+and volumes beyond a missing claim (``test_volumes.py`` has its own cases).
 
-Deliberate differences, left out of the message check:
-
-- A pod with a PersistentVolumeClaim that does not exist is Pending on both sides, but we
-  say "workload-scheduler does not support PersistentVolumeClaim volumes yet" until the
-  volume plugins land, kube-scheduler ``persistentvolumeclaim "..." not found``.
+No deliberate differences: a pod whose PersistentVolumeClaim does not exist is compared
+like any other (``persistentvolumeclaim "missing" not found`` on both sides).
 
 Examples: seven explicit ones (issue 12's table, corners of spreading), then
 ``PARITY_EXAMPLES`` generated ones (default 15; about two minutes in all). ``PARITY_SEED``
@@ -622,8 +619,6 @@ def _compare(spec: dict[str, Any], mine: Verdict, theirs: Verdict) -> str | None
         return None
     if theirs.node is not None:
         return f"{name}: we refused it ({mine.message}), kube-scheduler bound it to {theirs.node}"
-    if spec["missing_pvc"]:
-        return None  # Deliberate: see the module docstring.
     if mine.message != theirs.message:
         return (
             f"{name}: both refuse, in other words:\n ours: {mine.message}\n kube: {theirs.message}"

@@ -134,8 +134,16 @@ def run_round(core: Any, kube_request: Any, scheduler: str) -> dict[str, Any]:
             timeout=60,
             what=f"{scheduler}: preemptor bound",
         )
+        # Victim, then what upstream's Eventf(victim, preemptor, ...) says: the preemptor
+        # as the related object, the action, the note (its uid shown as <uid>).
         preempted_events = sorted(
-            e.involved_object.name
+            (
+                e.involved_object.name,
+                e.related.kind if e.related else None,
+                e.related.name if e.related else None,
+                e.action,
+                e.message.replace(e.related.uid, "<uid>") if e.related else e.message,
+            )
             for e in core.list_namespaced_event(ns).items
             if e.reason == "Preempted"
         )
@@ -189,7 +197,15 @@ def test_same_victims_and_outcome_as_kube_scheduler(
     assert ours["victims"] == theirs["victims"]
     assert ours["nominated"] == theirs["nominated"] == "pre-a"
     assert ours["bound"] == theirs["bound"] == "pre-a"
-    assert ours["preempted_events"] == theirs["preempted_events"] == ["low-a1", "low-a2"]
+    assert [e[0] for e in theirs["preempted_events"]] == ["low-a1", "low-a2"]
+    assert ours["preempted_events"] == theirs["preempted_events"]
+    for _, kind, name, action, note in ours["preempted_events"]:
+        assert (kind, name, action, note) == (
+            "Pod",
+            "high",
+            "Preempting",
+            "Preempted by pod <uid> on node pre-a",
+        )
     # The condition's message names the preemptor's scheduler.
     for name in ours["victims"]:
         assert ours["conditions"][name] == [

@@ -184,6 +184,39 @@ def test_every_cached_decision_is_a_best_feasible_node(
     """With the cache on, each pod goes to a node that a full evaluation of the current
     cluster finds feasible and best-scored (ties may be broken differently), and a pod
     is unschedulable exactly when the full evaluation finds no node."""
+    check_every_decision(nodes, steps, seed)
+
+
+# Where other pods decide: nodes alike but for their zone (so inter-pod affinity and
+# spread scores are not drowned by resource scores), only the shapes that carry or are
+# selected by pod terms, and deletions that move domain counts back.
+alike_nodes_strategy = st.lists(
+    st.tuples(st.just("4"), st.just("8Gi"), st.sampled_from(["a", "b"]), st.just(False)),
+    min_size=2,
+    max_size=6,
+)
+pod_terms_steps_strategy = st.lists(
+    st.one_of(
+        st.tuples(st.just("pod"), st.integers(5, len(SHAPES) - 1)),
+        st.tuples(st.just("gang"), st.integers(5, len(SHAPES) - 1), st.integers(2, 3)),
+        st.tuples(st.just("delete"), st.integers(0, 1000)),
+    ),
+    min_size=2,
+    max_size=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(nodes=alike_nodes_strategy, steps=pod_terms_steps_strategy, seed=st.integers(0, 2**16))
+def test_cached_decisions_stay_exact_where_other_pods_decide(
+    nodes: list[Any], steps: list[Any], seed: int
+) -> None:
+    """The same property where inter-pod affinity and topology spread decide: a pod added
+    or removed changes those results by domain, and nothing cached may hide it."""
+    check_every_decision(nodes, steps, seed)
+
+
+def check_every_decision(nodes: list[Any], steps: list[Any], seed: int) -> None:
     cache = build_cluster(nodes)
     batch = SignatureCache()
     profile = Profile.default(cluster=cache)

@@ -8,13 +8,23 @@ from typing import Any
 import msgspec
 from factories import make_node, make_pod
 
-from scheduler.api.sources.policies import podgroup_object
-from scheduler.api.sources.shapes import PodGroup
+from scheduler.api.sources.policies import podgroup_object, workload_object
+from scheduler.api.sources.shapes import PodGroup, Workload
+from scheduler.cache.priority_classes import PriorityClasses
 from scheduler.framework.cycle import Profile
 from scheduler.framework.nodeinfo import add_pod, make_node_info
 from scheduler.framework.podinfo import make_pod_info
 from scheduler.framework.preemption import compile_budget
 from scheduler.framework.types import NodeInfo, PodInfo
+from scheduler.gang import priority as gang_priority
+from scheduler.gang.model import (
+    CRD_WORKLOAD,
+    LABEL_POD_GROUP,
+    LABEL_WORKLOAD,
+    GroupObject,
+    GroupPolicy,
+    ObjectKey,
+)
 from scheduler.gang.preemption import (
     GangVictims,
     NoVictims,
@@ -22,9 +32,16 @@ from scheduler.gang.preemption import (
     describe,
     find_gang_victims,
 )
+from scheduler.gang.registry import GangRegistry
+from scheduler.model.objects import PriorityClass
 from scheduler.model.policy import PodDisruptionBudget
+from scheduler.model.refs import ObjectRef
 
 PROFILE = Profile.default()
+
+
+def pod_info(name: str, priority: int) -> PodInfo:
+    return make_pod_info(make_pod(name, priority=priority))
 
 
 def pod(name: str, priority: int, cpu: str = "1", labels: dict[str, str] | None = None) -> PodInfo:
@@ -275,3 +292,75 @@ def test_podgroup_disruption_mode_and_priority() -> None:
     assert policy.priority == 500
     _, invalid = _podgroup_policy({"disruptionMode": "Sometimes"})
     assert invalid and "disruptionMode must be Single or All" in invalid
+    # A class without a priority (admission did not resolve it): the scheduler does.
+    policy, _ = _podgroup_policy({"priorityClassName": "urgent"})
+    assert (policy.priority, policy.priority_class_name) == (None, "urgent")
+    policy, _ = _podgroup_policy({"priorityClassName": "urgent", "priority": 7})
+    assert (policy.priority, policy.priority_class_name) == (7, "")
+
+
+def _crd_policy(entry: dict[str, Any]) -> tuple[Any, str | None]:
+    data = {
+        "metadata": {"name": "w", "namespace": "default", "uid": "u"},
+        "spec": {"podGroups": [{"name": "g", "policy": {"gang": {"minCount": 2}}, **entry}]},
+    }
+    obj = workload_object(
+        msgspec.convert(data, Workload), kind=CRD_WORKLOAD, api_version="workload-scheduler.io/v1"
+    )
+    return obj.policies.get("g"), obj.invalid
+
+
+def test_crd_priority_class_name() -> None:
+    policy, _ = _crd_policy({"priorityClassName": "urgent"})
+    assert (policy.priority, policy.priority_class_name) == (None, "urgent")
+    policy, _ = _crd_policy({"priority": 5})
+    assert (policy.priority, policy.priority_class_name) == (5, "")
+    _, invalid = _crd_policy({"priority": 5, "priorityClassName": "urgent"})
+    assert invalid and "set priority or priorityClassName, not both" in invalid
+    _, invalid = _crd_policy({"priorityClassName": "Not A Name"})
+    assert invalid and "priorityClassName must be a PriorityClass name" in invalid
+
+
+def test_group_and_member_priority() -> None:
+    gangs = GangRegistry()
+    named = GroupPolicy(gang=True, min_count=2, priority_class_name="urgent")
+    members = [pod_info("m0", priority=3), pod_info("m1", priority=9)]
+    # The class is not known yet: no guess (the members' priority meanwhile).
+    assert gang_priority.missing_class(gangs, named) == (
+        "no PriorityClass with name urgent was found"
+    )
+    assert gang_priority.group_priority(gangs, named, members) == 9
+    gangs.classes.apply(
+        "ADDED", msgspec.convert({"metadata": {"name": "urgent"}, "value": 1000}, PriorityClass)
+    )
+    assert gang_priority.missing_class(gangs, named) is None
+    assert gang_priority.group_priority(gangs, named, members) == 1000
+    system = GroupPolicy(gang=True, priority_class_name="system-cluster-critical")
+    assert gang_priority.own_priority(gangs, system) == 2_000_000_000
+    # Member priority: a gang member counts at its group's, anyone else at its own.
+    key = ObjectKey(CRD_WORKLOAD, "default", "w")
+    gangs.set_object(
+        GroupObject(key, ObjectRef("v", "Workload", "default", "w", "u"), {"g": named})
+    )
+    member = make_pod("m0", priority=3, labels={LABEL_WORKLOAD: "w", LABEL_POD_GROUP: "g"})
+    gangs.observe_pod(member, "")
+    assert gang_priority.member_priority(gangs, make_pod_info(member)) == 1000
+    assert gang_priority.member_priority(gangs, pod_info("plain", priority=3)) == 3
+    gangs.classes.apply("DELETED", msgspec.convert({"metadata": {"name": "urgent"}}, PriorityClass))
+    assert gang_priority.member_priority(gangs, make_pod_info(member)) == 3
+
+
+def test_a_new_priority_class_is_announced_once() -> None:
+    classes = PriorityClasses()
+    news: list[int] = []
+    classes.on_new = lambda: news.append(1)
+
+    def pc(name: str, value: int) -> PriorityClass:
+        return msgspec.convert({"metadata": {"name": name}, "value": value}, PriorityClass)
+
+    classes.replace([pc("a", 1)])
+    classes.apply("ADDED", pc("b", 2))
+    classes.apply("MODIFIED", pc("b", 2))  # not new
+    classes.replace([pc("a", 1), pc("b", 2)])  # a relist with nothing new
+    assert len(news) == 2
+    assert (classes.value("a"), classes.value("b"), classes.value("c")) == (1, 2, None)

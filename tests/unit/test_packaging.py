@@ -338,6 +338,7 @@ _NATIVE_WORKLOADS = ("SCHEDULING_GROUP", "/v1alpha1", '"workloads"')
 _PODGROUPS = ("SCHEDULING_GROUP", '"podgroups"')
 _CRD_WORKLOADS = ("CRD_GROUP", '"workloads"')
 _JOBS = ('"/apis/batch/v1/jobs"',)
+_PRIORITY_CLASSES = ('"/apis/scheduling.k8s.io/v1/priorityclasses"',)
 _LEASES = ("LeaseLock",)  # kubernetes.aio's: read, create, replace
 RBAC_USES: dict[tuple[str, str, str], tuple[str, ...]] = {
     # get returns nothing list does not; kept with list/watch as the usual read triple.
@@ -377,6 +378,10 @@ RBAC_USES: dict[tuple[str, str, str], tuple[str, ...]] = {
     ("scheduling.k8s.io", "podgroups", "list"): _PODGROUPS,
     ("scheduling.k8s.io", "podgroups", "watch"): _PODGROUPS + _WATCH,
     ("scheduling.k8s.io", "podgroups/status", "patch"): ('"podgroups"', "/status", "APPLY_PATCH"),
+    # A gang's priorityClassName resolves from the PriorityClass watch.
+    ("scheduling.k8s.io", "priorityclasses", "get"): _PRIORITY_CLASSES,
+    ("scheduling.k8s.io", "priorityclasses", "list"): _PRIORITY_CLASSES,
+    ("scheduling.k8s.io", "priorityclasses", "watch"): _PRIORITY_CLASSES + _WATCH,
     ("workload-scheduler.io", "workloads", "get"): _CRD_WORKLOADS,
     ("workload-scheduler.io", "workloads", "list"): _CRD_WORKLOADS,
     ("workload-scheduler.io", "workloads", "watch"): _CRD_WORKLOADS + _WATCH,
@@ -406,6 +411,20 @@ RBAC_USES: dict[tuple[str, str, str], tuple[str, ...]] = {
         '"batch", "v1", "jobs"',
         "AnnotationsProgressStorage",
     ),
+    # Volumes: the four storage watches; PreBind patches the PV's claimRef / the claim's
+    # selected-node annotation.
+    **{
+        ("", resource, verb): (f'"/api/v1/{resource}"',)
+        for resource in ("persistentvolumeclaims", "persistentvolumes")
+        for verb in ("get", "list", "watch")
+    },
+    ("", "persistentvolumes", "patch"): ('f"/api/v1/persistentvolumes/{',),
+    ("", "persistentvolumeclaims", "patch"): ("/persistentvolumeclaims/{meta.name}",),
+    **{
+        ("storage.k8s.io", resource, verb): (f'"/apis/storage.k8s.io/v1/{resource}"',)
+        for resource in ("storageclasses", "csinodes", "csidrivers", "csistoragecapacities")
+        for verb in ("get", "list", "watch")
+    },
     # Secure /metrics: each bearer token's TokenReview and its user's SubjectAccessReview.
     ("authentication.k8s.io", "tokenreviews", "create"): (
         '"/apis/authentication.k8s.io/v1/tokenreviews"',

@@ -19,6 +19,9 @@ from scheduler.core.scheduler import Scheduler
 from scheduler.framework.cycle import Profile
 from scheduler.framework.podinfo import make_pod_info
 from scheduler.framework.preemption import Budget, compile_budget
+from scheduler.framework.types import PodInfo
+from scheduler.framework.volumes import VolumeView
+from scheduler.gang import priority as gang_priority
 from scheduler.gang.model import (
     CRD_WORKLOAD,
     LABEL_POD_GROUP,
@@ -30,7 +33,7 @@ from scheduler.gang.model import (
 )
 from scheduler.gang.registry import GangRegistry
 from scheduler.metrics import Metrics
-from scheduler.model.objects import Pod
+from scheduler.model.objects import Pod, PriorityClass
 from scheduler.model.policy import PodDisruptionBudget
 from scheduler.model.refs import ObjectRef
 from scheduler.queue.nominator import Nominator
@@ -45,8 +48,13 @@ class RecordingPreempter:
     def nominate(self, pod: Pod, node_name: str) -> None:
         self.nominations.append((pod.metadata.name, node_name))
 
-    def evict(self, victim: Pod, preemptor: Pod, node_name: str) -> None:
+    groups: list[ObjectRef | None] = field(default_factory=list)
+
+    def evict(
+        self, victim: Pod, preemptor: Pod, node_name: str, group: ObjectRef | None = None
+    ) -> None:
         self.evictions.append((victim.metadata.name, preemptor.metadata.name, node_name))
+        self.groups.append(group)
 
 
 @dataclass
@@ -92,18 +100,26 @@ class World:
         return self.cache.node_of(qp.uid)
 
 
-def world(*nodes: tuple[str, str]) -> World:
+def world(*nodes: tuple[str, str], volumes: VolumeView | None = None) -> World:
+    """Nodes (name, cpu) and a scheduler with preemption; ``volumes`` turns the volume
+    plugins on, over that store."""
     cache = ClusterCache()
     for name, cpu in nodes:
         cache.set_node(make_node(name, cpu=cpu, memory="16Gi"))
-    queue = SchedulingQueue()
+    gangs = GangRegistry()
+
+    def member_priority(info: PodInfo) -> int:  # as the app wires it
+        return gang_priority.member_priority(gangs, info)
+
+    queue = SchedulingQueue(priority_of=member_priority)
     nominator = Nominator()
     preempter = RecordingPreempter()
     reporter = RecordingReporter()
     metrics = Metrics()
-    profile = Profile.default()
+    profile = (
+        Profile.default() if volumes is None else Profile.default(cluster=cache, volumes=volumes)
+    )
     budgets: list[Budget] = []
-    gangs = GangRegistry()
     preemption = PodPreemption(
         cache,
         profile,
@@ -112,6 +128,7 @@ def world(*nodes: tuple[str, str]) -> World:
         lambda: budgets,
         nominator,
         eligible=evictable_alone(gangs),
+        priority_of=member_priority,
     )
     events = PodEvents(
         "workload-scheduler", cache, queue, lambda p, m: None, lambda uid: None, gangs, nominator
@@ -383,3 +400,80 @@ async def test_equal_priority_gangs_do_not_preempt_each_other() -> None:
     assert await w.try_pod("b-0") is None
     assert w.preempter.evictions == []
     assert "no pods of lower priority than 100 to preempt" in w.reporter.failed["b-0"]
+
+
+async def test_gang_priority_from_its_priority_class() -> None:
+    """Our CRD names a class; its members' own priority is 0. Unknown class: no guess."""
+    w, gangs = gang_world(4)
+    for g in range(4):
+        crd_workload(gangs, f"low{g}", 4, priority=10)
+        for i in range(4):
+            w.add(member(f"low{g}", i, 10, "1", node=f"n{i}"))
+    high = crd_workload(gangs, "high", 8, priority_class_name="urgent")
+    for i in range(8):
+        w.add(member("high", i, 0, "1"))
+    assert await w.try_pod("high-0") is None
+    assert w.preempter.evictions == []
+    assert "preemption: no PriorityClass with name urgent was found" in w.reporter.failed["high-0"]
+    gangs.classes.apply(
+        "ADDED", msgspec.convert({"metadata": {"name": "urgent"}, "value": 100}, PriorityClass)
+    )
+    assert await w.try_pod("high-1") is None
+    assert len(w.preempter.evictions) == 8
+    assert (
+        "preempting 2 gangs (8 pods) of priority 10 to place 8 pods"
+        in (w.reporter.failed["high-1"])
+    )
+    # Each victim's Preempted Event names the preemptor's group object (related).
+    assert set(w.preempter.groups) == {gangs.objects[high].ref}
+
+
+async def test_room_nominated_to_a_gang_is_held_at_its_group_priority() -> None:
+    """A pod of priority 50 does not take room nominated to a gang of priority 100 whose
+    members' own priority is 0 (RunFilterPluginsWithNominatedPods, at the group's level)."""
+    w, gangs = gang_world(4)
+    low_pods = []
+    for g in range(4):
+        crd_workload(gangs, f"low{g}", 4, priority=10)
+        for i in range(4):
+            p = member(f"low{g}", i, 10, "1", node=f"n{i}")
+            low_pods.append(p)
+            w.add(p)
+    crd_workload(gangs, "high", 8, priority=100)
+    for i in range(8):
+        w.add(member("high", i, 0, "1"))
+    assert await w.try_pod("high-0") is None
+    evicted = {name for name, _, _ in w.preempter.evictions}
+    assert len(evicted) == 8
+    for p in low_pods:
+        if p.metadata.name in evicted:
+            w.delete(p)
+    w.add(pending("sneaky", 50, "1"))
+    assert await w.try_pod("sneaky") is None  # the room is the gang's
+    w.add(pending("urgent", 1000, "1"))
+    assert await w.try_pod("urgent") is not None  # higher than the gang: it may
+    await asyncio.sleep(0)
+
+
+async def test_queue_orders_gang_members_at_their_group_priority() -> None:
+    w, gangs = gang_world(1)
+    crd_workload(gangs, "high", 1, priority=100)
+    w.add(pending("plain", 50, "1"))
+    w.add(member("high", 0, 0, "1"))  # its own priority 0, its group's 100
+    first = await w.queue.pop()
+    assert first.info.pod.metadata.name == "high-0"
+
+
+async def test_pod_preemption_compares_a_single_mode_gang_at_its_group_priority() -> None:
+    """Members of a gang that may lose pods one by one are victims of pod-by-pod
+    preemption only for a pod above their group's priority, whatever their own."""
+    w, gangs = gang_world(1)
+    crd_workload(gangs, "batch", 4, single_pod_disruption=True, priority=1000)
+    for i in range(4):
+        w.add(member("batch", i, 0, "1", node="n0"))
+    w.add(pending("mid", 500, "1"))
+    assert await w.try_pod("mid") is None
+    assert w.preempter.evictions == []
+    w.add(pending("top", 2000, "1"))
+    assert await w.try_pod("top") is None
+    assert len(w.preempter.evictions) == 1

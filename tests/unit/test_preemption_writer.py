@@ -8,6 +8,7 @@ from factories import make_pod
 
 from scheduler.api.client import ApiError
 from scheduler.api.preemption import PreemptionWriter
+from scheduler.model.refs import ObjectRef, pod_ref
 
 
 class FakeClient:
@@ -29,9 +30,20 @@ class FakeClient:
 class FakeReporter:
     def __init__(self) -> None:
         self.events: list[tuple[str, str, str, str]] = []
+        self.related: list[ObjectRef | None] = []
 
-    def event(self, ref: Any, reason: str, message: str, *, action: str = "", **_: Any) -> None:
+    def event(
+        self,
+        ref: Any,
+        reason: str,
+        message: str,
+        *,
+        action: str = "",
+        related: ObjectRef | None = None,
+        **_: Any,
+    ) -> None:
         self.events.append((ref.name, reason, message, action))
+        self.related.append(related)
 
 
 def writer(client: FakeClient, reporter: FakeReporter) -> PreemptionWriter:
@@ -64,6 +76,26 @@ async def test_victim_gets_condition_then_delete_then_event() -> None:
             "Preempting",
         )
     ]
+    # upstream's Eventf(victim, preemptor, ...): the preemptor is the related object
+    meta = preemptor.metadata
+    assert reporter.related == [pod_ref(meta.namespace, meta.name, meta.uid)]
+
+
+async def test_gang_victim_names_the_group_as_upstream_1_37() -> None:
+    client, reporter = FakeClient(), FakeReporter()
+    w = writer(client, reporter)
+    group = ObjectRef("scheduling.k8s.io/v1beta1", "PodGroup", "default", "train", "pg-uid")
+    member = make_pod("m0", cpu="1", schedulerName="workload-scheduler")
+    w.evict(make_pod("victim", cpu="1"), member, "n1", group)
+    await w.drain()
+    condition = client.calls[0][2]["status"]["conditions"][0]
+    assert condition["message"] == (
+        "workload-scheduler: preempting to accommodate a higher priority podgroup"
+    )
+    assert reporter.events == [
+        ("victim", "Preempted", "Preempted by podgroup pg-uid on node cluster", "Preempting")
+    ]
+    assert reporter.related == [group]
 
 
 async def test_victim_already_gone_is_skipped_quietly() -> None:

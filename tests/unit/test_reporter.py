@@ -121,3 +121,21 @@ async def test_a_false_already_written_is_followed_by_true() -> None:
         ("False", "Unschedulable"),
         ("True", None),
     ]
+
+
+async def test_event_carries_related_object() -> None:
+    client = FakeClient()
+    rep = reporter(client)
+    preemptor = pod_ref("default", "high", "uid-high")
+    rep.event(pod_ref("default", "low", "uid-low"), "Preempted", "x", related=preemptor)
+    rep.event(pod_ref("default", "other", "uid-other"), "Scheduled", "y")
+    await run_until(rep, client, lambda: len(client.writes) == 2)
+    bodies = {body["regarding"]["name"]: body for _, _, body in client.writes}
+    assert bodies["low"]["related"] == {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "namespace": "default",
+        "name": "high",
+        "uid": "uid-high",
+    }
+    assert "related" not in bodies["other"]

@@ -92,3 +92,16 @@ def test_refused_gang_member_fails_the_gang_and_says_why() -> None:
     assert message.endswith(
         "only 1 fit: workload-scheduler does not support PersistentVolumeClaim volumes yet"
     )
+
+
+@pytest.mark.parametrize("volume", [PVC, EPHEMERAL, CSI])
+def test_volumes_are_not_refused_once_the_volume_plugins_run(volume: dict[str, Any]) -> None:
+    plugin = UnsupportedFeatures(volumes_supported=True)
+    assert plugin.pre_filter(pod_info(volumes=[volume]), NodesView([])) is None
+    claims = plugin.pre_filter(
+        pod_info(volumes=[volume], resourceClaims=[{"name": "g", "resourceClaimName": "c"}]),
+        NodesView([]),
+    )
+    assert claims == Unresolvable(
+        "UnsupportedFeatures", "workload-scheduler does not support resource claims (DRA) yet"
+    )

@@ -75,8 +75,12 @@ def podgroup_object(pg: PodGroup, *, api_version: str, resource: str) -> GroupOb
         scheduling_policy=pg.spec.scheduling_policy,
         scheduling_constraints=pg.spec.scheduling_constraints,
         # Admission writes priority 0 into a PodGroup that names no PriorityClass: that
-        # is "unset", and the members' priority counts instead.
+        # is "unset", and the members' priority counts instead. A class without a
+        # priority (admission did not fill it in) is resolved by the scheduler.
         priority=pg.spec.priority if pg.spec.priority_class_name or pg.spec.priority else None,
+        priority_class_name=(pg.spec.priority_class_name or None)
+        if pg.spec.priority is None
+        else None,
         disruption_mode=pg.spec.disruption_mode,
     )
     try:
@@ -110,6 +114,14 @@ def _policy(entry: PodGroupEntry, where: str, timeout: float | None) -> GroupPol
     priority = entry.priority
     if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
         raise PolicyError(f"{where}.priority must be a whole number, not {priority!r}")
+    class_name = entry.priority_class_name
+    if class_name is not None:
+        if not isinstance(class_name, str) or not _DNS_SUBDOMAIN.match(class_name):
+            raise PolicyError(
+                f"{where}.priorityClassName must be a PriorityClass name, not {class_name!r}"
+            )
+        if priority is not None:
+            raise PolicyError(f"{where}: set priority or priorityClassName, not both")
     single = _single_pod_disruption(entry.disruption_mode, where)
     min_count = 1
     if policy.gang is not None:
@@ -129,6 +141,7 @@ def _policy(entry: PodGroupEntry, where: str, timeout: float | None) -> GroupPol
         topology_key=topology,
         timeout_seconds=timeout,
         priority=priority,
+        priority_class_name=class_name or "",
         single_pod_disruption=single,
     )
 

@@ -42,6 +42,7 @@ class PodGroupEntry(_Obj):
     scheduling_policy: SchedulingPolicy | None = None
     scheduling_constraints: SchedulingConstraints | None = None
     priority: Any = None
+    priority_class_name: Any = None
     disruption_mode: Any = None
     """1.36: ``Pod`` | ``PodGroup``; 1.37: ``{single: {}}`` | ``{all: {}}``; our CRD:
     ``Single`` | ``All``."""

@@ -3,6 +3,8 @@ kube-scheduler's order and weights."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from scheduler.framework.plugins.balanced_allocation import NodeResourcesBalancedAllocation
 from scheduler.framework.plugins.image_locality import ImageLocality
 from scheduler.framework.plugins.inter_pod_affinity import InterPodAffinity
@@ -11,10 +13,14 @@ from scheduler.framework.plugins.node_name import NodeName
 from scheduler.framework.plugins.node_ports import NodePorts
 from scheduler.framework.plugins.node_resources_fit import NodeResourcesFit, Strategy
 from scheduler.framework.plugins.node_unschedulable import NodeUnschedulable
+from scheduler.framework.plugins.node_volume_limits import NodeVolumeLimits
 from scheduler.framework.plugins.pod_topology_spread import PodTopologySpread, SpreadDefaults
 from scheduler.framework.plugins.scheduling_gates import SchedulingGates
 from scheduler.framework.plugins.taint_toleration import TaintToleration
 from scheduler.framework.plugins.unsupported import UnsupportedFeatures
+from scheduler.framework.plugins.volume_binding import VolumeBinding
+from scheduler.framework.plugins.volume_restrictions import VolumeRestrictions
+from scheduler.framework.plugins.volume_zone import VolumeZone
 from scheduler.framework.types import (
     ClusterView,
     FilterPlugin,
@@ -23,6 +29,7 @@ from scheduler.framework.types import (
     PreScorePlugin,
     ScorePlugin,
 )
+from scheduler.framework.volumes import VolumeView
 
 __all__ = [
     "ImageLocality",
@@ -33,12 +40,16 @@ __all__ = [
     "NodeResourcesBalancedAllocation",
     "NodeResourcesFit",
     "NodeUnschedulable",
+    "NodeVolumeLimits",
     "PodTopologySpread",
     "SchedulingGates",
     "SpreadDefaults",
     "Strategy",
     "TaintToleration",
     "UnsupportedFeatures",
+    "VolumeBinding",
+    "VolumeRestrictions",
+    "VolumeZone",
     "default_filters",
     "default_pre_enqueue",
     "default_pre_filters",
@@ -77,10 +88,28 @@ def default_scores(
     ]
 
 
-def default_pre_filters(spread: SpreadDefaults | None = None) -> list[PreFilterPlugin]:
+def default_pre_filters(
+    spread: SpreadDefaults | None = None,
+    volumes: VolumeView | None = None,
+    gang_member: Callable[[str], bool] | None = None,
+) -> list[PreFilterPlugin]:
     # The refusal first: nothing else need run for a pod we will not place. The filters
-    # the others return run after the per-node ones, in upstream's order.
-    return [UnsupportedFeatures(), PodTopologySpread(defaults=spread), InterPodAffinity()]
+    # the others return run after the per-node ones, in upstream's order. Without a
+    # volume view (unit tests, tools) the volume plugins are left out.
+    storage: list[PreFilterPlugin] = []
+    if volumes is not None:
+        storage = [
+            VolumeRestrictions(volumes),
+            NodeVolumeLimits(volumes),
+            VolumeBinding(volumes, gang_member),
+            VolumeZone(volumes),
+        ]
+    return [
+        UnsupportedFeatures(volumes is not None),
+        *storage,
+        PodTopologySpread(defaults=spread),
+        InterPodAffinity(),
+    ]
 
 
 def default_pre_scores(spread: SpreadDefaults | None = None) -> list[PreScorePlugin]:
