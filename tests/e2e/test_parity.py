@@ -688,6 +688,7 @@ def test_parity_with_kube_scheduler(core_api: Any, workload_scheduler: Scheduler
 
     if SEED is not None:
         check = seed(int(SEED))(check)
+    print(f"parity: {EXAMPLES} generated examples, seed {SEED}", flush=True)
     try:
         check()
     finally:
