@@ -39,6 +39,7 @@ from scheduler.core.event_handlers import (
     ServiceEvents,
 )
 from scheduler.core.gang_preemption import evictable_alone
+from scheduler.core.gc_pacing import GcPacer
 from scheduler.core.group_sources import group_reflectors
 from scheduler.core.job_events import JobEvents
 from scheduler.core.preemption import PodPreemption
@@ -118,6 +119,7 @@ class App:
         )
         self.metrics = Metrics(profile=s.scheduler_name)
         self.cache = ClusterCache()
+        self.gc_pacer = GcPacer()
         self.jobs = JobIndex()
         self.gangs = GangRegistry(jobs=self.jobs)
         self.volume_store = VolumeStore()
@@ -172,6 +174,8 @@ class App:
             ),
             volumes=self._volume_pre_bind(),
         )
+        # A big gang's Bindings go first; its Events and conditions follow (api.events).
+        self.reporter.defer_while = self.scheduler.gang_cycle.binding
         batch = self.scheduler.batch
         if batch is not None:
             self.metrics.watch_batching(lambda: (batch.reused, batch.computed))
@@ -390,7 +394,11 @@ class App:
 
     async def _schedule(self) -> None:
         await asyncio.gather(*(r.synced.wait() for r in self.reflectors))
+        # A list is applied a slice at a time (event_hold): all of it before any decision.
+        await self.scheduler.hold.drained()
         self.leading = True
+        # The listed caches live long: out of the collector's full passes (gc_pacing).
+        self.gc_pacer.freeze()
         log.info(
             "caches synced, scheduling", nodes=len(self.cache.nodes()), pending=len(self.queue)
         )
@@ -428,7 +436,8 @@ class App:
         while True:
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
             self.queue.flush_unschedulable()
-            self.pod_events.recount_waiting()
+            await self.pod_events.recount_waiting()
+            self.gc_pacer.tick()
             self.metrics.cache_size.labels("nodes").set(len(self.cache.nodes()))
             self.metrics.cache_size.labels("pods").set(self.cache.pod_count)
             self.metrics.cache_size.labels("assumed_pods").set(self.cache.assumed_count)

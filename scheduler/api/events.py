@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -36,6 +37,9 @@ log = structlog.get_logger(__name__)
 REPEAT_AFTER_SECONDS = 60.0
 MAX_PENDING = 10_000
 """Reports waiting (queued or delayed) at most; beyond it the oldest is dropped."""
+DEFER_MAX_SECONDS = 10.0
+"""How long writes may wait for a burst of bindings (``defer_while``) at most."""
+DEFER_POLL_SECONDS = 0.05
 RETRY_INITIAL_SECONDS = 0.5
 RETRY_MAX_SECONDS = 10.0
 
@@ -75,6 +79,11 @@ class Reporter:
         self._retry_delay = RETRY_INITIAL_SECONDS
         self.dropped = 0
         """Reports dropped because MAX_PENDING were waiting."""
+        self.defer_while: Callable[[], bool] = lambda: False
+        """While true (a big gang is being bound), writers wait, at most
+        ``DEFER_MAX_SECONDS`` in a row: the API server spends itself on the bindings
+        first, the Events and conditions follow."""
+        self._deferred_since: float | None = None
 
     # -- what callers say ----------------------------------------------------------
 
@@ -195,8 +204,21 @@ class Reporter:
             self._pending[slot] = report
         return None
 
+    def _deferring(self) -> bool:
+        """Writers wait for a burst of bindings, ``DEFER_MAX_SECONDS`` in a row at most."""
+        if not self.defer_while():
+            self._deferred_since = None
+            return False
+        now = time.monotonic()
+        if self._deferred_since is None:
+            self._deferred_since = now
+        return now - self._deferred_since < DEFER_MAX_SECONDS
+
     async def _worker(self) -> None:
         while True:
+            if self._deferring():
+                await asyncio.sleep(DEFER_POLL_SECONDS)
+                continue
             wait = self._promote()
             backing_off = self._retry_at - time.monotonic()
             if backing_off > 0:

@@ -62,6 +62,8 @@ class CycleContext:
     """Bind requests in flight at once (``--parallel-binds``), over both cycles."""
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     """Bindings in flight, so that shutdown can wait for them."""
+    parallel_binds: int = 64
+    """The size of ``bind_slots``: how many binders a gang's binding runs."""
 
     def pick(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> tuple[NodeInfo | None, Feasibility]:
         """The profile's choice for ``pod`` among ``nodes`` (None if none fits)."""

@@ -8,7 +8,8 @@ are ignored. Finished pods leave the watch as deletions.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Iterator
 
 import structlog
 
@@ -31,6 +32,11 @@ from scheduler.queue.nominator import Nominator
 from scheduler.queue.scheduling_queue import ClusterEvent, SchedulingQueue
 
 log = structlog.get_logger(__name__)
+
+RELIST_CHUNK = 100
+"""Pods of a relist applied per step."""
+RECOUNT_CHUNK = 200
+"""Waiting members told their gang's count per turn of the event loop."""
 
 
 class NodeEvents:
@@ -183,16 +189,26 @@ class PodEvents:
         """After a (re)list: whatever we hold that the list no longer has was deleted
         while we were not watching, including pods we bound whose confirmation never came
         (assumptions never expire, so this is where a vanished one lets go of its node)."""
+        for _ in self.replace_steps(items):
+            pass
+
+    def replace_steps(self, items: list[Pod]) -> Iterator[None]:
+        """``replace`` in steps of ``RELIST_CHUNK`` pods (the event hold applies them a
+        slice at a time: a relist of thousands of pods never holds the loop)."""
         seen = {pod.metadata.uid for pod in items}
         known = {*self._assigned, *(qp.uid for qp in self.queue.pods_in_any())}
         known.update(self.cache.placed_uids())
         # Members of any scheduler, bound or not: a vanished one must not count
         # towards its gang's quorum.
         known.update(self.gangs.pod_uids())
-        for uid in known - seen:
+        for n, uid in enumerate(known - seen, 1):
             self._delete(uid)
-        for pod in items:
+            if n % RELIST_CHUNK == 0:
+                yield
+        for n, pod in enumerate(items, 1):
             self.apply("ADDED", pod)
+            if n % RELIST_CHUNK == 0:
+                yield
         self.queue.move_all("PodRelist")
 
     def apply(self, event_type: str, pod: Pod) -> None:
@@ -248,12 +264,17 @@ class PodEvents:
             self._open[group] = open_now
         self.queue.regate(self.gangs.members(group))
 
-    def recount_waiting(self) -> None:
+    async def recount_waiting(self) -> None:
         """Tell members still waiting for their gang's quorum the current count ("3 of 8
-        pods exist"), for the groups whose count changed since their members were gated."""
+        pods exist"), for the groups whose count changed since their members were gated.
+        A few hundred members at a time, the loop getting a turn between (a gang of
+        thousands took 50-70 ms in one step)."""
         groups, self._recount = self._recount, set()
         for group in groups:
-            self.queue.regate(self.gangs.members(group))
+            members = list(self.gangs.members(group))
+            for start in range(0, len(members), RECOUNT_CHUNK):
+                self.queue.regate(members[start : start + RECOUNT_CHUNK])
+                await asyncio.sleep(0)
 
     def _assigned_pod(self, pod: Pod) -> None:
         uid = pod.metadata.uid

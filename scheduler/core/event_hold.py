@@ -10,6 +10,11 @@ right after the decision is committed (assumed) or abandoned the queue is applie
 the order the events arrived, a few milliseconds at a time. The next pass starts only
 once everything received so far is applied.
 
+A relist is one event that can be long (every pod of the cluster): a handler that
+offers ``replace_steps`` (a generator that yields every hundred objects or so) has it
+applied a slice at a time like the rest, so a relist never holds the loop either. The
+scheduler starts only once the first lists are applied in full (``drained``).
+
 Why not a worker thread on a copy of the cache: the pass is pure Python, so a thread
 would hold the GIL for as long as it computes and the loop would stall all the same,
 and the copy (every node and its pods) plus re-validating the result against the
@@ -23,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Final, Generic, TypeVar
 
 import structlog
@@ -43,7 +48,7 @@ class EventHold:
     def __init__(self, slice_seconds: float = DRAIN_SLICE_SECONDS) -> None:
         self.slice_seconds = slice_seconds
         self._held = False
-        self._pending: deque[Callable[[], None]] = deque()
+        self._pending: deque[Callable[[], None] | Iterator[None]] = deque()
         self._drained = asyncio.Event()
         self._drained.set()
         self._drainer: asyncio.Task[None] | None = None
@@ -66,15 +71,28 @@ class EventHold:
         if not self._held and not self._pending:
             apply()
             return
-        self._pending.append(apply)
+        self._queue(apply)
+
+    def submit_steps(self, steps: Iterator[None]) -> None:
+        """A long event as steps: applied a slice at a time, in its place in the order."""
+        self._queue(steps)
+        if not self._held:
+            self._start_draining()
+
+    def _queue(self, item: Callable[[], None] | Iterator[None]) -> None:
+        self._pending.append(item)
         self._drained.clear()
         self.most_pending = max(self.most_pending, len(self._pending))
 
-    async def hold(self) -> None:
-        """Start holding, once every event received so far has been applied."""
+    async def drained(self) -> None:
+        """Wait until everything received so far is applied."""
         while self._pending:
             self._start_draining()
             await self._drained.wait()
+
+    async def hold(self) -> None:
+        """Start holding, once every event received so far has been applied."""
+        await self.drained()
         self._held = True
 
     def release(self) -> None:
@@ -86,7 +104,7 @@ class EventHold:
     def drain_now(self) -> None:
         """Apply everything that waits, at once (no event loop needed)."""
         while self._pending and not self._held:
-            self._apply(self._pending.popleft())
+            self._step()
         if not self._pending:
             self._drained.set()
 
@@ -104,13 +122,13 @@ class EventHold:
         try:
             while self._pending and not self._held:
                 started = time.perf_counter()
-                self._apply(self._pending.popleft())
+                self._step()
                 while (
                     self._pending
                     and not self._held
                     and time.perf_counter() - started < self.slice_seconds
                 ):
-                    self._apply(self._pending.popleft())
+                    self._step()
                 if self._pending and not self._held:
                     await asyncio.sleep(0)
             if not self._pending:
@@ -118,11 +136,18 @@ class EventHold:
         finally:
             self._drainer = None
 
-    @staticmethod
-    def _apply(apply: Callable[[], None]) -> None:
+    def _step(self) -> None:
+        """Apply the first waiting event, or one step of it (it stays first until done)."""
+        head = self._pending[0]
         try:
-            apply()
+            if callable(head):
+                self._pending.popleft()
+                head()
+            elif next(head, StopIteration) is StopIteration:
+                self._pending.popleft()
         except Exception:  # one bad object must not stop the others (as in the reflector)
+            if self._pending and self._pending[0] is head:
+                self._pending.popleft()
             log.exception("held watch event failed")
 
 
@@ -134,7 +159,11 @@ class _HeldHandler(Generic[T]):
         self._hold = hold
 
     def replace(self, items: list[T]) -> None:
-        self._hold.submit(lambda: self._handler.replace(items))
+        steps = getattr(self._handler, "replace_steps", None)
+        if steps is not None:
+            self._hold.submit_steps(steps(items))
+        else:
+            self._hold.submit(lambda: self._handler.replace(items))
 
     def apply(self, event_type: str, obj: T) -> None:
         self._hold.submit(lambda: self._handler.apply(event_type, obj))

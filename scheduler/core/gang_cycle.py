@@ -5,17 +5,22 @@ It sits beside the pod cycle (``scheduler.py``) as upstream keeps
 member of a gang that still needs members placed; ``schedule_gang`` takes every
 pending sibling out of the queue and places at least ``need`` of them against one
 view of the cluster, or none (``scheduler.gang.placement``). A placed gang is bound
-in the background, each member on its own (``_bind_member``):
+in the background by ``parallel_binds`` binders taking members in turn (``_bind_gang``,
+started a few milliseconds apart), each member on its own:
 
-1. bind the member on its planned node; bound: done;
+1. bind the member on its planned node (``_bind_once``); bound: done;
 2. the pod is gone, or already assigned (409): drop it from the queue; an assigned
    one counts as bound;
-3. any other failure: release the node, pause (``REPAIR_PAUSE_SECONDS`` doubling, so a
+3. any other failure: release the node and repair the member in a task of its own
+   (``_repair_member``, so the binders go on): pause (``REPAIR_PAUSE_SECONDS`` doubling, so a
    refusal that repeats is no busy loop) and look for another one where the gang runs
    (``_repair_node``), every ``REPAIR_POLL_SECONDS`` until the gang's deadline, and
    bind again there; a member the watch shows bound meanwhile (a bind of ours that
    landed after all, or someone else's) counts as bound;
 4. no node by the deadline: give the member up (FailedScheduling, back-off).
+
+While a gang's binders run, Events and conditions wait (``Reporter.defer_while``,
+10 s at most): the API server spends itself on the Bindings first.
 
 The group object hears of it (``_report_group``): ``GangAdmitted`` when placed,
 ``Scheduled`` once every member is bound, ``GangTimeout`` when some were not,
@@ -27,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -58,6 +64,8 @@ REPAIR_POLL_SECONDS = 1.0
 REPAIR_PAUSE_SECONDS = 0.1
 REPAIR_PAUSE_MAX_SECONDS = 2.0
 """Between a member's failed bind and its next try (doubling)."""
+BINDER_STAGGER_SECONDS = 0.003
+"""Between the starts of a gang's binders (64 binders: under 0.2 s to all of them)."""
 
 
 class GangTurn(NamedTuple):
@@ -86,6 +94,8 @@ class GangCycle:
         self.gang_timeout = gang_timeout
         """Seconds a placed gang may take to be fully bound, unless its object says."""
         self._scheduled_groups: set[GroupKey] = set()
+        self._binding = 0
+        """Gangs whose members are being bound now."""
         self.yield_every = YIELD_EVERY_SECONDS
         """Seconds of placement work between turns of the event loop."""
 
@@ -242,14 +252,51 @@ class GangCycle:
 
     # -- binding: every member, repaired until the deadline ------------------------------
 
+    def binding(self) -> bool:
+        """Some gang's binders are running now (Events and conditions may wait)."""
+        return self._binding > 0
+
     async def _bind_gang(
         self, group: GroupKey, placements: list[Placement], deadline: float, policy: GroupPolicy
     ) -> None:
+        """Bind every member: ``parallel_binds`` binders take members in turn (no task per
+        member: a 2,000-pod gang would start 2,000 tasks in one turn of the loop); a
+        member whose bind fails is repaired in a task of its own, the binders go on."""
         started = time.monotonic()
-        results = await asyncio.gather(
-            *(self._bind_member(p, deadline, policy, group) for p in placements)
-        )
-        bound = sum(results)
+        todo = deque(placements)
+        repairs: list[asyncio.Task[bool]] = []
+
+        async def binder() -> int:
+            bound = 0
+            while todo:
+                placement = todo.popleft()
+                result, detail = await self._bind_once(placement)
+                if result is None:
+                    repairs.append(
+                        asyncio.create_task(
+                            self._repair_member(placement, detail, deadline, policy, group)
+                        )
+                    )
+                else:
+                    bound += result
+            return bound
+
+        binders: list[asyncio.Task[int]] = []
+        try:
+            self._binding += 1  # Events wait while the binders run (not while repairs do)
+            try:
+                while todo and len(binders) < self.ctx.parallel_binds:
+                    binders.append(asyncio.create_task(binder()))
+                    # One binder at a time: each may open a connection, and dozens of TLS
+                    # handshakes finishing in one turn of the loop stalled it for 100 ms.
+                    await asyncio.sleep(BINDER_STAGGER_SECONDS)
+                counts = await asyncio.gather(*binders)
+            finally:
+                self._binding -= 1
+            bound = sum(counts) + sum(await asyncio.gather(*repairs))
+        finally:
+            for task in [*binders, *repairs]:  # cancelled (shutdown): none outlives us
+                task.cancel()
         metrics = self.ctx.metrics
         if bound == len(placements):
             metrics.gang_admission.observe(time.monotonic() - started)
@@ -270,28 +317,42 @@ class GangCycle:
             group, "GangTimeout", message, warning=True, status=(False, gang_status.SCHEDULER_ERROR)
         )
 
-    async def _bind_member(
-        self, placement: Placement, deadline: float, policy: GroupPolicy, group: GroupKey
+    async def _bind_once(self, placement: Placement) -> tuple[bool | None, str]:
+        """Bind a member on its planned node: True bound (or already assigned), False
+        gone, None failed and to be repaired (its node released), with what went wrong."""
+        ctx = self.ctx
+        pod = placement.pod.info
+        async with ctx.bind_slots:
+            outcome, detail = await ctx.binder.bind(pod.pod, placement.node_name)
+        if outcome is BindOutcome.BOUND:
+            ctx.bound(placement)
+            return True, ""
+        self._release(pod, outcome)
+        if outcome is not BindOutcome.RETRY:
+            ctx.queue.done(pod.uid)
+            return outcome is BindOutcome.ALREADY_ASSIGNED, detail
+        log.warning(
+            "gang member bind failed, repairing",
+            pod=pod.key,
+            node=placement.node_name,
+            error=detail,
+        )
+        return None, detail
+
+    async def _repair_member(
+        self,
+        placement: Placement,
+        detail: str,
+        deadline: float,
+        policy: GroupPolicy,
+        group: GroupKey,
     ) -> bool:
-        """Bind one member; if the bind fails, repair it on another node until the deadline.
-        True when the member counts as bound."""
+        """A member whose bind failed: after a pause (doubling), another node where its
+        gang runs, bound, until the deadline. True when the member counts as bound."""
         ctx = self.ctx
         qp, pod = placement.pod, placement.pod.info
-        node_name = placement.node_name
         pause = REPAIR_PAUSE_SECONDS
         while True:
-            async with ctx.bind_slots:
-                outcome, detail = await ctx.binder.bind(pod.pod, node_name)
-            if outcome is BindOutcome.BOUND:
-                ctx.bound(Placement(qp, node_name, placement.started))
-                return True
-            self._release(pod, outcome)
-            if outcome is not BindOutcome.RETRY:
-                ctx.queue.done(pod.uid)
-                return outcome is BindOutcome.ALREADY_ASSIGNED
-            log.warning(
-                "gang member bind failed, repairing", pod=pod.key, node=node_name, error=detail
-            )
             await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
             pause = min(pause * 2, REPAIR_PAUSE_MAX_SECONDS)
             repaired = await self._repair_node(pod, policy, group, deadline)
@@ -303,8 +364,10 @@ class GangCycle:
             if repaired is None:
                 self._give_up(qp, group, detail)
                 return False
-            node_name = repaired
-            ctx.cache.assume(pod, node_name)
+            ctx.cache.assume(pod, repaired)
+            result, detail = await self._bind_once(Placement(qp, repaired, placement.started))
+            if result is not None:
+                return result
 
     def _release(self, pod: PodInfo, outcome: BindOutcome) -> None:
         """The bind failed: the node we had assumed for the member is free again."""

@@ -92,6 +92,7 @@ class Scheduler:
             batch=SignatureCache() if batching else None,
             walk=NodeWalk(percentage_of_nodes_to_score),
             bind_slots=asyncio.Semaphore(parallel_binds),
+            parallel_binds=parallel_binds,
         )
         self.gangs = gangs or GangRegistry()
         self.gang_cycle = GangCycle(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 from scheduler.core.event_hold import EventHold
 
@@ -53,3 +54,30 @@ def test_without_a_loop_release_applies_at_once() -> None:
     assert recorder.seen == []
     hold.release()
     assert recorder.seen == ["ADDED p0"]
+
+
+class SteppedRecorder(Recorder):
+    """A handler whose relist comes in steps (as ``PodEvents.replace_steps``)."""
+
+    def replace_steps(self, items: list[str]) -> Iterator[None]:
+        for item in items:
+            if item == "bad":
+                raise ValueError(item)
+            self.seen.append(f"listed {item}")
+            yield
+
+
+async def test_a_relist_in_steps_applies_a_slice_at_a_time_in_its_place() -> None:
+    hold = EventHold(slice_seconds=0.0)  # one step per turn
+    recorder = SteppedRecorder()
+    handler = hold.wrap(recorder)
+    handler.replace(["p0", "p1", "p2"])
+    handler.apply("MODIFIED", "p1")  # arrives during the relist: after it
+    await asyncio.sleep(0)
+    assert recorder.seen == ["listed p0"], "the loop gets a turn between steps"
+    await hold.drained()
+    assert recorder.seen == ["listed p0", "listed p1", "listed p2", "MODIFIED p1"]
+    handler.replace(["q0", "bad", "q1"])  # a failing relist is dropped, the rest go on
+    handler.apply("ADDED", "p3")
+    await hold.drained()
+    assert recorder.seen[-2:] == ["listed q0", "ADDED p3"]

@@ -157,7 +157,7 @@ async def test_an_unplaceable_gang_waits_for_an_event_that_could_make_it_fit() -
     assert {node.split("-")[0] for node in world.binder.bound.values()} == {"r1"}
 
 
-def test_waiting_members_are_told_the_current_count_once_a_second() -> None:
+async def test_waiting_members_are_told_the_current_count_once_a_second() -> None:
     """A member's arrival re-checks only its own gate (not every sibling's: O(members^2) for
     a big gang arriving); housekeeping's recount then tells the waiting siblings the count."""
     told: dict[str, str | None] = {}
@@ -183,8 +183,8 @@ def test_waiting_members_are_told_the_current_count_once_a_second() -> None:
         events.apply("ADDED", make_pod(f"w{i}", namespace="ns", labels=LABELS, schedulerName=NAME))
     assert told["w1"] is not None and "2 of 4 pods exist" in told["w1"]
     assert told["w0"] is not None and "1 of 4 pods exist" in told["w0"]
-    events.recount_waiting()
+    await events.recount_waiting()
     assert "2 of 4 pods exist" in told["w0"]
     told.clear()
-    events.recount_waiting()  # nothing changed since: nobody is told again
+    await events.recount_waiting()  # nothing changed since: nobody is told again
     assert told == {}

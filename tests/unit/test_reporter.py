@@ -123,6 +123,34 @@ async def test_a_false_already_written_is_followed_by_true() -> None:
     ]
 
 
+async def test_reports_wait_while_a_gang_is_bound_and_not_for_ever(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(events, "DEFER_POLL_SECONDS", 0.01)
+    client = FakeClient()
+    rep = reporter(client)
+    binding = [True]
+    rep.defer_while = lambda: binding[0]
+    rep.pod_scheduled(pod_ref("ns", "p0", "u0"), "n0")
+    task = asyncio.create_task(rep.run())
+    try:
+        await asyncio.sleep(0.05)
+        assert client.writes == [], "written while the gang's Bindings were going out"
+        binding[0] = False
+        await asyncio.wait_for(client.changed.wait(), 5)
+        assert notes(client) == ["Successfully assigned ns/p0 to n0"]
+        # A gang that binds for longer than DEFER_MAX_SECONDS holds nothing back after it.
+        monkeypatch.setattr(events, "DEFER_MAX_SECONDS", 0.05)
+        binding[0] = True
+        client.changed.clear()
+        rep.pod_scheduled(pod_ref("ns", "p1", "u1"), "n0")
+        await asyncio.wait_for(client.changed.wait(), 5)
+        assert notes(client)[-1] == "Successfully assigned ns/p1 to n0"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_event_carries_related_object() -> None:
     client = FakeClient()
     rep = reporter(client)
