@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test unit e2e lint fmt bench bench-quick bench-biggang bench-preemption dev-cluster-up dev-cluster-down clean
+.PHONY: install demo test unit e2e parity lint fmt bench bench-quick bench-biggang bench-preemption dev-cluster-up dev-cluster-down clean
 
 install: $(STAMP)
 
@@ -28,6 +28,16 @@ unit: install
 
 e2e: install
 	$(BIN)/pytest tests/e2e
+
+## The differential test against kube-scheduler v1.35, long: PARITY_EXAMPLES (300) examples
+## with a random seed (printed; rerun with PARITY_SEED=<n>), every mismatch appended to
+## PARITY_REPORT (.parity-mismatches.jsonl). About 3 s per example on 2 cores.
+PARITY_EXAMPLES ?= 300
+PARITY_REPORT   ?= .parity-mismatches.jsonl
+parity: install
+	PARITY_EXAMPLES=$(PARITY_EXAMPLES) PARITY_REPORT=$(PARITY_REPORT) \
+	PARITY_SEED=$${PARITY_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')} \
+	$(BIN)/pytest tests/e2e/test_parity.py -s
 
 lint: install
 	$(BIN)/ruff check scheduler devcluster tests bench
@@ -63,4 +73,4 @@ dev-cluster-down: install
 	$(BIN)/workload-scheduler dev-cluster down --state-dir .dev-cluster
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .dev-cluster
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .dev-cluster .parity-mismatches.jsonl

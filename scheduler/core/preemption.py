@@ -187,6 +187,7 @@ class PodPreemption:
             nominated_node=self.cache.node(nominated_name) if nominated_name else None,
             eligible=self.eligible,
             priority_of=self.priority_of,
+            reasons=fit.reasons,
         )
         chosen = outcome.candidate
         if chosen is None:

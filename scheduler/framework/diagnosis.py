@@ -22,7 +22,7 @@ def unschedulable_message(
     total_nodes: int, reasons_per_node: Mapping[str, Sequence[str]], pre_filter_message: str = ""
 ) -> str:
     """FitError's text, e.g. ``0/3 nodes are available: 2 Insufficient cpu, 1 node(s)
-    had untolerated taint {a: b}.``
+    had untolerated taint(s).``
 
     "<count> <reason>" entries are sorted as strings, as upstream sorts them (so
     "10 ..." comes before "2 ..."). When a pre-filter rejected the pod for every node,

@@ -11,8 +11,10 @@ pods of lower priority makes room:
 2. Only nodes whose failure removing pods can fix are tried: a node rejected by
    NodeName, NodeUnschedulable, TaintToleration, NodeAffinity, VolumeBinding or
    VolumeZone, by NodeResourcesFit for a request larger than the node's whole
-   allocatable amount (upstream's ``UnschedulableAndUnresolvable``), or by a pre-filter
-   for every node, is not.
+   allocatable amount, by InterPodAffinity for its required affinity (removing pods
+   cannot add the pods it wants), by PodTopologySpread for a missing topology label
+   (upstream's ``UnschedulableAndUnresolvable``), or by a pre-filter for every node, is
+   not.
 3. Per node (``select_victims_on_node``) every lower-priority pod is removed; if the
    preemptor then fits, they are added back one by one, most important first (higher
    priority, then longer running), those whose PodDisruptionBudget would be violated
@@ -45,6 +47,8 @@ from typing import Final
 
 from scheduler.framework.diagnosis import unschedulable_message
 from scheduler.framework.nodeinfo import add_pod, copy_node_info, remove_pod
+from scheduler.framework.plugins.inter_pod_affinity import AFFINITY_REASON
+from scheduler.framework.plugins.pod_topology_spread import MISSING_LABEL_REASON
 from scheduler.framework.types import FilterPlugin, NodeInfo, PodInfo
 from scheduler.model.policy import PdbSelector, PodDisruptionBudget
 
@@ -60,6 +64,10 @@ UNRESOLVABLE_PLUGINS: Final = frozenset(
 )
 """Filters whose rejection upstream reports as ``UnschedulableAndUnresolvable``: evicting
 pods cannot make such a node fit, so preemption does not try it."""
+
+UNRESOLVABLE_REASONS: Final = frozenset({AFFINITY_REASON, MISSING_LABEL_REASON})
+"""Reasons other filters report as ``UnschedulableAndUnresolvable`` (their other reasons,
+anti-affinity or skew, evicting pods may fix)."""
 
 NOT_HELPFUL: Final = "Preemption is not helpful for scheduling"
 NO_VICTIMS: Final = "No preemption victims found for incoming pod"
@@ -467,15 +475,24 @@ def fixable_nodes(
     nodes: Sequence[NodeInfo],
     rejected_by: Mapping[str, str],
     unresolvable: bool = False,
+    reasons: Mapping[str, Sequence[str]] | None = None,
 ) -> list[NodeInfo]:
-    """The nodes whose filter failure removing pods may fix."""
+    """The nodes whose filter failure removing pods may fix (``reasons``: node name -> the
+    rejecting filter's reasons, for the filters whose verdict depends on them)."""
     if unresolvable:
         return []
-    return [node for node in nodes if _fixable(pod, node, rejected_by.get(node.name))]
+    why = reasons or {}
+    return [
+        node
+        for node in nodes
+        if _fixable(pod, node, rejected_by.get(node.name), why.get(node.name, ()))
+    ]
 
 
-def _fixable(pod: PodInfo, node: NodeInfo, plugin: str | None) -> bool:
+def _fixable(pod: PodInfo, node: NodeInfo, plugin: str | None, reasons: Sequence[str]) -> bool:
     if plugin is None or plugin in UNRESOLVABLE_PLUGINS:
+        return False
+    if any(reason in UNRESOLVABLE_REASONS for reason in reasons):
         return False
     return not (plugin == "NodeResourcesFit" and exceeds_capacity(pod, node))
 
@@ -493,22 +510,29 @@ def preempt(
     nominated_node: NodeInfo | None = None,
     eligible: Eligible | None = None,
     priority_of: Priority | None = None,
+    reasons: Mapping[str, Sequence[str]] | None = None,
 ) -> Outcome:
     """Upstream's ``Evaluator.Preempt`` up to choosing the node (no API calls).
 
-    ``rejected_by``: node name -> the filter that rejected it in this cycle;
+    ``rejected_by``: node name -> the filter that rejected it in this cycle (``reasons``:
+    -> its reasons);
     ``unresolvable``: a pre-filter rejected the pod for every node; ``nominated_node``:
     the node the pod is nominated to (by an earlier preemption), if it still exists.
     """
     fixable = (
         nominated_node is not None
         and not unresolvable
-        and _fixable(preemptor, nominated_node, rejected_by.get(nominated_node.name))
+        and _fixable(
+            preemptor,
+            nominated_node,
+            rejected_by.get(nominated_node.name),
+            (reasons or {}).get(nominated_node.name, ()),
+        )
     )
     reason = not_eligible(preemptor, nominated_node, fixable)
     if reason is not None:
         return Outcome(message=PREFIX + reason)
-    potential = fixable_nodes(preemptor, nodes, rejected_by, unresolvable)
+    potential = fixable_nodes(preemptor, nodes, rejected_by, unresolvable, reasons)
     candidates: list[Candidate] = []
     failures: dict[str, tuple[str, ...]] = {}
     if potential:

@@ -93,7 +93,7 @@ def shortfall(s: DomainShortfall, members: int) -> str:
 
 
 def node_reasons(fit: Feasibility) -> str:
-    """``5 nodes Insufficient cpu, 1 node had untolerated taint {a: b}``"""
+    """``5 nodes Insufficient cpu, 1 node had untolerated taint(s)``"""
     counts = count_reasons(fit.reasons)
     return ", ".join(
         sorted(

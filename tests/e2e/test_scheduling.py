@@ -93,7 +93,7 @@ def test_unplaceable_pod_is_told_why_then_bound_when_a_node_fits(
         what="a FailedScheduling event",
     )
     assert message == (
-        "0/3 nodes are available: 1 node(s) had untolerated taint {nvidia.com/gpu: present}, "
+        "0/3 nodes are available: 1 node(s) had untolerated taint(s), "
         "2 Insufficient cpu. no new claims to deallocate, preemption: 0/3 nodes are available: "
         "3 Preemption is not helpful for scheduling."
     )

@@ -9,12 +9,12 @@ def test_message_counts_and_sorts_reasons() -> None:
     reasons = {
         "n1": ("Insufficient cpu",),
         "n2": ("Insufficient cpu",),
-        "n3": ("node(s) had untolerated taint {a: b}",),
+        "n3": ("node(s) had untolerated taint(s)",),
     }
     # Sorted as whole "<count> <reason>" strings, so the 1 comes before the 2 (the
-    # familiar "1 node(s) had untolerated taint {...}, 2 Insufficient cpu." order).
+    # familiar "1 node(s) had untolerated taint(s), 2 Insufficient cpu." order).
     assert unschedulable_message(3, reasons) == (
-        "0/3 nodes are available: 1 node(s) had untolerated taint {a: b}, 2 Insufficient cpu."
+        "0/3 nodes are available: 1 node(s) had untolerated taint(s), 2 Insufficient cpu."
     )
 
 

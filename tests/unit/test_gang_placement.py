@@ -252,7 +252,7 @@ def test_domains_whose_nodes_fail_node_level_filters_are_not_tried() -> None:
     assert best is not None and best.domain == "r2" and best.short == {"cpu": 4000}
     tainted = [s for s in failed.shortfalls if s.domain != "r2"]
     assert all(s.usable == 0 and s.at_most == 0 and s.fit is None for s in tainted)
-    assert messages.shortfall(tainted[0], 9) == "2 nodes had untolerated taint {dedicated: x}"
+    assert messages.shortfall(tainted[0], 9) == "2 nodes had untolerated taint(s)"
     assert messages.cannot_place(KEY, many, 9, failed, "rack") == (
         "gang ns/train/workers needs 9 x {cpu: 1} in one rack domain; none of 3 rack domains "
         "holds it: best rack r2: short by 4 cpu (at most 5 fit)"

@@ -10,9 +10,10 @@ import msgspec
 import pytest
 from factories import make_node, make_pod
 
-from scheduler.framework.cycle import Profile, find_feasible
+from scheduler.framework.cycle import Profile, find_feasible, pick_node
 from scheduler.framework.nodeinfo import add_pod, make_node_info
 from scheduler.framework.plugins import default_filters
+from scheduler.framework.plugins.inter_pod_affinity import ANTI_AFFINITY_REASON
 from scheduler.framework.podinfo import make_pod_info
 from scheduler.framework.preemption import (
     NO_VICTIMS,
@@ -24,6 +25,7 @@ from scheduler.framework.preemption import (
     compile_budget,
     dry_run,
     filter_with_nominated,
+    fixable_nodes,
     lower_priority_nominated,
     num_candidates,
     pick_one_node,
@@ -36,6 +38,7 @@ from scheduler.model.policy import PodDisruptionBudget
 from scheduler.queue.nominator import Nominator
 
 FILTERS = default_filters()
+HOSTNAME = "kubernetes.io/hostname"
 
 
 def pod(
@@ -401,3 +404,61 @@ def test_nominator_records_keeps_and_clears() -> None:
     # Cleared on the server: gone here too.
     nominator.observe("n2", pod("p", 100))
     assert nominator.node_of(p.uid) is None and len(nominator) == 0
+
+
+def run_with_reasons(preemptor: PodInfo, nodes: list[NodeInfo]) -> Outcome:
+    """PostFilter after a whole cycle, pre-filters included (InterPodAffinity,
+    PodTopologySpread), with the filters' reasons."""
+    chosen, fit = pick_node(Profile.default(), preemptor, nodes, random.Random(0))
+    assert chosen is None
+    return preempt(
+        FILTERS,
+        preemptor,
+        nodes,
+        fit.rejected_by,
+        [],
+        no_nominated,
+        random.Random(0),
+        reasons=fit.reasons,
+    )
+
+
+def _pod_affinity(kind: str, app: str) -> dict[str, Any]:
+    term = {"labelSelector": {"matchLabels": {"app": app}}, "topologyKey": HOSTNAME}
+    return {kind: {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+
+
+def test_unmatched_pod_affinity_is_unresolvable() -> None:
+    # Found by the parity test: upstream's InterPodAffinity rejects a node for the pod's
+    # required affinity as UnschedulableAndUnresolvable (evicting pods cannot add the pods
+    # it wants), for its anti-affinity as Unschedulable.
+    nodes = [
+        node(f"n{i}", pod(f"low{i}", 0, "1", labels={"app": "web"}), labels={HOSTNAME: f"n{i}"})
+        for i in (1, 2)
+    ]
+    wants_db = pod("p", 100, "1", labels={"app": "x"}, affinity=_pod_affinity("podAffinity", "db"))
+    outcome = run_with_reasons(wants_db, nodes)
+    assert outcome.candidate is None
+    assert outcome.message == (
+        "preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+    )
+    avoids_web = pod("q", 100, "1", affinity=_pod_affinity("podAntiAffinity", "web"))
+    _, fit = pick_node(Profile.default(), avoids_web, nodes, random.Random(0))
+    assert set(fit.reasons.values()) == {(ANTI_AFFINITY_REASON,)}
+    fixable = fixable_nodes(avoids_web, nodes, fit.rejected_by, reasons=fit.reasons)
+    assert [n.name for n in fixable] == ["n1", "n2"]
+
+
+def test_missing_spread_label_is_unresolvable() -> None:
+    nodes = [node("n1", pod("low", 0, "1", labels={"app": "a"}))]
+    constraint = {
+        "maxSkew": 1,
+        "topologyKey": "zone",
+        "whenUnsatisfiable": "DoNotSchedule",
+        "labelSelector": {"matchLabels": {"app": "a"}},
+    }
+    spread = pod("p", 100, "1", labels={"app": "a"}, topologySpreadConstraints=[constraint])
+    outcome = run_with_reasons(spread, nodes)
+    assert outcome.message == (
+        "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+    )

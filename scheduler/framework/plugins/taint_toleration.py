@@ -35,8 +35,10 @@ def tolerated(tolerations: Sequence[Toleration], taint: Taint) -> bool:
     return False
 
 
-def untolerated_taint_reason(taint: Taint) -> str:
-    return f"node(s) had untolerated taint {{{taint.key}: {taint.value}}}"
+UNTOLERATED_TAINT: Final = "node(s) had untolerated taint(s)"
+"""v1.35's wording: the taint is not named (earlier releases printed ``{key: value}``; a
+taint's value may be more than an admin wants every pod's owner to read)."""
+_UNTOLERATED: Final = (UNTOLERATED_TAINT,)
 
 
 class TaintToleration:
@@ -55,8 +57,7 @@ class TaintToleration:
         tolerations = pod.pod.spec.tolerations
         for taint in taints:
             if taint.effect in _FILTERED_EFFECTS and not tolerated(tolerations, taint):
-                # Upstream reports only the first one.
-                return (untolerated_taint_reason(taint),)
+                return _UNTOLERATED
         return None
 
     def score(self, pod: PodInfo, node: NodeInfo) -> int:
