@@ -16,7 +16,10 @@ of the cluster (``find_gang_victims``):
   scores), units are added back one by one, most important first (higher priority,
   then longer running; those whose PodDisruptionBudget would be violated first), and
   each one whose return leaves the gang without room is a victim, as upstream's
-  reprieve does per node.
+  reprieve does per node. Room is checked cheaply first: if the last plan's members
+  still pass the filters on their planned nodes, the gang fits; only when it does not
+  is the gang placed again over the domain (so a search over hundreds of units places
+  the gang about once per victim, not once per unit).
 - The least disruptive domain: fewest PDB violations, then the lowest highest victim
   priority, the smallest sum of victim priorities, the fewest victim pods, the fewest
   victim units, then the latest start of the most important victims.
@@ -35,10 +38,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from scheduler.framework.cycle import Profile, pick_node
+from scheduler.framework.cycle import (
+    NodesView,
+    Profile,
+    find_feasible,
+    pick_node,
+    run_pre_filters,
+)
 from scheduler.framework.nodeinfo import add_pod, remove_pod
 from scheduler.framework.preemption import Budget, priority, split_by_budget, with_pods
-from scheduler.framework.types import NodeInfo, PodInfo
+from scheduler.framework.types import NodeInfo, PodInfo, Unresolvable
 from scheduler.gang.placement import domains, largest_first
 
 MAX_VICTIM_PODS: Final = 256
@@ -131,6 +140,38 @@ def simulate(
     return plan if len(plan) >= need else None
 
 
+def still_fits(
+    profile: Profile,
+    plan: Sequence[tuple[PodInfo, str]],
+    nodes: Sequence[NodeInfo],
+) -> bool:
+    """Whether every member of ``plan`` still passes the filters on its planned node
+    (members placed in plan order, ``nodes`` changed in place and restored).
+
+    The cheap check of the victim search: a plan that still fits proves the gang has
+    room without placing it again over every node."""
+    by_name = {n.name: n for n in nodes}
+    cluster = profile.cluster or NodesView(nodes)
+    placed: list[tuple[PodInfo, NodeInfo]] = []
+    try:
+        for pod, node_name in plan:
+            node = by_name.get(node_name)
+            if node is None:
+                return False
+            filters = run_pre_filters(profile, pod, cluster)
+            if isinstance(filters, Unresolvable):
+                return False
+            fit = find_feasible(profile, pod, [node], None, [*profile.filters, *filters])
+            if not fit.feasible:
+                return False
+            add_pod(node, pod)
+            placed.append((pod, node))
+        return True
+    finally:
+        for pod, node in placed:
+            remove_pod(node, pod.uid)
+
+
 def _violating_units(units: Sequence[Unit], budgets: Sequence[Budget]) -> set[int]:
     """Indexes of units any pod of which would violate a PDB if evicted (in this order)."""
     pods = [p for u in units for p in u.pods]
@@ -174,7 +215,8 @@ def _plan_in_domain(
 
     for unit in candidates:
         take(unit)
-    if simulate(profile, members, need, copies, rng) is None:
+    plan = simulate(profile, members, need, copies, rng)
+    if plan is None:
         return None
     ordered = sorted(candidates, key=unit_importance)
     bad = _violating_units(ordered, budgets)
@@ -184,13 +226,20 @@ def _plan_in_domain(
     violations = 0
     for unit in [*violating, *fine]:
         put(unit)
-        if simulate(profile, members, need, copies, rng) is not None:
+        # Most units are nowhere near the plan: check the last plan on its own nodes
+        # before placing the gang again over the whole domain.
+        if still_fits(profile, plan, copies):
+            continue
+        again = simulate(profile, members, need, copies, rng)
+        if again is not None:
+            plan = again
             continue
         take(unit)
         victims.append(unit)
         violations += any(unit is v for v in violating)
-    plan = simulate(profile, members, need, copies, rng)
-    assert plan is not None  # the state is the last one that fitted
+    # The placement the gang cycle would make on the final state; the last plan that
+    # fitted still fits there if the greedy placement does not.
+    plan = simulate(profile, members, need, copies, rng) or plan
     victims.sort(key=unit_importance)
     return GangVictims(victims, plan, domain.name, violations)
 

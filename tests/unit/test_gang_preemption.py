@@ -6,6 +6,7 @@ import random
 from typing import Any
 
 import msgspec
+import pytest
 from factories import make_node, make_pod
 
 from scheduler.api.sources.policies import podgroup_object, workload_object
@@ -31,6 +32,7 @@ from scheduler.gang.preemption import (
     Unit,
     describe,
     find_gang_victims,
+    still_fits,
 )
 from scheduler.gang.registry import GangRegistry
 from scheduler.model.objects import PriorityClass
@@ -162,6 +164,47 @@ def test_single_pod_disruption_evicts_only_what_is_needed() -> None:
     assert isinstance(result, GangVictims)
     assert len(result.pods) == 2
     assert describe(result, 100, 2, None) == "preempting 2 pods of priority 10 to place 2 pods"
+
+
+def test_still_fits_checks_the_plan_on_its_own_nodes() -> None:
+    cluster = nodes(2, cpu="2")
+    high = members("high", 2, 100)
+    plan = [(high[0], "n0"), (high[1], "n0")]
+    assert still_fits(PROFILE, plan, cluster)
+    assert not still_fits(PROFILE, [*plan, (pod("high-2", 100), "n0")], cluster)
+    add_pod(cluster[0], pod("low", 10))
+    assert not still_fits(PROFILE, plan, cluster)
+    assert still_fits(PROFILE, [(high[0], "n0"), (high[1], "n1")], cluster)
+    assert not still_fits(PROFILE, [(high[0], "gone")], cluster)
+    assert len(cluster[0].pods) == 1 and not cluster[1].pods  # restored
+
+
+def test_many_single_units_place_the_gang_about_once_per_victim(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import scheduler.gang.preemption as gp
+
+    cluster = nodes(20)
+    gangs = [running_gang(f"low{i}", 10, cluster) for i in range(4)]
+    units = [Unit(p.key, (p,), 10, gang=False) for g in gangs for p in g.pods]
+    calls = 0
+    real = gp.simulate
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gp, "simulate", counting)
+    result = find_gang_victims(
+        PROFILE, members("high", 8, 100), 8, 100, cluster, units, [], random.Random(0)
+    )
+    assert isinstance(result, GangVictims)
+    assert len(result.pods) == 8  # the minimum, out of 80 candidate units
+    assert len(result.plan) == 8
+    # Once with every unit removed, at most twice per victim, once for the final plan;
+    # never once per candidate unit.
+    assert calls <= 2 + 2 * len(result.units) < len(units)
 
 
 def test_no_preemption_when_evicting_everything_lower_is_not_enough() -> None:
