@@ -67,6 +67,9 @@ class ClusterCache:
         """Image name -> how many present nodes hold it."""
         self.generation = 0
         """Bumped on every change, so callers can tell whether anything moved."""
+        self._affinity_generation = 0
+        """Bumped when a pod with inter-pod affinity terms comes or goes, or a node holding
+        one changes (see ``affinity_generation``)."""
 
     # -- reading -------------------------------------------------------------
 
@@ -86,6 +89,12 @@ class ClusterCache:
     def nodes_with_required_anti_affinity_pods(self) -> list[NodeInfo]:
         present = self._present
         return [present[n] for n in self._with_anti_affinity if n in present]
+
+    def affinity_generation(self) -> int:
+        """Changes whenever ``nodes_with_affinity_pods`` or
+        ``nodes_with_required_anti_affinity_pods`` (the nodes, their labels, their pods with
+        affinity terms) may have changed."""
+        return self._affinity_generation
 
     def namespace_labels(self, name: str) -> dict[str, str] | None:
         return self._namespaces.get(name)
@@ -155,6 +164,12 @@ class ClusterCache:
         self.generation += 1
         name = node.metadata.name
         info = self._nodes.get(name)
+        if name in self._with_affinity and (
+            info is None
+            or name not in self._present
+            or info.node.metadata.labels != node.metadata.labels
+        ):
+            self._affinity_generation += 1  # labels are all affinity reads of a node
         if info is None:
             info = make_node_info(node)
             self._nodes[name] = info
@@ -178,6 +193,8 @@ class ClusterCache:
 
     def delete_node(self, name: str) -> None:
         self.generation += 1
+        if name in self._with_affinity:
+            self._affinity_generation += 1
         info = self._present.pop(name, None)
         if info is None:
             return
@@ -253,6 +270,8 @@ class ClusterCache:
             # The pod's node has not been seen yet: hold its usage until it is.
             info = make_node_info(Node(metadata=ObjectMeta(name=node_name)))
             self._nodes[node_name] = info
+        if pod.pod_affinity is not None or pod.uid in info.pods_with_affinity:
+            self._affinity_generation += 1
         add_pod(info, pod)
         self._placements[pod.uid] = _Placement(node_name, state)
         if info.pods_with_affinity:
@@ -266,6 +285,8 @@ class ClusterCache:
         info = self._nodes.get(placement.node_name)
         if info is None:
             return
+        if uid in info.pods_with_affinity:
+            self._affinity_generation += 1
         remove_pod(info, uid)
         if not info.pods_with_affinity:
             self._with_affinity.discard(placement.node_name)

@@ -101,6 +101,9 @@ class NodesView:
     def nodes_with_required_anti_affinity_pods(self) -> Sequence[NodeInfo]:
         return [n for n in self.node_list if n.pods_with_required_anti_affinity]
 
+    def affinity_generation(self) -> int | None:
+        return None
+
     def namespace_labels(self, name: str) -> Mapping[str, str] | None:
         return None
 

@@ -8,7 +8,7 @@ one selects nothing; ``NotIn`` and ``DoesNotExist`` also select objects without 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from scheduler.model.objects import LabelSelector
@@ -44,6 +44,25 @@ class Selector:
     requirements: tuple[Requirement, ...] = ()
     nothing: bool = False
     """True for an absent selector: it matches no labels at all."""
+    guard_key: str | None = field(default=None, init=False, compare=False, repr=False)
+    """The key of the first ``In`` requirement (None without one), with ``guard_values``
+    its values: labels whose value for it is not among them cannot match, which hot loops
+    over many pods check inline before calling ``matches`` (see ``may_match``)."""
+    guard_values: frozenset[str] = field(default=frozenset(), init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for requirement in self.requirements:
+            if requirement.operator == "In":
+                object.__setattr__(self, "guard_key", requirement.key)
+                object.__setattr__(self, "guard_values", requirement.values)
+                break
+
+    def may_match(self, labels: Mapping[str, str]) -> bool:
+        """False when ``labels`` certainly do not match (the ``In`` guard fails); True means
+        ``matches`` decides. The inline form, for hot loops: ``key = s.guard_key;
+        key is None or labels.get(key) in s.guard_values``."""
+        key = self.guard_key
+        return key is None or labels.get(key) in self.guard_values
 
     @property
     def empty(self) -> bool:

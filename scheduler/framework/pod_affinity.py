@@ -11,7 +11,7 @@ whose labels the ``namespaceSelector`` selects. ``matchLabelKeys`` and
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from scheduler.framework.labels import NOTHING, Selector, compile_selector, label_keys
 from scheduler.model.objects import Pod, PodAffinity, PodAffinityTerm
@@ -51,6 +51,17 @@ class PodAffinityTerms:
     required_anti_affinity: tuple[AffinityTerm, ...] = ()
     preferred_affinity: tuple[AffinityTerm, ...] = ()
     preferred_anti_affinity: tuple[AffinityTerm, ...] = ()
+
+    scores_others: bool = field(default=False, init=False, compare=False, repr=False)
+    """Whether these terms (of an existing pod) add to other pods' scores: required
+    affinity (hardPodAffinityWeight) and preferred terms do, required anti-affinity alone
+    does not."""
+
+    def __post_init__(self) -> None:
+        scores = bool(
+            self.required_affinity or self.preferred_affinity or self.preferred_anti_affinity
+        )
+        object.__setattr__(self, "scores_others", scores)
 
 
 def _term(pod: Pod, term: PodAffinityTerm, weight: int = 0) -> AffinityTerm:

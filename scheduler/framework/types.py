@@ -132,6 +132,13 @@ class ClusterView(Protocol):
         """Nodes running a pod with required anti-affinity terms."""
         ...
 
+    def affinity_generation(self) -> int | None:
+        """A number that changes whenever ``nodes_with_affinity_pods`` or
+        ``nodes_with_required_anti_affinity_pods`` (the nodes, their labels, those pods)
+        may have, so that what is derived from them can be kept; None when the view cannot
+        tell (derive it afresh each time)."""
+        ...
+
     def namespace_labels(self, name: str) -> Mapping[str, str] | None:
         """A namespace's labels; None when the namespace is not known."""
         ...

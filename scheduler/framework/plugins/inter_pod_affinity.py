@@ -30,7 +30,7 @@ pods' selectors are matched against the incoming pod's namespace labels.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import ClassVar, Final
 
 from scheduler.framework.pod_affinity import AffinityTerm
@@ -69,19 +69,72 @@ def matches_all(terms: Sequence[AffinityTerm], pod: Pod) -> bool:
     return all(term.matches(pod, None) for term in terms)
 
 
-def existing_anti_affinity_counts(
-    pod: Pod, namespace_labels: Mapping[str, str] | None, nodes: Iterable[NodeInfo]
-) -> Counts:
-    """Domains where an existing pod's required anti-affinity term selects ``pod``."""
-    counts: Counts = {}
+_Entry = tuple[AffinityTerm, Mapping[str, str]]
+"""An existing pod's required anti-affinity term and the labels of the node it runs on."""
+
+
+def existing_anti_affinity_terms(nodes: Iterable[NodeInfo]) -> Iterator[_Entry]:
+    """Each required anti-affinity term of the pods on ``nodes``, with its node's labels."""
     for node in nodes:
         labels = node.node.metadata.labels
         for existing in node.pods_with_required_anti_affinity.values():
             assert existing.pod_affinity is not None
             for term in existing.pod_affinity.required_anti_affinity:
-                if term.matches(pod, namespace_labels):
-                    _count(counts, labels, term.topology_key)
+                yield term, labels
+
+
+def existing_anti_affinity_counts(
+    pod: Pod, namespace_labels: Mapping[str, str] | None, nodes: Iterable[NodeInfo]
+) -> Counts:
+    """Domains where an existing pod's required anti-affinity term selects ``pod`` (a pass
+    over ``nodes``; ``ExistingAntiAffinityIndex`` keeps the terms for many pods)."""
+    counts: Counts = {}
+    pod_labels = pod.metadata.labels
+    for term, labels in existing_anti_affinity_terms(nodes):
+        # The selector's guard first (most terms select a few pods by one label).
+        guard = term.selector.guard_key
+        if guard is not None and pod_labels.get(guard) not in term.selector.guard_values:
+            continue
+        if term.matches(pod, namespace_labels):
+            _count(counts, labels, term.topology_key)
     return counts
+
+
+class ExistingAntiAffinityIndex:
+    """The existing pods' required anti-affinity terms, grouped by their selectors' guards
+    (``Selector.guard_key`` and its values), so that a pod is matched only against the
+    terms that could select it: ``app In (web)`` is looked up by the pod's ``app`` label.
+    Built from ``nodes_with_required_anti_affinity_pods`` and kept while the view's
+    ``affinity_generation`` stays the same; the counts are the same as
+    ``existing_anti_affinity_counts`` over those nodes."""
+
+    __slots__ = ("by_guard", "unguarded")
+
+    def __init__(self, nodes: Iterable[NodeInfo]) -> None:
+        self.by_guard: dict[str, dict[str, list[_Entry]]] = {}
+        self.unguarded: list[_Entry] = []
+        for term, labels in existing_anti_affinity_terms(nodes):
+            key = term.selector.guard_key
+            if key is None:
+                self.unguarded.append((term, labels))
+                continue
+            by_value = self.by_guard.setdefault(key, {})
+            for value in term.selector.guard_values:
+                by_value.setdefault(value, []).append((term, labels))
+
+    def counts(self, pod: Pod, namespace_labels: Mapping[str, str] | None) -> Counts:
+        counts: Counts = {}
+        pod_labels = pod.metadata.labels
+        for key, by_value in self.by_guard.items():
+            value = pod_labels.get(key)
+            if value is not None:
+                for term, labels in by_value.get(value, ()):
+                    if term.matches(pod, namespace_labels):
+                        _count(counts, labels, term.topology_key)
+        for term, labels in self.unguarded:
+            if term.matches(pod, namespace_labels):
+                _count(counts, labels, term.topology_key)
+        return counts
 
 
 def incoming_counts(
@@ -95,14 +148,27 @@ def incoming_counts(
     anti_counts: Counts = {}
     if not affinity and not anti_affinity:
         return affinity_counts, anti_counts
+    # The selectors' guards (see ``Selector.may_match``), checked inline per existing pod.
+    affinity_guards = [(t.selector.guard_key, t.selector.guard_values) for t in affinity]
+    anti_guards = [(t, t.selector.guard_key, t.selector.guard_values) for t in anti_affinity]
     for node in nodes:
         labels = node.node.metadata.labels
         for existing in node.pods.values():
             other = existing.pod
-            if affinity and matches_all(affinity, other):
+            other_labels = other.metadata.labels
+            if (
+                affinity
+                and all(
+                    key is None or other_labels.get(key) in values
+                    for key, values in affinity_guards
+                )
+                and matches_all(affinity, other)
+            ):
                 for term in affinity:
                     _count(affinity_counts, labels, term.topology_key)
-            for term in anti_affinity:
+            for term, key, values in anti_guards:
+                if key is not None and other_labels.get(key) not in values:
+                    continue
                 if term.matches(other, None):
                     _count(anti_counts, labels, term.topology_key)
     return affinity_counts, anti_counts
@@ -194,6 +260,15 @@ class AffinityScore:
             scores[i] = int(MAX_NODE_SCORE * (value - low) / spread) if spread > 0 else 0
 
 
+def _scoring(node: NodeInfo) -> bool:
+    """Whether a pod on ``node`` has terms that score other pods."""
+    for info in node.pods_with_affinity.values():
+        terms = info.pod_affinity
+        if terms is not None and terms.scores_others:
+            return True
+    return False
+
+
 def _add_terms(
     topology_score: dict[str, dict[str, int]],
     terms: Iterable[AffinityTerm],
@@ -215,21 +290,57 @@ def _add_terms(
 
 class InterPodAffinity:
     name: ClassVar[str] = "InterPodAffinity"
-    __slots__ = ("hard_pod_affinity_weight", "weight")
+    __slots__ = ("_index", "_scoring", "hard_pod_affinity_weight", "weight")
 
     def __init__(
         self, weight: int = DEFAULT_WEIGHT, hard_pod_affinity_weight: int = HARD_POD_AFFINITY_WEIGHT
     ) -> None:
         self.weight = weight
         self.hard_pod_affinity_weight = hard_pod_affinity_weight
+        self._index: tuple[ClusterView, int, ExistingAntiAffinityIndex] | None = None
+        """The last view's index of existing anti-affinity terms, and its generation."""
+        self._scoring: tuple[ClusterView, int, list[NodeInfo]] | None = None
+        """Likewise the nodes holding pods whose terms score others."""
+
+    def _scoring_nodes(self, cluster: ClusterView) -> Sequence[NodeInfo]:
+        """The nodes with pods whose terms score other pods (every pod without preferred
+        terms of its own asks; they change only as pods with affinity come and go)."""
+        generation = cluster.affinity_generation()
+        kept = self._scoring
+        if (
+            generation is not None
+            and kept is not None
+            and kept[0] is cluster
+            and kept[1] == generation
+        ):
+            return kept[2]
+        nodes = [node for node in cluster.nodes_with_affinity_pods() if _scoring(node)]
+        if generation is not None:
+            self._scoring = (cluster, generation, nodes)
+        return nodes
+
+    def _existing(self, pod: Pod, cluster: ClusterView) -> Counts:
+        """Domains where existing pods' required anti-affinity selects ``pod``: from the
+        index while the view's anti-affinity generation holds (every pod asks, and the
+        terms change only as such pods come and go), else by a pass over the nodes."""
+        generation = cluster.affinity_generation()
+        index = self._index
+        if generation is None or index is None or index[0] is not cluster or index[1] != generation:
+            guarded = cluster.nodes_with_required_anti_affinity_pods()
+            if not guarded:
+                return {}
+            namespace_labels = cluster.namespace_labels(pod.metadata.namespace)
+            if generation is None:
+                return existing_anti_affinity_counts(pod, namespace_labels, guarded)
+            index = (cluster, generation, ExistingAntiAffinityIndex(guarded))
+            self._index = index
+        if not index[2].by_guard and not index[2].unguarded:
+            return {}
+        return index[2].counts(pod, cluster.namespace_labels(pod.metadata.namespace))
 
     def pre_filter(self, pod: PodInfo, cluster: ClusterView) -> AffinityFilter | None:
         incoming = pod.pod
-        guarded = cluster.nodes_with_required_anti_affinity_pods()
-        existing: Counts = {}
-        if guarded:
-            namespace_labels = cluster.namespace_labels(incoming.metadata.namespace)
-            existing = existing_anti_affinity_counts(incoming, namespace_labels, guarded)
+        existing = self._existing(incoming, cluster)
         terms = pod.pod_affinity
         affinity = terms.required_affinity if terms is not None else ()
         anti_affinity = terms.required_anti_affinity if terms is not None else ()
@@ -250,8 +361,13 @@ class InterPodAffinity:
         own_terms = terms is not None and bool(
             terms.preferred_affinity or terms.preferred_anti_affinity
         )
-        # Without preferred terms of its own, only pods with affinity terms can matter.
-        nodes = cluster.nodes() if own_terms else cluster.nodes_with_affinity_pods()
+        # Without preferred terms of its own, only pods with affinity terms can matter,
+        # and of those only the ones whose terms score others (not required anti-affinity
+        # alone: replicas spread by it would otherwise cost every pod a pass over them).
+        if own_terms:
+            nodes: Sequence[NodeInfo] = cluster.nodes()
+        else:
+            nodes = self._scoring_nodes(cluster)
         if not nodes:
             return None
         preferred = _resolved(terms.preferred_affinity, cluster) if terms else ()
@@ -270,7 +386,7 @@ class InterPodAffinity:
                     _add_terms(topology_score, preferred, other, None, labels, 1)
                     _add_terms(topology_score, preferred_anti, other, None, labels, -1)
                 theirs = existing.pod_affinity
-                if theirs is None:
+                if theirs is None or not theirs.scores_others:
                     continue
                 if hard > 0:
                     _add_terms(
