@@ -27,9 +27,11 @@ import structlog
 
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.framework.cycle import Feasibility, NodesView, Profile, run_pre_filters
+from scheduler.framework.plugins.unsupported import refusal
 from scheduler.framework.preemption import (
     BEFORE_DYNAMIC_RESOURCES,
     DRA_STATE_MISSING,
+    NO_CLAIMS,
     Budget,
     Eligible,
     Priority,
@@ -49,6 +51,10 @@ from scheduler.model.refs import ObjectRef
 from scheduler.queue.nominator import Nominator
 
 log = structlog.get_logger(__name__)
+
+UNMODELLED_PREEMPTION = "preemption for a pod that inter-pod affinity or topology spread constrains"
+"""Refused out loud (``workload-scheduler does not support ... yet``): evicting on a dry run
+that leaves those plugins out could evict for nothing, or nominate a node with no victims."""
 
 
 class Preempter(Protocol):
@@ -171,11 +177,12 @@ class PodPreemption:
         # Upstream's dry run runs every filter; the volume plugins' ones hold no state that
         # removing victims would change (the others are not run here yet).
         extra = run_pre_filters(self.profile, pod, self.profile.cluster or NodesView(nodes))
-        volume_filters = (
-            []
-            if isinstance(extra, Unresolvable)
-            else [f for f in extra if f.name in VOLUME_PLUGINS]
-        )
+        stateful = [] if isinstance(extra, Unresolvable) else extra
+        volume_filters = [f for f in stateful if f.name in VOLUME_PLUGINS]
+        # InterPodAffinity's and PodTopologySpread's filters count pods per domain at
+        # PreFilter; upstream updates those counts as victims are removed (AddPod/RemovePod),
+        # we do not yet, so a candidate found without them is a guess.
+        unmodelled = sorted({f.name for f in stateful if f.name not in VOLUME_PLUGINS})
         outcome = preempt(
             [*self.profile.filters, *volume_filters],
             pod,
@@ -190,6 +197,15 @@ class PodPreemption:
             reasons=fit.reasons,
         )
         chosen = outcome.candidate
+        if chosen is not None and unmodelled:
+            log.warning(
+                "preemption refused",
+                pod=pod.key,
+                node=chosen.node,
+                plugins=unmodelled,
+                why="the dry run does not model these plugins' state",
+            )
+            return f"{NO_CLAIMS}, preemption: {refusal([UNMODELLED_PREEMPTION])}."
         if chosen is None:
             if outcome.clear_nomination and nominated_name:
                 self.nominator.remove(pod.uid)

@@ -477,3 +477,50 @@ async def test_pod_preemption_compares_a_single_mode_gang_at_its_group_priority(
     w.add(pending("top", 2000, "1"))
     assert await w.try_pod("top") is None
     assert len(w.preempter.evictions) == 1
+
+
+ANTI_X = {
+    "podAntiAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": [
+            {
+                "labelSelector": {"matchLabels": {"app": "x"}},
+                "topologyKey": "kubernetes.io/hostname",
+            }
+        ]
+    }
+}
+
+
+def labelled_world() -> World:
+    w = world()
+    w.cache.set_node(make_node("n1", cpu="4", labels={"kubernetes.io/hostname": "n1"}))
+    return w
+
+
+async def test_no_preemption_where_inter_pod_affinity_decides() -> None:
+    """The dry run does not re-run InterPodAffinity and PodTopologySpread with the victims
+    removed, so a pod they constrain is refused preemption out loud instead of evicting on a
+    guess (or nominating a node with no victims at all)."""
+    w = labelled_world()
+    w.add(running("low", 0, "1", "n1", labels={"app": "x"}))
+    w.add(pending("p", 100, "1", affinity=ANTI_X))
+    assert await w.try_pod("p") is None
+    assert w.preempter.evictions == []
+    assert w.preempter.nominations == []
+    assert w.reporter.failed["p"] == (
+        "0/1 nodes are available: 1 node(s) didn't match pod anti-affinity rules. "
+        "no new claims to deallocate, preemption: workload-scheduler does not support "
+        "preemption for a pod that inter-pod affinity or topology spread constrains yet."
+    )
+
+
+async def test_same_pod_without_lower_priority_pods_keeps_upstreams_message() -> None:
+    w = labelled_world()
+    w.add(running("peer", 100, "1", "n1", labels={"app": "x"}))
+    w.add(pending("p", 100, "1", affinity=ANTI_X))
+    assert await w.try_pod("p") is None
+    assert w.reporter.failed["p"] == (
+        "0/1 nodes are available: 1 node(s) didn't match pod anti-affinity rules. "
+        "no new claims to deallocate, "
+        "preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+    )
