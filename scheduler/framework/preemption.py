@@ -33,23 +33,33 @@ helpful for scheduling, 2 No preemption victims found for incoming pod.``
 Nothing here talks to the API server: the caller nominates the node, deletes the
 victims and keeps the nominator (``scheduler.core.preemption``). Departures from
 upstream: candidate nodes are tried one after another, not in parallel (the result
-is the same for the same starting offset), and plugin state computed at PreFilter
-is not updated as victims are removed (upstream's ``AddPod``/``RemovePod``
-extensions; no plugin of ours keeps such state between pods).
+is the same for the same starting offset), and InterPodAffinity's and
+PodTopologySpread's per-domain counts are not updated in place as victims are removed
+(upstream's ``AddPod``/``RemovePod`` extensions): ``Recounted`` runs their pre-filters
+again over the cluster with the node at hand swapped for its dry-run state, which
+gives the same counts.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import ClassVar, Final
 
 from scheduler.framework.diagnosis import unschedulable_message
+from scheduler.framework.labels import Selector
 from scheduler.framework.nodeinfo import add_pod, copy_node_info, remove_pod
 from scheduler.framework.plugins.inter_pod_affinity import AFFINITY_REASON
 from scheduler.framework.plugins.pod_topology_spread import MISSING_LABEL_REASON
-from scheduler.framework.types import FilterPlugin, NodeInfo, PodInfo
+from scheduler.framework.types import (
+    ClusterView,
+    FilterPlugin,
+    NodeInfo,
+    PodInfo,
+    PreFilterPlugin,
+    Unresolvable,
+)
 from scheduler.model.policy import PdbSelector, PodDisruptionBudget
 
 UNRESOLVABLE_PLUGINS: Final = frozenset(
@@ -213,6 +223,92 @@ def split_by_budget(
                     violated = True
         (violating if violated else fine).append(pod)
     return violating, fine
+
+
+# -- plugins whose state counts pods across nodes ------------------------------------
+
+RECOUNTED_PLUGINS: Final = frozenset({"InterPodAffinity", "PodTopologySpread"})
+"""Pre-filters whose filter holds per-domain pod counts taken over the whole cluster:
+in the dry run they must see the node at hand with its victims removed."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSwap:
+    """A ``ClusterView`` that is ``base`` with one node replaced by ``node`` (a dry-run
+    copy of it, same name); everything else is read from ``base``. Its affinity
+    generation is None, so no plugin reuses what it derived from ``base``."""
+
+    base: ClusterView
+    node: NodeInfo
+
+    def _swapped(self, nodes: Sequence[NodeInfo], listed: bool) -> Sequence[NodeInfo]:
+        """``nodes`` (a list of the base view's) with the node replaced in place, dropped
+        when it no longer belongs there (``listed`` False), added when it now does."""
+        name = self.node.name
+        out = [n for n in nodes if n.name != name]
+        if len(out) == len(nodes):
+            return [*nodes, self.node] if listed else nodes
+        if not listed:
+            return out
+        return [self.node if n.name == name else n for n in nodes]
+
+    def nodes(self) -> Sequence[NodeInfo]:
+        return self._swapped(self.base.nodes(), True)
+
+    def nodes_with_affinity_pods(self) -> Sequence[NodeInfo]:
+        return self._swapped(
+            self.base.nodes_with_affinity_pods(), bool(self.node.pods_with_affinity)
+        )
+
+    def nodes_with_required_anti_affinity_pods(self) -> Sequence[NodeInfo]:
+        return self._swapped(
+            self.base.nodes_with_required_anti_affinity_pods(),
+            bool(self.node.pods_with_required_anti_affinity),
+        )
+
+    def affinity_generation(self) -> int | None:
+        return None
+
+    def namespace_labels(self, name: str) -> Mapping[str, str] | None:
+        return self.base.namespace_labels(name)
+
+    def namespaces(self) -> Mapping[str, Mapping[str, str]]:
+        return self.base.namespaces()
+
+    def service_selectors(self, namespace: str) -> Collection[Mapping[str, str]]:
+        return self.base.service_selectors(namespace)
+
+    def controller_selector(self, kind: str, namespace: str, name: str) -> Selector | None:
+        return self.base.controller_selector(kind, namespace, name)
+
+    def image_spread(self, image: str) -> float:
+        return self.base.image_spread(image)
+
+
+@dataclass(frozen=True, slots=True)
+class Recounted:
+    """The filters of ``plugins`` (pre-filters in ``RECOUNTED_PLUGINS``) as they would be
+    with the node at hand in the state given: each call runs the pre-filters over
+    ``cluster`` with that node swapped in (``NodeSwap``), then their filters on it, in
+    order; the first failing one's reasons. Upstream gets the same counts by updating
+    them as victims are removed and added back (``AddPod``/``RemovePod``)."""
+
+    plugins: tuple[PreFilterPlugin, ...]
+    cluster: ClusterView
+    name: ClassVar[str] = "Recounted"
+
+    def filter(self, pod: PodInfo, node: NodeInfo) -> tuple[str, ...] | None:
+        view = NodeSwap(self.cluster, node)
+        for plugin in self.plugins:
+            verdict = plugin.pre_filter(pod, view)
+            if verdict is None:
+                continue
+            if isinstance(verdict, Unresolvable):
+                return (verdict.message,)
+            reasons = verdict.filter(pod, node)
+            if reasons is not None:
+                return reasons
+        return None
 
 
 # -- filtering with nominated pods ---------------------------------------------------

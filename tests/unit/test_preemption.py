@@ -10,8 +10,8 @@ import msgspec
 import pytest
 from factories import make_node, make_pod
 
-from scheduler.framework.cycle import Profile, find_feasible, pick_node
-from scheduler.framework.nodeinfo import add_pod, make_node_info
+from scheduler.framework.cycle import NodesView, Profile, find_feasible, pick_node
+from scheduler.framework.nodeinfo import add_pod, copy_node_info, make_node_info, remove_pod
 from scheduler.framework.plugins import default_filters
 from scheduler.framework.plugins.inter_pod_affinity import ANTI_AFFINITY_REASON
 from scheduler.framework.podinfo import make_pod_info
@@ -20,6 +20,7 @@ from scheduler.framework.preemption import (
     Budget,
     Candidate,
     NodeFailure,
+    NodeSwap,
     Outcome,
     Victims,
     compile_budget,
@@ -462,3 +463,29 @@ def test_missing_spread_label_is_unresolvable() -> None:
     assert outcome.message == (
         "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
     )
+
+
+def test_node_swap_replaces_drops_and_adds_the_node() -> None:
+    """The dry run's cluster view: the node at hand in its dry-run state, the rest as is,
+    and no affinity generation (so no cached index of the real cluster is reused)."""
+    anti = {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": {"matchLabels": {"a": "b"}}, "topologyKey": "h"}
+            ]
+        }
+    }
+    n1 = NodeInfo(make_node("n1"), {"cpu": 4000})
+    n2 = NodeInfo(make_node("n2"), {"cpu": 4000})
+    guard = make_pod_info(make_pod("guard", affinity=anti, node_name="n1"))
+    add_pod(n1, guard)
+    base = NodesView([n1, n2])
+    emptied = copy_node_info(n1)
+    remove_pod(emptied, guard.uid)
+    view = NodeSwap(base, emptied)
+    assert [n is emptied for n in view.nodes()] == [True, False]
+    assert view.nodes_with_required_anti_affinity_pods() == []
+    assert view.nodes_with_affinity_pods() == []
+    assert view.affinity_generation() is None
+    back = NodeSwap(NodesView([n2]), n1)
+    assert back.nodes_with_required_anti_affinity_pods() == [n1]
