@@ -80,6 +80,26 @@ def release(core: Any, ns: str, names: list[str]) -> None:
         core.patch_namespaced_pod(name, ns, {"metadata": {"finalizers": None}})
 
 
+def nominated_then_bound(
+    core: Any, ns: str, name: str, scheduler: str, victims: list[str]
+) -> tuple[str, str | None, str]:
+    """The preemptor's nominated node and FailedScheduling message once it is nominated;
+    then the victims are let go and the node it binds to."""
+    nominated = wait_until(
+        lambda: pods_by_name(core, ns)[name].status.nominated_node_name,
+        timeout=30,
+        what=f"{scheduler}: nominatedNodeName",
+    )
+    message = unschedulable_message(pods_by_name(core, ns)[name])
+    release(core, ns, victims)
+    bound = wait_until(
+        lambda: pods_by_name(core, ns)[name].spec.node_name,
+        timeout=60,
+        what=f"{scheduler}: preemptor bound",
+    )
+    return nominated, message, bound
+
+
 def run_round(core: Any, kube_request: Any, scheduler: str) -> dict[str, Any]:
     ns = new_namespace(core)
     victims_seen: list[str] = []
@@ -122,17 +142,8 @@ def run_round(core: Any, kube_request: Any, scheduler: str) -> dict[str, Any]:
             ]
             for n in victims_seen
         }
-        nominated = wait_until(
-            lambda: pods_by_name(core, ns)["high"].status.nominated_node_name,
-            timeout=30,
-            what=f"{scheduler}: nominatedNodeName",
-        )
-        high_message = unschedulable_message(pods_by_name(core, ns)["high"])
-        release(core, ns, victims_seen)
-        bound = wait_until(
-            lambda: pods_by_name(core, ns)["high"].spec.node_name,
-            timeout=60,
-            what=f"{scheduler}: preemptor bound",
+        nominated, high_message, bound = nominated_then_bound(
+            core, ns, "high", scheduler, victims_seen
         )
         # Victim, then what upstream's Eventf(victim, preemptor, ...) says: the preemptor
         # as the related object, the action, the note (its uid shown as <uid>).
@@ -242,20 +253,16 @@ ANTI_X = {
 }
 
 
-def run_anti_affinity_round(core: Any, scheduler: str) -> dict[str, Any]:
-    """A high pod with required anti-affinity to ``app: x`` pods, which are on every node:
-    only on paa-a is that pod of lower priority. Resources alone would need no victim."""
+def run_one_victim_round(
+    core: Any, scheduler: str, existing: list[dict[str, Any]], preemptor: dict[str, Any]
+) -> dict[str, Any]:
+    """``existing`` pods bound directly, then ``preemptor`` (named ``pre``) to ``scheduler``:
+    its victims, nominated node, final node and FailedScheduling message."""
     ns = new_namespace(core)
     try:
-        for manifest in (
-            running("low-x", "e2e-low", "1", "paa-a", labels={"app": "x"}),
-            running("low-plain", "e2e-low", "1", "paa-a"),
-            running("high-x-b", "e2e-high", "1", "paa-b", labels={"app": "x"}),
-            running("low-b", "e2e-low", "1", "paa-b"),
-            running("high-x-c", "e2e-high", "1", "paa-c", labels={"app": "x"}),
-        ):
+        for manifest in existing:
             core.create_namespaced_pod(ns, manifest)
-        core.create_namespaced_pod(ns, pod("anti", "e2e-high", "1", scheduler, affinity=ANTI_X))
+        core.create_namespaced_pod(ns, preemptor)
 
         def deleted() -> list[str] | None:
             pods = pods_by_name(core, ns)
@@ -265,23 +272,26 @@ def run_anti_affinity_round(core: Any, scheduler: str) -> dict[str, Any]:
         wait_until(deleted, timeout=60, what=f"{scheduler}: victim deleted")
         time.sleep(2)  # anything more would be over-eviction: give it a chance to show
         victims = deleted() or []
-        nominated = wait_until(
-            lambda: pods_by_name(core, ns)["anti"].status.nominated_node_name,
-            timeout=30,
-            what=f"{scheduler}: nominatedNodeName",
-        )
-        message = unschedulable_message(pods_by_name(core, ns)["anti"])
-        release(core, ns, victims)
-        bound = wait_until(
-            lambda: pods_by_name(core, ns)["anti"].spec.node_name,
-            timeout=60,
-            what=f"{scheduler}: preemptor bound",
-        )
+        nominated, message, bound = nominated_then_bound(core, ns, "pre", scheduler, victims)
         return {"victims": victims, "nominated": nominated, "bound": bound, "message": message}
     finally:
         pods = pods_by_name(core, ns)
         release(core, ns, [n for n, p in pods.items() if p.metadata.finalizers])
         delete_namespace(core, ns)
+
+
+def anti_affinity_round(core: Any, scheduler: str) -> dict[str, Any]:
+    """A high pod with required anti-affinity to ``app: x`` pods, which are on every node:
+    only on paa-a is that pod of lower priority. Resources alone would need no victim."""
+    existing = [
+        running("low-x", "e2e-low", "1", "paa-a", labels={"app": "x"}),
+        running("low-plain", "e2e-low", "1", "paa-a"),
+        running("high-x-b", "e2e-high", "1", "paa-b", labels={"app": "x"}),
+        running("low-b", "e2e-low", "1", "paa-b"),
+        running("high-x-c", "e2e-high", "1", "paa-c", labels={"app": "x"}),
+    ]
+    preemptor = pod("pre", "e2e-high", "1", scheduler, affinity=ANTI_X)
+    return run_one_victim_round(core, scheduler, existing, preemptor)
 
 
 def test_anti_affinity_preemption_same_victims_as_kube_scheduler(
@@ -295,11 +305,59 @@ def test_anti_affinity_preemption_same_victims_as_kube_scheduler(
     ensure_priority_classes(kube_request)
     for name in ANTI_NODES:
         node_factory(name, cpu="4", memory="8Gi", kwok=False, labels={HOSTNAME: name})
-    ours = run_anti_affinity_round(core_api, "workload-scheduler")
-    theirs = run_anti_affinity_round(core_api, "default-scheduler")
+    ours = anti_affinity_round(core_api, "workload-scheduler")
+    theirs = anti_affinity_round(core_api, "default-scheduler")
 
     assert theirs["victims"] == ["low-x"], theirs  # the oracle
     assert ours["victims"] == theirs["victims"]
     assert ours["nominated"] == theirs["nominated"] == "paa-a"
     assert ours["bound"] == theirs["bound"] == "paa-a"
+    assert ours["message"] == theirs["message"], (ours["message"], theirs["message"])
+
+
+ZONE = "topology.kubernetes.io/zone"
+SPREAD_S = [
+    {
+        "maxSkew": 1,
+        "topologyKey": ZONE,
+        "whenUnsatisfiable": "DoNotSchedule",
+        "labelSelector": {"matchLabels": {"app": "s"}},
+    }
+]
+
+
+def spread_round(core: Any, scheduler: str) -> dict[str, Any]:
+    """maxSkew 1 over zones a (spa-a: two low ``app: s`` pods) and b (spa-b, full: one high
+    ``app: s`` pod): a high ``app: s`` pod fits only once one pod in zone a is gone."""
+    s = {"app": "s"}
+    existing = [
+        running("low-1", "e2e-low", "1", "spa-a", labels=s),
+        running("low-2", "e2e-low", "1", "spa-a", labels=s),
+        running("high-b", "e2e-high", "1", "spa-b", labels=s),
+    ]
+    spread = {"topologySpreadConstraints": SPREAD_S}
+    preemptor = pod("pre", "e2e-high", "1", scheduler, labels=s, extra_spec=spread)
+    return run_one_victim_round(core, scheduler, existing, preemptor)
+
+
+def test_spread_preemption_same_outcome_as_kube_scheduler(
+    core_api: Any,
+    kube_request: Any,
+    node_factory: Any,
+    workload_scheduler: SchedulerProcess,
+) -> None:
+    """The dry run sees PodTopologySpread with the victims removed: one pod of the crowded
+    zone is evicted (the other is reprieved), as kube-scheduler does. Which one is not
+    compared: neither pod has a start time (no kubelet), so upstream's order between them
+    is arbitrary."""
+    ensure_priority_classes(kube_request)
+    node_factory("spa-a", cpu="4", memory="8Gi", kwok=False, labels={ZONE: "a"})
+    node_factory("spa-b", cpu="1", memory="8Gi", kwok=False, labels={ZONE: "b"})
+    ours = spread_round(core_api, "workload-scheduler")
+    theirs = spread_round(core_api, "default-scheduler")
+
+    assert len(theirs["victims"]) == 1 and theirs["victims"][0].startswith("low-"), theirs
+    assert len(ours["victims"]) == 1 and ours["victims"][0].startswith("low-"), ours
+    assert ours["nominated"] == theirs["nominated"] == "spa-a"
+    assert ours["bound"] == theirs["bound"] == "spa-a"
     assert ours["message"] == theirs["message"], (ours["message"], theirs["message"])
