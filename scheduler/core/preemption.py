@@ -171,16 +171,15 @@ class PodPreemption:
         nominated_name = self.nominator.node_of(pod.uid) or pod.pod.status.nominated_node_name
         # Upstream's dry run runs every filter. The volume plugins' ones recount on the node
         # at hand; InterPodAffinity's and PodTopologySpread's count pods per domain at
-        # PreFilter, so for a pod they constrain (only then) they are run again with the
-        # node's dry-run state swapped in, as upstream updates them with AddPod/RemovePod.
+        # PreFilter, so for a pod they constrain (only then) their counts are moved by each
+        # node's dry-run changes, as upstream updates them with AddPod/RemovePod.
         cluster = self.profile.cluster or NodesView(nodes)
         extra = run_pre_filters(self.profile, pod, cluster)
         stateful = [] if isinstance(extra, Unresolvable) else extra
         filters = [*self.profile.filters, *(f for f in stateful if f.name not in RECOUNTED_PLUGINS)]
-        constrained = {f.name for f in stateful if f.name in RECOUNTED_PLUGINS}
-        if constrained:
-            plugins = tuple(p for p in self.profile.pre_filters if p.name in constrained)
-            filters.append(Recounted(plugins, cluster))
+        counted = [f for f in stateful if f.name in RECOUNTED_PLUGINS]
+        if counted:
+            filters.append(Recounted(counted, cluster))
         outcome = preempt(
             filters,
             pod,
