@@ -12,6 +12,11 @@ of them guarded by a PodDisruptionBudget that allows no disruption. Then:
   pod whose node selector matches no node: nobody is evicted, and the FailedScheduling
   messages (with their ``preemption: ...`` tail) are the same word for word.
 
+Two more scenarios, on their own nodes, check that the dry run sees InterPodAffinity and
+PodTopologySpread with the victims removed: a pod with required anti-affinity evicts
+exactly the lower-priority pod it selects, and a pod under a zone spread constraint evicts
+one pod of the crowded zone; same victims (count), node, binding and message as upstream.
+
 Victims carry a finalizer, so the test sees them while they terminate (it plays the
 kubelet: it lets them go once both the condition and the deletion are there); the nodes are
 not kwok's, which would finish the victims at once.
