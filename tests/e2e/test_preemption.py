@@ -16,6 +16,8 @@ Two more scenarios, on their own nodes, check that the dry run sees InterPodAffi
 PodTopologySpread with the victims removed: a pod with required anti-affinity evicts
 exactly the lower-priority pod it selects, and a pod under a zone spread constraint evicts
 one pod of the crowded zone; same victims (count), node, binding and message as upstream.
+A pod whose required affinity needs a lower-priority pod loses it in the dry run (every
+lower-priority pod is removed first): nothing evicted, the same message.
 
 Victims carry a finalizer, so the test sees them while they terminate (it plays the
 kubelet: it lets them go once both the condition and the deletion are there); the nodes are
@@ -366,3 +368,45 @@ def test_spread_preemption_same_outcome_as_kube_scheduler(
     assert ours["nominated"] == theirs["nominated"] == "spa-a"
     assert ours["bound"] == theirs["bound"] == "spa-a"
     assert ours["message"] == theirs["message"], (ours["message"], theirs["message"])
+
+
+def affinity_lost_round(core: Any, scheduler: str) -> dict[str, Any]:
+    """A high pod with required affinity to a low ``app: x`` pod on a node another low pod
+    fills: the dry run removes both, the affinity is lost, nothing is evicted."""
+    ns = new_namespace(core)
+    try:
+        core.create_namespaced_pod(ns, running("target", "e2e-low", "1", "aff-a", {"app": "x"}))
+        core.create_namespaced_pod(ns, running("filler", "e2e-low", "3", "aff-a"))
+        affinity = {"podAffinity": ANTI_X["podAntiAffinity"]}
+        core.create_namespaced_pod(ns, pod("pre", "e2e-high", "1", scheduler, affinity=affinity))
+        message = wait_until(
+            lambda: unschedulable_message(pods_by_name(core, ns)["pre"]),
+            timeout=60,
+            what=f"{scheduler}: unschedulable",
+        )
+        time.sleep(2)
+        deleted = sorted(
+            n for n, p in pods_by_name(core, ns).items() if p.metadata.deletion_timestamp
+        )
+        return {"message": message, "deleted": deleted}
+    finally:
+        pods = pods_by_name(core, ns)
+        release(core, ns, [n for n, p in pods.items() if p.metadata.finalizers])
+        delete_namespace(core, ns)
+
+
+def test_affinity_lost_with_the_victims_same_message_as_kube_scheduler(
+    core_api: Any,
+    kube_request: Any,
+    node_factory: Any,
+    workload_scheduler: SchedulerProcess,
+) -> None:
+    ensure_priority_classes(kube_request)
+    node_factory("aff-a", cpu="4", memory="8Gi", kwok=False, labels={HOSTNAME: "aff-a"})
+    ours = affinity_lost_round(core_api, "workload-scheduler")
+    theirs = affinity_lost_round(core_api, "default-scheduler")
+    assert theirs["deleted"] == ours["deleted"] == []
+    assert ours["message"] == theirs["message"], (ours["message"], theirs["message"])
+    assert theirs["message"].endswith(
+        "preemption: 0/1 nodes are available: 1 node(s) didn't match pod affinity rules."
+    ), theirs

@@ -587,3 +587,20 @@ async def test_same_pod_without_lower_priority_pods_keeps_upstreams_message() ->
         "no new claims to deallocate, "
         "preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
     )
+
+
+async def test_affinity_to_a_lower_priority_pod_is_lost_with_the_victims() -> None:
+    """As upstream's SelectVictimsOnNode: every lower-priority pod is removed first, and the
+    pod the preemptor's required affinity needs is one of them, so the node is no candidate
+    (nothing is evicted) even though evicting only the other pod would make room."""
+    w = labelled_world()
+    w.add(running("target", 0, "1", "n1", labels={"app": "x"}))
+    w.add(running("filler", 0, "3", "n1"))
+    affinity = {"podAffinity": ANTI_X["podAntiAffinity"]}
+    w.add(pending("p", 100, "1", affinity=affinity))
+    assert await w.try_pod("p") is None
+    assert w.preempter.evictions == []
+    assert w.reporter.failed["p"] == (
+        "0/1 nodes are available: 1 Insufficient cpu. no new claims to deallocate, "
+        "preemption: 0/1 nodes are available: 1 node(s) didn't match pod affinity rules."
+    )
