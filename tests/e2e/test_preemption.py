@@ -87,6 +87,13 @@ def release(core: Any, ns: str, names: list[str]) -> None:
         core.patch_namespaced_pod(name, ns, {"metadata": {"finalizers": None}})
 
 
+def clean_up(core: Any, ns: str) -> None:
+    """Let every held pod go and delete the namespace."""
+    pods = pods_by_name(core, ns)
+    release(core, ns, [n for n, p in pods.items() if p.metadata.finalizers])
+    delete_namespace(core, ns)
+
+
 def nominated_then_bound(
     core: Any, ns: str, name: str, scheduler: str, victims: list[str]
 ) -> tuple[str, str | None, str]:
@@ -194,9 +201,7 @@ def run_round(core: Any, kube_request: Any, scheduler: str) -> dict[str, Any]:
             "evicted_later": later,
         }
     finally:
-        pods = pods_by_name(core, ns)
-        release(core, ns, [n for n, p in pods.items() if p.metadata.finalizers])
-        delete_namespace(core, ns)
+        clean_up(core, ns)
 
 
 def test_same_victims_and_outcome_as_kube_scheduler(
@@ -282,9 +287,7 @@ def run_one_victim_round(
         nominated, message, bound = nominated_then_bound(core, ns, "pre", scheduler, victims)
         return {"victims": victims, "nominated": nominated, "bound": bound, "message": message}
     finally:
-        pods = pods_by_name(core, ns)
-        release(core, ns, [n for n, p in pods.items() if p.metadata.finalizers])
-        delete_namespace(core, ns)
+        clean_up(core, ns)
 
 
 def anti_affinity_round(core: Any, scheduler: str) -> dict[str, Any]:
@@ -390,9 +393,7 @@ def affinity_lost_round(core: Any, scheduler: str) -> dict[str, Any]:
         )
         return {"message": message, "deleted": deleted}
     finally:
-        pods = pods_by_name(core, ns)
-        release(core, ns, [n for n, p in pods.items() if p.metadata.finalizers])
-        delete_namespace(core, ns)
+        clean_up(core, ns)
 
 
 def test_affinity_lost_with_the_victims_same_message_as_kube_scheduler(
