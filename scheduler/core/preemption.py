@@ -27,14 +27,14 @@ import structlog
 
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.framework.cycle import Feasibility, NodesView, Profile, run_pre_filters
-from scheduler.framework.plugins.unsupported import refusal
 from scheduler.framework.preemption import (
     BEFORE_DYNAMIC_RESOURCES,
     DRA_STATE_MISSING,
-    NO_CLAIMS,
+    RECOUNTED_PLUGINS,
     Budget,
     Eligible,
     Priority,
+    Recounted,
     filter_with_nominated,
     lower_priority_nominated,
     nominated_for,
@@ -44,17 +44,12 @@ from scheduler.framework.preemption import (
     with_pods,
 )
 from scheduler.framework.types import NodeInfo, PodInfo, Unresolvable
-from scheduler.framework.volumes import VOLUME_PLUGINS
 from scheduler.metrics import Metrics
 from scheduler.model.objects import Pod
 from scheduler.model.refs import ObjectRef
 from scheduler.queue.nominator import Nominator
 
 log = structlog.get_logger(__name__)
-
-UNMODELLED_PREEMPTION = "preemption for a pod that inter-pod affinity or topology spread constrains"
-"""Refused out loud (``workload-scheduler does not support ... yet``): evicting on a dry run
-that leaves those plugins out could evict for nothing, or nominate a node with no victims."""
 
 
 class Preempter(Protocol):
@@ -174,17 +169,19 @@ class PodPreemption:
             return DRA_STATE_MISSING
         self.metrics.preemption_attempts.inc()
         nominated_name = self.nominator.node_of(pod.uid) or pod.pod.status.nominated_node_name
-        # Upstream's dry run runs every filter; the volume plugins' ones hold no state that
-        # removing victims would change (the others are not run here yet).
-        extra = run_pre_filters(self.profile, pod, self.profile.cluster or NodesView(nodes))
+        # Upstream's dry run runs every filter. The volume plugins' ones recount on the node
+        # at hand; InterPodAffinity's and PodTopologySpread's count pods per domain at
+        # PreFilter, so for a pod they constrain (only then) their counts are moved by each
+        # node's dry-run changes, as upstream updates them with AddPod/RemovePod.
+        cluster = self.profile.cluster or NodesView(nodes)
+        extra = run_pre_filters(self.profile, pod, cluster)
         stateful = [] if isinstance(extra, Unresolvable) else extra
-        volume_filters = [f for f in stateful if f.name in VOLUME_PLUGINS]
-        # InterPodAffinity's and PodTopologySpread's filters count pods per domain at
-        # PreFilter; upstream updates those counts as victims are removed (AddPod/RemovePod),
-        # we do not yet, so a candidate found without them is a guess.
-        unmodelled = sorted({f.name for f in stateful if f.name not in VOLUME_PLUGINS})
+        filters = [*self.profile.filters, *(f for f in stateful if f.name not in RECOUNTED_PLUGINS)]
+        counted = [f for f in stateful if f.name in RECOUNTED_PLUGINS]
+        if counted:
+            filters.append(Recounted(counted, cluster))
         outcome = preempt(
-            [*self.profile.filters, *volume_filters],
+            filters,
             pod,
             nodes,
             fit.rejected_by,
@@ -197,15 +194,6 @@ class PodPreemption:
             reasons=fit.reasons,
         )
         chosen = outcome.candidate
-        if chosen is not None and unmodelled:
-            log.warning(
-                "preemption refused",
-                pod=pod.key,
-                node=chosen.node,
-                plugins=unmodelled,
-                why="the dry run does not model these plugins' state",
-            )
-            return f"{NO_CLAIMS}, preemption: {refusal([UNMODELLED_PREEMPTION])}."
         if chosen is None:
             if outcome.clear_nomination and nominated_name:
                 self.nominator.remove(pod.uid)

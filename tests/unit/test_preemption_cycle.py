@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+import pytest
 from factories import make_node, make_pod
 
 from scheduler.binder.binder import BindOutcome
@@ -100,9 +101,12 @@ class World:
         return self.cache.node_of(qp.uid)
 
 
-def world(*nodes: tuple[str, str], volumes: VolumeView | None = None) -> World:
+def world(
+    *nodes: tuple[str, str], volumes: VolumeView | None = None, cached: bool = False
+) -> World:
     """Nodes (name, cpu) and a scheduler with preemption; ``volumes`` turns the volume
-    plugins on, over that store."""
+    plugins on, over that store; ``cached``: plugins read the cache as their cluster view
+    (as the app wires it), not just the nodes at hand."""
     cache = ClusterCache()
     for name, cpu in nodes:
         cache.set_node(make_node(name, cpu=cpu, memory="16Gi"))
@@ -117,7 +121,9 @@ def world(*nodes: tuple[str, str], volumes: VolumeView | None = None) -> World:
     reporter = RecordingReporter()
     metrics = Metrics()
     profile = (
-        Profile.default() if volumes is None else Profile.default(cluster=cache, volumes=volumes)
+        Profile.default(cluster=cache if cached else None)
+        if volumes is None
+        else Profile.default(cluster=cache, volumes=volumes)
     )
     budgets: list[Budget] = []
     preemption = PodPreemption(
@@ -491,27 +497,84 @@ ANTI_X = {
 }
 
 
-def labelled_world() -> World:
-    w = world()
+def labelled_world(cached: bool = False) -> World:
+    w = world(cached=cached)
     w.cache.set_node(make_node("n1", cpu="4", labels={"kubernetes.io/hostname": "n1"}))
     return w
 
 
-async def test_no_preemption_where_inter_pod_affinity_decides() -> None:
-    """The dry run does not re-run InterPodAffinity and PodTopologySpread with the victims
-    removed, so a pod they constrain is refused preemption out loud instead of evicting on a
-    guess (or nominating a node with no victims at all)."""
-    w = labelled_world()
-    w.add(running("low", 0, "1", "n1", labels={"app": "x"}))
+@pytest.mark.parametrize("cached", [False, True])
+async def test_anti_affinity_preemption_evicts_exactly_the_pod_it_rejects(cached: bool) -> None:
+    """InterPodAffinity runs in the dry run with the victims removed: of two lower-priority
+    pods, only the one the preemptor's anti-affinity selects is evicted (resources alone
+    would evict none), and the preemptor then takes the node."""
+    w = labelled_world(cached)
+    low = running("low", 0, "1", "n1", labels={"app": "x"})
+    w.add(low)
+    w.add(running("other", 0, "1", "n1"))
     w.add(pending("p", 100, "1", affinity=ANTI_X))
     assert await w.try_pod("p") is None
-    assert w.preempter.evictions == []
-    assert w.preempter.nominations == []
+    assert w.preempter.evictions == [("low", "p", "n1")]
+    assert w.preempter.nominations == [("p", "n1")]
     assert w.reporter.failed["p"] == (
-        "0/1 nodes are available: 1 node(s) didn't match pod anti-affinity rules. "
-        "no new claims to deallocate, preemption: workload-scheduler does not support "
-        "preemption for a pod that inter-pod affinity or topology spread constrains yet."
+        "0/1 nodes are available: 1 node(s) didn't match pod anti-affinity rules."
     )
+    w.delete(low)
+    assert await w.try_pod("p") == "n1"
+
+
+@pytest.mark.parametrize("cached", [False, True])
+async def test_existing_pods_anti_affinity_preemption_evicts_the_guard(cached: bool) -> None:
+    """An existing lower-priority pod whose required anti-affinity rejects the preemptor is
+    the victim; its neighbour stays (the cache's anti-affinity index is not reused)."""
+    w = labelled_world(cached)
+    guard_terms = {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "labelSelector": {"matchLabels": {"app": "p"}},
+                    "topologyKey": "kubernetes.io/hostname",
+                }
+            ]
+        }
+    }
+    w.add(running("guard", 0, "1", "n1", affinity=guard_terms))
+    w.add(running("other", 0, "1", "n1", labels={"app": "p"}))
+    w.add(pending("p", 100, "1", labels={"app": "p"}))
+    assert await w.try_pod("p") is None
+    assert w.preempter.evictions == [("guard", "p", "n1")]
+    assert w.reporter.failed["p"] == (
+        "0/1 nodes are available: 1 node(s) didn't satisfy existing pods anti-affinity rules."
+    )
+
+
+SPREAD_S = [
+    {
+        "maxSkew": 1,
+        "topologyKey": "topology.kubernetes.io/zone",
+        "whenUnsatisfiable": "DoNotSchedule",
+        "labelSelector": {"matchLabels": {"app": "s"}},
+    }
+]
+
+
+@pytest.mark.parametrize("cached", [False, True])
+async def test_spread_preemption_evicts_one_pod_in_the_crowded_zone(cached: bool) -> None:
+    """maxSkew 1 over two zones: zone a holds two low pods, zone b one pod of the
+    preemptor's priority on a full node. Evicting one pod in zone a makes room; the other
+    is reprieved (removing it too is not needed)."""
+    w = world(cached=cached)
+    w.cache.set_node(make_node("n1", cpu="4", labels={"topology.kubernetes.io/zone": "a"}))
+    w.cache.set_node(make_node("n2", cpu="1", labels={"topology.kubernetes.io/zone": "b"}))
+    w.add(running("l1", 0, "1", "n1", labels={"app": "s"}))
+    w.add(running("l2", 0, "1", "n1", labels={"app": "s"}))
+    w.add(running("peer", 100, "1", "n2", labels={"app": "s"}))
+    w.add(pending("p", 100, "1", labels={"app": "s"}, topologySpreadConstraints=SPREAD_S))
+    assert await w.try_pod("p") is None
+    assert len(w.preempter.evictions) == 1
+    assert w.preempter.evictions[0][0] in ("l1", "l2")
+    assert w.preempter.evictions[0][1:] == ("p", "n1")
+    assert w.preempter.nominations == [("p", "n1")]
 
 
 async def test_same_pod_without_lower_priority_pods_keeps_upstreams_message() -> None:
@@ -523,4 +586,21 @@ async def test_same_pod_without_lower_priority_pods_keeps_upstreams_message() ->
         "0/1 nodes are available: 1 node(s) didn't match pod anti-affinity rules. "
         "no new claims to deallocate, "
         "preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+    )
+
+
+async def test_affinity_to_a_lower_priority_pod_is_lost_with_the_victims() -> None:
+    """As upstream's SelectVictimsOnNode: every lower-priority pod is removed first, and the
+    pod the preemptor's required affinity needs is one of them, so the node is no candidate
+    (nothing is evicted) even though evicting only the other pod would make room."""
+    w = labelled_world()
+    w.add(running("target", 0, "1", "n1", labels={"app": "x"}))
+    w.add(running("filler", 0, "3", "n1"))
+    affinity = {"podAffinity": ANTI_X["podAntiAffinity"]}
+    w.add(pending("p", 100, "1", affinity=affinity))
+    assert await w.try_pod("p") is None
+    assert w.preempter.evictions == []
+    assert w.reporter.failed["p"] == (
+        "0/1 nodes are available: 1 Insufficient cpu. no new claims to deallocate, "
+        "preemption: 0/1 nodes are available: 1 node(s) didn't match pod affinity rules."
     )
