@@ -62,9 +62,11 @@ from scheduler.framework.plugins.pod_topology_spread import (
     count_matching,
     has_keys,
 )
-from scheduler.framework.plugins.pod_topology_spread import _includes as spread_includes
 from scheduler.framework.plugins.pod_topology_spread import (
-    _node_affinity as spread_node_affinity,
+    node_included as spread_includes,
+)
+from scheduler.framework.plugins.pod_topology_spread import (
+    required_node_affinity as spread_node_affinity,
 )
 from scheduler.framework.types import (
     ClusterView,

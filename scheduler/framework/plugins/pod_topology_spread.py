@@ -154,10 +154,11 @@ def has_keys(node: Node, constraints: Sequence[SpreadConstraint]) -> bool:
     return True
 
 
-def _includes(
+def node_included(
     c: SpreadConstraint, pod: Pod, node: Node, node_affinity: Callable[[Node], bool]
 ) -> bool:
-    """Upstream's ``matchNodeInclusionPolicies``."""
+    """Upstream's ``matchNodeInclusionPolicies``: whether the node counts for ``c``
+    (also used by preemption's dry run)."""
     if c.honor_node_affinity and not node_affinity(node):
         return False
     if c.honor_node_taints:
@@ -168,7 +169,7 @@ def _includes(
     return True
 
 
-def _node_affinity(pod: PodInfo) -> Callable[[Node], bool]:
+def required_node_affinity(pod: PodInfo) -> Callable[[Node], bool]:
     if pod.node_affinity is None:
         pod.node_affinity = compile_required(pod.pod)
     return pod.node_affinity
@@ -290,7 +291,7 @@ class PodTopologySpread:
         constraints = self.constraints(pod, cluster, "DoNotSchedule")
         if not constraints:
             return None
-        node_affinity = _node_affinity(pod)
+        node_affinity = required_node_affinity(pod)
         namespace = pod.pod.metadata.namespace
         counts: list[dict[str, int]] = [{} for _ in constraints]
         for node in cluster.nodes():
@@ -299,7 +300,7 @@ class PodTopologySpread:
                 continue
             labels = obj.metadata.labels
             for i, c in enumerate(constraints):
-                if not _includes(c, pod.pod, obj, node_affinity):
+                if not node_included(c, pod.pod, obj, node_affinity):
                     continue
                 domain = labels[c.topology_key]
                 domains = counts[i]
@@ -334,7 +335,7 @@ class PodTopologySpread:
         for c, domains in zip(constraints, counts, strict=True):
             size = len(feasible) - len(ignored) if c.topology_key == HOSTNAME else len(domains)
             weights.append(math.log(size + 2))
-        node_affinity = _node_affinity(pod)
+        node_affinity = required_node_affinity(pod)
         namespace = pod.pod.metadata.namespace
         for node in cluster.nodes():
             obj = node.node
@@ -344,7 +345,7 @@ class PodTopologySpread:
             for i, c in enumerate(constraints):
                 domains = counts[i]
                 domain = labels.get(c.topology_key, "")
-                if domain not in domains or not _includes(c, pod.pod, obj, node_affinity):
+                if domain not in domains or not node_included(c, pod.pod, obj, node_affinity):
                     continue
                 domains[domain] += count_matching(node, c.selector, namespace)
         return SpreadScore(self.weight, namespace, constraints, counts, weights, ignored)
