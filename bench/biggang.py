@@ -56,6 +56,10 @@ STALL = "workload_scheduler_event_loop_longest_stall_seconds"
 BUSY_STALL = "workload_scheduler_event_loop_longest_busy_stall_seconds"
 ATTEMPTS = "scheduler_podgroup_schedule_attempts_total"
 KUBE_PASS = "scheduler_podgroup_scheduling_algorithm_duration_seconds_sum"
+LEASE = "workload-scheduler"
+"""Our Lease, in the variant's namespace (``--leader-elect``)."""
+LEASE_ROLE = "bench-workload-scheduler-lease"
+ROLE_TYPE = {"apiVersion": "rbac.authorization.k8s.io/v1"}
 
 
 def log(message: str) -> None:
@@ -74,6 +78,36 @@ class Contestant:
         self.ours = ours
 
 
+async def grant_lease(admin: ApiClient, namespace: str) -> None:
+    """Let system:kube-scheduler (whose credentials both schedulers use) hold our Lease in
+    ``namespace``: its bootstrap role covers only the Lease named ``kube-scheduler``."""
+    rules = [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "verbs": ["get", "create", "update"],
+        }
+    ]
+    subject = {"apiGroup": "rbac.authorization.k8s.io", "kind": "User"}
+    for path, body in (
+        (
+            f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/roles",
+            {**ROLE_TYPE, "kind": "Role", "metadata": {"name": LEASE_ROLE}, "rules": rules},
+        ),
+        (
+            f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings",
+            {
+                **ROLE_TYPE,
+                "kind": "RoleBinding",
+                "metadata": {"name": LEASE_ROLE},
+                "roleRef": {"apiGroup": subject["apiGroup"], "kind": "Role", "name": LEASE_ROLE},
+                "subjects": [{**subject, "name": "system:kube-scheduler"}],
+            },
+        ),
+    ):
+        await admin.post(path, body)
+
+
 async def run_variant(
     args: argparse.Namespace, env: dict[str, Any], contestant: str, variant: str
 ) -> dict[str, Any]:
@@ -88,16 +122,26 @@ async def run_variant(
     )
     log(f"{variant}/{short}: {len(fillers)} filler pods in {filled.end - filled.start:.1f}s")
     ours = None
+    lease: measure.LeaseObserver | None = None
     if contestant == OURS:
+        extra = ["--no-secure-metrics"]  # plain HTTP /metrics, scraped here
+        if args.leader_elect:  # as the chart runs it: the Lease must keep being renewed
+            await grant_lease(admin, ns)
+            extra += ["--leader-elect", "--leader-elect-namespace", ns]
+            extra += ["--leader-elect-lease-name", LEASE]
         ours = measure.OurScheduler(
             env["scheduler_kubeconfig"],
             env["log_dir"] / f"biggang-{variant}.log",
             qps=args.qps,
             burst=args.burst,
-            extra_args=["--no-secure-metrics"],  # plain HTTP /metrics, scraped here
+            extra_args=extra,
         )
         await ours.start()
         assert ours.pid is not None
+        if args.leader_elect:
+            lease = measure.LeaseObserver(admin, ns, LEASE)
+            lease.start()
+            await lease.wait_for_holder(30.0)
         pid = ours.pid
         url = ours.metrics_url
 
@@ -161,6 +205,9 @@ async def run_variant(
             )
             result["attempts_in_idle_window"] = attempts_after - attempts_before
             cpu_after = idle_after
+        if lease is not None:
+            await lease.stop()
+            result["lease"] = lease.summary()
         result["bound"] = len(times.bound)
         cpu = measure.cpu_delta(cpu_before, cpu_after)
         result["cpu_seconds"] = cpu.get("scheduler")
@@ -188,6 +235,8 @@ async def run_variant(
         result["loadavg_1m"] = round(os.getloadavg()[0], 2)
         await watch.stop()
     finally:
+        if lease is not None:
+            await lease.stop()
         if ours is not None:
             await ours.stop()
         await podgroups.clean_namespace(admin, ns)
@@ -252,6 +301,13 @@ async def main_async(args: argparse.Namespace, cluster: Any) -> dict[str, Any]:
     return doc
 
 
+def _lease_text(lease: dict[str, Any] | None) -> str:
+    if not lease:
+        return "-"
+    changes = lease["holder_changes"]
+    return f"{lease['longest_gap_seconds']} s ({changes} holder change{'s' * (changes != 1)})"
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{round(value * 1000)} ms"
 
@@ -260,8 +316,8 @@ def format_table(doc: dict[str, Any]) -> str:
     rows = [
         "| variant | scheduler | pods | bound | to bind after last create | gang pass | "
         "first failure after last create | longest loop stall (busy) | CPU s (run) "
-        "| idle CPU (% of a core) | attempts while idle |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| idle CPU (% of a core) | attempts while idle | Lease: longest renew gap |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def f(v: dict[str, Any], key: str, unit: str = "") -> str:
@@ -283,7 +339,8 @@ def format_table(doc: dict[str, Any]) -> str:
             f"{f(v, 'gang_pass_seconds', ' s')} | "
             f"{f(v, 'first_failure_seconds_after_last_created', ' s')} | {stall_text} | "
             f"{f(v, 'cpu_seconds')} | "
-            f"{f(v, 'idle_core_percent', '%')} | {f(v, 'attempts_in_idle_window')} |"
+            f"{f(v, 'idle_core_percent', '%')} | {f(v, 'attempts_in_idle_window')} | "
+            f"{_lease_text(v.get('lease'))} |"
         )
     ratios = ratio_rows(doc)
     if ratios:
@@ -331,6 +388,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--idle-seconds", type=float, default=30.0)
     p.add_argument("--settle", type=float, default=5.0, help="after the failure, before idling")
     p.add_argument("--timeout", type=float, default=300.0)
+    p.add_argument(
+        "--leader-elect",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run ours with --leader-elect (as the chart does) and record its Lease renewals",
+    )
     podgroups.add_common_arguments(p, DEFAULT_STATE_DIR)
     args = p.parse_args(argv)
     return podgroups.run_command(args, "biggang", main_async, format_table, log)

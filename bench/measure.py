@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import random
 import signal
@@ -495,6 +496,86 @@ class OurScheduler:
 
     async def stop(self) -> None:
         await stop_process(self.proc, grace=15)
+
+
+class LeaseObserver:
+    """Polls one Lease and keeps its renewals: is the leader still renewing while it works?
+
+    The scheduler's ``renewTime`` values are compared with each other (both are the
+    scheduler's clock), so the poll interval only has to be shorter than the renew period;
+    the gap still open when observation stops is measured against this machine's clock
+    (the same one)."""
+
+    def __init__(self, client: ApiClient, namespace: str, name: str, interval: float = 0.25):
+        self.client = client
+        self.path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}"
+        self.interval = interval
+        self.renewals: list[float] = []
+        """Distinct ``renewTime`` values seen, as UNIX seconds, in order."""
+        self.holders: list[str] = []
+        """Each holder seen, once per change."""
+        self.errors = 0
+        self._task: asyncio.Task[None] | None = None
+        self._stopped_at: float | None = None
+        self._held = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"lease {self.path}")
+
+    async def wait_for_holder(self, timeout: float) -> None:
+        """Until someone holds the Lease (the scheduler leads and will schedule)."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._held.wait()
+        except TimeoutError:
+            raise RuntimeError(f"nobody holds {self.path} after {timeout:.0f}s") from None
+        # From here on: the 404s before the Lease existed were no errors, no change yet.
+        self.errors = 0
+        self.holders = self.holders[-1:]
+
+    async def stop(self) -> None:
+        self._stopped_at = time.time()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                spec = orjson.loads(await self.client.get(self.path)).get("spec", {})
+            except (ApiError, aiohttp.ClientError, TimeoutError):
+                self.errors += 1
+            else:
+                holder = spec.get("holderIdentity") or ""
+                if not self.holders or self.holders[-1] != holder:
+                    self.holders.append(holder)
+                if holder:
+                    self._held.set()
+                renewed = spec.get("renewTime")
+                if renewed:
+                    at = parse_micro_time(renewed)
+                    if not self.renewals or at != self.renewals[-1]:
+                        self.renewals.append(at)
+            await asyncio.sleep(self.interval)
+
+    def summary(self) -> dict[str, Any]:
+        """Renewals seen, the longest time between two (or since the last one, at stop),
+        and how often the holder changed."""
+        gaps = [b - a for a, b in zip(self.renewals, self.renewals[1:], strict=False)]
+        if self.renewals and self._stopped_at is not None:
+            gaps.append(self._stopped_at - self.renewals[-1])
+        return {
+            "renewals": len(self.renewals),
+            "longest_gap_seconds": round(max(gaps), 2) if gaps else None,
+            "holder_changes": max(0, len(self.holders) - 1),
+            "read_errors": self.errors,
+        }
+
+
+def parse_micro_time(value: str) -> float:
+    """A Kubernetes MicroTime (``2026-12-06T21:20:00.123456Z``) as UNIX seconds."""
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 # -- the ceiling binder ----------------------------------------------------------------------

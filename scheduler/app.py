@@ -13,6 +13,7 @@ import gc
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,6 +79,7 @@ from scheduler.model.volumes import (
 from scheduler.queue.nominator import Nominator
 from scheduler.queue.scheduling_queue import (
     BACKOFF,
+    FLUSH_UNSCHEDULABLE_SECONDS,
     GATED,
     UNSCHEDULABLE,
     QueuedPod,
@@ -433,9 +435,12 @@ class App:
                 loop.remove_signal_handler(sig)
 
     async def _housekeeping(self) -> None:
+        flushed = time.monotonic()
         while True:
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
-            self.queue.flush_unschedulable()
+            if time.monotonic() - flushed >= FLUSH_UNSCHEDULABLE_SECONDS:
+                flushed = time.monotonic()
+                self.queue.flush_unschedulable()
             await self.pod_events.recount_waiting()
             self.gc_pacer.tick()
             self.metrics.cache_size.labels("nodes").set(len(self.cache.nodes()))

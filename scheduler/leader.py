@@ -51,6 +51,10 @@ async def run_for_leadership(
         config.load_incluster_config(client_configuration=cfg)
     else:
         await config.load_kube_config(client_configuration=cfg)
+    # The client's session trusts the environment by default: every request then looks up
+    # ~/.netrc and the proxy variables in a worker thread (about a third of an idle
+    # leader's CPU). Our own client (``api.client``) never reads them; neither does this.
+    cfg.client_session_kwargs = {"trust_env": False}
 
     class _LeaseLock(LeaseLock):
         """The client's LeaseLock creates the Lease with ``pretty=True``, which its own

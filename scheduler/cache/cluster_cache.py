@@ -54,6 +54,9 @@ class ClusterCache:
         self._present: dict[str, NodeInfo] = {}
         """Nodes that exist as API objects (the rest only hold pods we saw first)."""
         self._placements: dict[str, _Placement] = {}
+        self._assumed = 0
+        """Placements not yet confirmed by the watch (kept as they change: a metric reads it
+        every second, and counting would walk every pod)."""
         self._node_list: list[NodeInfo] | None = None
         self._with_affinity: set[str] = set()
         self._with_anti_affinity: set[str] = set()
@@ -155,7 +158,7 @@ class ClusterCache:
 
     @property
     def assumed_count(self) -> int:
-        return sum(1 for p in self._placements.values() if p.assumed)
+        return self._assumed
 
     # -- nodes ---------------------------------------------------------------
 
@@ -246,6 +249,7 @@ class ClusterCache:
                 return
             if placement.node_name == node_name:
                 placement.state = PlacementState.CONFIRMED
+                self._assumed -= 1
                 return
             log.warning(
                 "pod landed elsewhere than assumed",
@@ -273,7 +277,8 @@ class ClusterCache:
         if pod.pod_affinity is not None or pod.uid in info.pods_with_affinity:
             self._affinity_generation += 1
         add_pod(info, pod)
-        self._placements[pod.uid] = _Placement(node_name, state)
+        placement = self._placements[pod.uid] = _Placement(node_name, state)
+        self._assumed += placement.assumed
         if info.pods_with_affinity:
             self._with_affinity.add(node_name)
         if info.pods_with_required_anti_affinity:
@@ -282,6 +287,7 @@ class ClusterCache:
     def _remove(self, uid: str) -> None:
         self.generation += 1
         placement = self._placements.pop(uid)
+        self._assumed -= placement.assumed
         info = self._nodes.get(placement.node_name)
         if info is None:
             return

@@ -35,6 +35,11 @@ from scheduler.framework.types import PodInfo, ResourceList
 INITIAL_BACKOFF = 1.0
 MAX_BACKOFF = 10.0
 MAX_UNSCHEDULABLE_SECONDS = 300.0
+"""A pod parked unschedulable this long is tried again whatever happened (upstream's
+``podMaxInUnschedulablePodsDuration``)."""
+FLUSH_UNSCHEDULABLE_SECONDS = 30.0
+"""How often the parked pods are checked for that (upstream's
+``flushUnschedulablePodsLeftover`` period): a look at every pod, so not every second."""
 
 Where = Literal["new", "active", "backoff", "unschedulable", "gated", "in-flight", "deleted"]
 """Where a ``QueuedPod`` is: the four sub-queues, handed out (``in-flight``), or dropped

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bench import workloads
 from bench.biggang import format_table
+from bench.measure import LeaseObserver, parse_micro_time
 from bench.preemption import format_table as preemption_table
 
 
@@ -26,7 +27,8 @@ def test_table_renders_both_schedulers_and_ratios() -> None:
         "variants": [
             {"variant": "fits", "scheduler": "workload-scheduler", "pod_cpu": "300m",
              "pods": 2000, "bound": 2000, "bind_seconds_after_last_created": 3.2,
-             "longest_stall_seconds": 0.05, "cpu_seconds": 2.0},
+             "longest_stall_seconds": 0.05, "cpu_seconds": 2.0,
+             "lease": {"renewals": 9, "longest_gap_seconds": 2.01, "holder_changes": 0}},
             {"variant": "fits", "scheduler": "kube-scheduler", "pod_cpu": "300m",
              "pods": 2000, "bound": 2000, "bind_seconds_after_last_created": 6.4,
              "longest_stall_seconds": None, "cpu_seconds": 8.0},
@@ -39,6 +41,7 @@ def test_table_renders_both_schedulers_and_ratios() -> None:
     assert "| fits (300m) | workload-scheduler | 2000 | 2000 | 3.2 s |" in table
     assert "| 20 ms (10 ms) |" in table and "0.4% |" in table
     assert "n/a (no such metric)" in table
+    assert "| 2.01 s (0 holder changes) |" in table
     assert "| fits | 0.50x | 0.25x | - |" in table
 
 
@@ -85,3 +88,22 @@ def test_preemption_table() -> None:
     }  # fmt: skip
     table = preemption_table(doc)
     assert "| kube-scheduler | 1 | 3/3 | 0.25 s | 3.39 s | 10.67 (8) | 8 | 0 | 0 | 0.26 |" in table
+
+
+def test_lease_summary_takes_the_longest_gap_between_renewals_and_at_the_end() -> None:
+    lease = LeaseObserver(None, "ns", "workload-scheduler")  # type: ignore[arg-type]
+    base = parse_micro_time("2026-12-06T21:20:00.000000Z")
+    assert parse_micro_time("2026-12-06T21:20:02.500000Z") - base == 2.5
+    lease.renewals = [base, base + 2.0, base + 4.5, base + 6.5]
+    lease.holders = ["a"]
+    lease._stopped_at = base + 7.0
+    assert lease.summary() == {
+        "renewals": 4,
+        "longest_gap_seconds": 2.5,
+        "holder_changes": 0,
+        "read_errors": 0,
+    }
+    lease._stopped_at = base + 20.0  # renewals stopped: the open gap counts
+    lease.holders = ["a", "b"]
+    assert lease.summary()["longest_gap_seconds"] == 13.5
+    assert lease.summary()["holder_changes"] == 1

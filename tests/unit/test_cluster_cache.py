@@ -137,3 +137,34 @@ def test_terminating_members_are_no_members() -> None:
     events.apply("MODIFIED", pod)
     assert gangs.pod_uids() == []
     assert cache.node_of(pod.metadata.uid) == "n"
+
+
+def test_assumed_count_follows_every_transition() -> None:
+    """The count is kept as placements change (a metric reads it every second)."""
+    cache = ClusterCache()
+    for name in ("a", "b"):
+        cache.set_node(make_node(name, cpu="8"))
+    pods = [make_pod_info(make_pod(f"p{i}", cpu="1")) for i in range(5)]
+
+    def counted() -> int:
+        return sum(cache.is_assumed(p.uid) for p in pods)
+
+    steps = [
+        lambda: cache.assume(pods[0], "a"),
+        lambda: cache.assume(pods[1], "a"),
+        lambda: cache.assume(pods[2], "b"),
+        lambda: cache.finish_binding(pods[0].uid),
+        lambda: cache.set_assigned_pod(pods[0], "a"),  # confirmed
+        lambda: cache.set_assigned_pod(pods[0], "a"),  # again: no change
+        lambda: cache.set_assigned_pod(pods[1], "b"),  # landed elsewhere: confirmed there
+        lambda: cache.forget(pods[2].uid),
+        lambda: cache.set_assigned_pod(pods[3], "b"),  # someone else's pod
+        lambda: cache.assume(pods[4], "b"),
+        lambda: cache.remove_pod(pods[4].uid),  # deleted while assumed
+        lambda: cache.remove_pod(pods[0].uid),
+        lambda: cache.forget(pods[1].uid),  # confirmed: left alone
+    ]
+    for step in steps:
+        step()
+        assert cache.assumed_count == counted()
+    assert cache.assumed_count == 0 and cache.pod_count == 2
