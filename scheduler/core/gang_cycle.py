@@ -47,6 +47,7 @@ from scheduler.gang import status as gang_status
 from scheduler.gang.model import GroupKey, GroupPolicy
 from scheduler.gang.placement import (
     YIELD_EVERY_SECONDS,
+    Pacer,
     domains,
     gang_steps,
     run_steps_async,
@@ -192,10 +193,12 @@ class GangCycle:
             # Parked until an event could make it fit, and backing off as one gang.
             hint = GangRetryHint(attempt, self._domain_of(policy.topology_key))
             attempts = max(member.attempts for member in batch)
+            pacer = Pacer(self.yield_every)  # thousands of members: a few ms per turn
             for member in batch:
                 ctx.metrics.attempt(UNSCHEDULABLE, time.perf_counter() - started)
                 ctx.reporter.pod_unschedulable(ref_of(member.info), message)
                 ctx.queue.requeue_unschedulable(member, hint=hint, attempts=attempts)
+                await pacer.turn()
             self._report_group(
                 group,
                 "FailedScheduling",

@@ -493,18 +493,35 @@ def run_steps(steps: Steps[T]) -> T:
             return done.value  # type: ignore[no-any-return]
 
 
+class Pacer:
+    """Long work in slices: ``await pacer.turn()`` between items hands the event loop back
+    once ``budget`` seconds of work have passed since it last did."""
+
+    __slots__ = ("_started", "budget", "clock")
+
+    def __init__(
+        self, budget: float = YIELD_EVERY_SECONDS, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
+        self.budget = budget
+        self.clock = clock
+        self._started = clock()
+
+    async def turn(self) -> None:
+        if self.clock() - self._started >= self.budget:
+            await asyncio.sleep(0)
+            self._started = self.clock()
+
+
 async def run_steps_async(
     steps: Steps[T],
     budget: float = YIELD_EVERY_SECONDS,
     clock: Callable[[], float] = time.perf_counter,
 ) -> T:
     """Run a generator of steps, yielding to the event loop after ``budget`` seconds."""
-    started = clock()
+    pacer = Pacer(budget, clock)
     while True:
         try:
             next(steps)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
-        if clock() - started >= budget:
-            await asyncio.sleep(0)
-            started = clock()
+        await pacer.turn()

@@ -141,7 +141,12 @@ async def test_watch_events_wait_for_the_gang_decision_then_apply() -> None:
 
 async def test_an_unplaceable_gang_waits_for_an_event_that_could_make_it_fit() -> None:
     world = World(members=20, cpu="1")  # 16 cpu per rack: short by 4 everywhere
-    await run_until(world, lambda: len(world.queue.pods_in(UNSCHEDULABLE)) == 20)
+    # The turn is over (members parked, held events released): the failed pass hands the
+    # loop back while it parks thousands of members.
+    await run_until(
+        world,
+        lambda: len(world.queue.pods_in(UNSCHEDULABLE)) == 20 and not world.scheduler.hold.held,
+    )
     assert any(
         "best rack r0: short by 4 cpu (at most 16 fit)" in m for m in world.reporter.messages
     )
