@@ -193,6 +193,7 @@ def _run(args: argparse.Namespace) -> int:
     from scheduler.api.connection import NoClusterError, load_connection
     from scheduler.app import App
     from scheduler.leader import identity, run_for_leadership
+    from scheduler.metrics import loop as loop_monitor
     from scheduler.server.tls import CertificateError
 
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
@@ -236,7 +237,9 @@ def _run(args: argparse.Namespace) -> int:
             return 1
         return 1 if lost.is_set() else 0
 
-    return asyncio.run(main_async())
+    # The loop's turns are timed by its selector (the event-loop stall metrics).
+    with asyncio.Runner(loop_factory=loop_monitor.new_event_loop) as runner:
+        return runner.run(main_async())
 
 
 if __name__ == "__main__":

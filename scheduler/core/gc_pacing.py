@@ -35,6 +35,7 @@ class GcPacer:
     def __init__(self, freeze_at: int = FREEZE_AT) -> None:
         self.freeze_at = freeze_at
         self.freezes = 0
+        self._seen: int | None = None
 
     def freeze(self) -> None:
         """Move every object tracked now out of the collector's full passes."""
@@ -43,6 +44,20 @@ class GcPacer:
         self.freezes += 1
 
     def tick(self) -> None:
-        """Freeze when the oldest generation holds more than ``freeze_at`` objects."""
+        """Freeze when the oldest generation holds more than ``freeze_at`` objects.
+
+        Objects reach the oldest generation only through a collection of the middle one, so
+        it is counted (a walk of up to ``freeze_at`` objects) only after such a collection:
+        an idle scheduler has none for many seconds."""
+        collections = _promoting_collections()
+        if collections == self._seen:
+            return
+        self._seen = collections
         if len(gc.get_objects(2)) > self.freeze_at:
             self.freeze()
+
+
+def _promoting_collections() -> int:
+    """Collections so far that can have moved objects into the oldest generation."""
+    stats = gc.get_stats()
+    return int(stats[1]["collections"]) + int(stats[2]["collections"])
