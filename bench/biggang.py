@@ -54,6 +54,7 @@ from scheduler.api.connection import load_connection
 DEFAULT_STATE_DIR = Path(tempfile.gettempdir()) / "workload-scheduler-bench-biggang"
 STALL = "workload_scheduler_event_loop_longest_stall_seconds"
 BUSY_STALL = "workload_scheduler_event_loop_longest_busy_stall_seconds"
+LAG = "workload_scheduler_event_loop_lag_seconds"
 ATTEMPTS = "scheduler_podgroup_schedule_attempts_total"
 KUBE_PASS = "scheduler_podgroup_scheduling_algorithm_duration_seconds_sum"
 LEASE = "workload-scheduler"
@@ -76,6 +77,11 @@ class Contestant:
         self.pid = pid
         self.scrape = scrape
         self.ours = ours
+
+
+def turns_over(samples: podgroups.Samples, bound: str) -> int:
+    """Event-loop turns longer than ``bound`` seconds so far (our lag histogram)."""
+    return round(sample(samples, f"{LAG}_count") - sample(samples, f"{LAG}_bucket", le=bound))
 
 
 async def grant_lease(admin: ApiClient, namespace: str) -> None:
@@ -220,6 +226,12 @@ async def run_variant(
         if contestant == OURS:
             result["longest_stall_seconds"] = round(sample(after, STALL), 4)
             result["longest_busy_stall_seconds"] = round(sample(after, BUSY_STALL), 4)
+            # The longest stall counts since the process started (its first lists, its
+            # connections); the histogram tells how many turns were long during the run.
+            for bound in ("0.05", "0.1"):
+                result[f"turns_over_{bound}s_in_run"] = turns_over(after, bound) - turns_over(
+                    before, bound
+                )
             # Where a fitting gang's time goes: the pass (algorithm) vs. binding (admission).
             result["gang_pass_seconds"] = round(
                 sample(after, "scheduler_scheduling_algorithm_duration_seconds_sum"), 3
@@ -315,9 +327,10 @@ def _ms(value: float | None) -> str:
 def format_table(doc: dict[str, Any]) -> str:
     rows = [
         "| variant | scheduler | pods | bound | to bind after last create | gang pass | "
-        "first failure after last create | longest loop stall (busy) | CPU s (run) "
+        "first failure after last create | longest loop stall (busy) | loop turns over "
+        "50 / 100 ms in the run | CPU s (run) "
         "| idle CPU (% of a core) | attempts while idle | Lease: longest renew gap |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def f(v: dict[str, Any], key: str, unit: str = "") -> str:
@@ -338,6 +351,7 @@ def format_table(doc: dict[str, Any]) -> str:
             f"{v.get('bound', '-')}{cut} | {'> ' if cut else ''}{to_bind} | "
             f"{f(v, 'gang_pass_seconds', ' s')} | "
             f"{f(v, 'first_failure_seconds_after_last_created', ' s')} | {stall_text} | "
+            f"{f(v, 'turns_over_0.05s_in_run')} / {f(v, 'turns_over_0.1s_in_run')} | "
             f"{f(v, 'cpu_seconds')} | "
             f"{f(v, 'idle_core_percent', '%')} | {f(v, 'attempts_in_idle_window')} | "
             f"{_lease_text(v.get('lease'))} |"

@@ -28,6 +28,7 @@ def test_table_renders_both_schedulers_and_ratios() -> None:
             {"variant": "fits", "scheduler": "workload-scheduler", "pod_cpu": "300m",
              "pods": 2000, "bound": 2000, "bind_seconds_after_last_created": 3.2,
              "longest_stall_seconds": 0.05, "cpu_seconds": 2.0,
+             "turns_over_0.05s_in_run": 1, "turns_over_0.1s_in_run": 0,
              "lease": {"renewals": 9, "longest_gap_seconds": 2.01, "holder_changes": 0}},
             {"variant": "fits", "scheduler": "kube-scheduler", "pod_cpu": "300m",
              "pods": 2000, "bound": 2000, "bind_seconds_after_last_created": 6.4,
@@ -42,6 +43,7 @@ def test_table_renders_both_schedulers_and_ratios() -> None:
     assert "| 20 ms (10 ms) |" in table and "0.4% |" in table
     assert "n/a (no such metric)" in table
     assert "| 2.01 s (0 holder changes) |" in table
+    assert "| 1 / 0 | 2.0 |" in table
     assert "| fits | 0.50x | 0.25x | - |" in table
 
 
