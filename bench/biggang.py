@@ -47,9 +47,7 @@ import orjson
 from bench import measure, podgroups, workloads
 from bench.podgroups import KubeSchedulerMetrics, sample
 from bench.report import KUBE, OURS
-from bench.run import ensure_workload_rbac, machine_info
 from scheduler.api.client import ApiClient
-from scheduler.api.connection import load_connection
 
 DEFAULT_STATE_DIR = Path(tempfile.gettempdir()) / "workload-scheduler-bench-biggang"
 STALL = "workload_scheduler_event_loop_longest_stall_seconds"
@@ -258,43 +256,32 @@ async def run_variant(
 
 
 async def main_async(args: argparse.Namespace, cluster: Any) -> dict[str, Any]:
-    kubeconfig = str(args.kubeconfig or cluster.kubeconfig)
-    connection = await asyncio.to_thread(load_connection, kubeconfig)
-    admin = ApiClient(connection, qps=measure.UNLIMITED_QPS, burst=10**9, user_agent="bench")
-    log_dir = args.state_dir / "bench-logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    contestants, pids = podgroups.contestants_and_pids(args.schedulers, cluster, log)
-    doc: dict[str, Any] = {
-        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["python -m bench.biggang", *sys.argv[1:]]),
-        "config": {
-            "nodes": args.nodes,
-            "racks": (args.nodes + workloads.NODES_PER_RACK - 1) // workloads.NODES_PER_RACK,
-            "gang_size": args.gang_size,
-            "fit_cpu": args.fit_cpu,
-            "nofit_cpu": args.nofit_cpu,
-            "idle_seconds": args.idle_seconds,
-            "schedulers": contestants,
-            "api": workloads.PODGROUP_API,
-            "scheduler_identity": "kube-scheduler.kubeconfig (system:kube-scheduler)",
-        },
-        "variants": [],
+    config = {
+        "nodes": args.nodes,
+        "racks": (args.nodes + workloads.NODES_PER_RACK - 1) // workloads.NODES_PER_RACK,
+        "gang_size": args.gang_size,
+        "fit_cpu": args.fit_cpu,
+        "nofit_cpu": args.nofit_cpu,
+        "idle_seconds": args.idle_seconds,
+        "leader_elect": args.leader_elect,
+        "scheduler_identity": "kube-scheduler.kubeconfig (system:kube-scheduler)",
     }
+    session = await podgroups.open_session(args, cluster, "biggang", config, log)
+    admin, contestants, doc = session.admin, session.contestants, session.doc
+    doc["variants"] = []
     kube_metrics = None
     async with admin:
-        doc["machine"] = await machine_info(admin)
-        doc["served_podgroup_fields"] = await podgroups.served_podgroup_fields(admin)
-        doc["rbac"] = await ensure_workload_rbac(admin)
+        await podgroups.describe_cluster(session)
         log(f"machine: {doc['machine']}")
         if KUBE in contestants:
             kube_metrics = await KubeSchedulerMetrics.open(
-                kubeconfig, cluster.ports["kube_scheduler"]
+                str(args.kubeconfig or cluster.kubeconfig), cluster.ports["kube_scheduler"]
             )
         env = {
             "admin": admin,
             "scheduler_kubeconfig": str(cluster.kube_scheduler_kubeconfig),
-            "log_dir": log_dir,
-            "pids": pids,
+            "log_dir": session.log_dir,
+            "pids": session.pids,
             "kube_metrics": kube_metrics,
         }
         t = time.monotonic()

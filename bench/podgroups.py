@@ -80,6 +80,51 @@ def contestants_and_pids(
     return contestants, pids
 
 
+@dataclasses.dataclass
+class Session:
+    """What both 1.37 commands set up before they measure: the benchmark's own client, where
+    our scheduler's logs go, the contestants with the pids whose CPU is read, the results."""
+
+    admin: ApiClient
+    log_dir: Path
+    contestants: list[str]
+    pids: dict[str, int]
+    doc: dict[str, Any]
+
+
+async def open_session(
+    args: argparse.Namespace,
+    cluster: Any,
+    command: str,
+    config: Mapping[str, Any],
+    log: Callable[[str], None],
+) -> Session:
+    """The session of ``python -m bench.<command>``; ``config`` goes into the results."""
+    kubeconfig = str(args.kubeconfig or cluster.kubeconfig)
+    connection = await asyncio.to_thread(load_connection, kubeconfig)
+    admin = ApiClient(connection, qps=measure.UNLIMITED_QPS, burst=10**9, user_agent="bench")
+    log_dir = args.state_dir / "bench-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    contestants, pids = contestants_and_pids(args.schedulers, cluster, log)
+    doc: dict[str, Any] = {
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": " ".join([f"python -m bench.{command}", *sys.argv[1:]]),
+        "config": {**config, "schedulers": contestants, "api": workloads.PODGROUP_API},
+    }
+    return Session(admin, log_dir, contestants, pids, doc)
+
+
+async def describe_cluster(session: Session) -> None:
+    """The machine, the PodGroup fields the API server serves and the scheduler identity's
+    access, into the results (the client must be open)."""
+    from bench.run import ensure_workload_rbac, machine_info
+
+    doc, admin = session.doc, session.admin
+    doc["machine"] = await machine_info(admin)
+    doc["served_podgroup_fields"] = await served_podgroup_fields(admin)
+    doc["rbac"] = await ensure_workload_rbac(admin)
+
+
 def write_results(out: Path, doc: Mapping[str, Any]) -> None:
     """The results so far (after every measurement, so a cut-off run keeps them)."""
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -52,9 +52,7 @@ from typing import Any
 
 from bench import measure, podgroups, report, workloads
 from bench.report import KUBE, OURS
-from bench.run import ensure_workload_rbac, machine_info
 from scheduler.api.client import ApiClient, ApiError
-from scheduler.api.connection import load_connection
 
 DEFAULT_STATE_DIR = Path(tempfile.gettempdir()) / "workload-scheduler-bench-preemption"
 
@@ -240,44 +238,32 @@ async def run_stream(
 
 
 async def main_async(args: argparse.Namespace, cluster: Any) -> dict[str, Any]:
-    kubeconfig = str(args.kubeconfig or cluster.kubeconfig)
-    connection = await asyncio.to_thread(load_connection, kubeconfig)
-    admin = ApiClient(connection, qps=measure.UNLIMITED_QPS, burst=10**9, user_agent="bench")
-    log_dir = args.state_dir / "bench-logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    contestants, pids = podgroups.contestants_and_pids(args.schedulers, cluster, log)
-    doc: dict[str, Any] = {
-        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["python -m bench.preemption", *sys.argv[1:]]),
-        "config": {
-            k: getattr(args, k)
-            for k in (
-                "nodes",
-                "slots",
-                "low_size",
-                "high_size",
-                "high_gangs",
-                "disruption_mode",
-                "gap",
-                "gang_timeout",
-                "qps",
-                "burst",
-            )
-        },
-        "runs": [],
+    config = {
+        k: getattr(args, k)
+        for k in (
+            "nodes",
+            "slots",
+            "low_size",
+            "high_size",
+            "high_gangs",
+            "disruption_mode",
+            "gap",
+            "gang_timeout",
+            "qps",
+            "burst",
+        )
     }
-    doc["config"]["schedulers"] = contestants
-    doc["config"]["api"] = workloads.PODGROUP_API
+    session = await podgroups.open_session(args, cluster, "preemption", config, log)
+    admin, contestants, doc = session.admin, session.contestants, session.doc
+    doc["runs"] = []
     async with admin:
-        doc["machine"] = await machine_info(admin)
-        doc["served_podgroup_fields"] = await podgroups.served_podgroup_fields(admin)
-        doc["rbac"] = await ensure_workload_rbac(admin)
+        await podgroups.describe_cluster(session)
         await podgroups.ensure_priority_classes(admin)
         env = {
             "admin": admin,
             "scheduler_kubeconfig": str(cluster.kube_scheduler_kubeconfig),
-            "log_dir": log_dir,
-            "pids": pids,
+            "log_dir": session.log_dir,
+            "pids": session.pids,
         }
         t = time.monotonic()
         nodes = workloads.nodes(args.nodes, gpu_every=0)
