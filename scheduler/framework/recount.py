@@ -6,20 +6,34 @@ of nodes, so those counts must move with it, as upstream's ``AddPod``/``RemovePo
 extensions move them pod by pod. Here a *tally* holds one pod's counts for one of those
 filters and moves them a node at a time: the node's contribution as the cluster has it is
 taken off and its contribution as the copy stands is put on, which gives the counts a
-pre-filter over the changed cluster would give (a unit test checks them against a
-pre-filter run afresh).
+pre-filter over the changed cluster would give (unit tests check both users below against
+a pre-filter run afresh over the changed cluster).
 
-``Recounted``, for pod-by-pod preemption: only the node at hand differs from the cluster
-(its victims removed, reprieved or nominated pods added), so each check moves the counts
-by that node alone and moves them back after. As upstream, a plugin that skipped the pod
-at PreFilter stays skipped in the dry run (only pods that were there come back).
+- ``Recounted``, pod-by-pod preemption: only the node at hand differs from the cluster (its
+  victims removed, reprieved or nominated pods added), so each check moves the counts by
+  that node alone and moves them back after.
+- ``DryRun``, gang preemption: victims leave many nodes and members are placed on many, so
+  a pod's counts are moved by every node changed so far. They are kept per pod and brought
+  up to date with the nodes changed since that pod was last judged: the pre-filters run
+  over the cluster once per pod, and a change costs a recount of the changed node, not a
+  pass over the cluster.
+
+As upstream, a plugin that skipped the pod at PreFilter stays skipped in ``Recounted``'s
+dry run (only pods that were there come back). ``DryRun`` also places pods that were not
+there: once one with required anti-affinity is placed, a pod InterPodAffinity skipped is
+judged by that plugin too (its counts start empty), as the gang cycle, which assumes each
+member in the cache before the next, would judge it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import ClassVar, Final, Generic, TypeVar
 
+from scheduler.framework.cycle import NodesView, Profile, run_pre_filters
+from scheduler.framework.labels import Selector
+from scheduler.framework.nodeinfo import add_pod, copy_node_info, remove_pod
 from scheduler.framework.plugins.inter_pod_affinity import (
     AffinityFilter,
     Counts,
@@ -34,7 +48,7 @@ from scheduler.framework.plugins.pod_topology_spread import (
     required_node_affinity,
 )
 from scheduler.framework.preemption import run_filters
-from scheduler.framework.types import ClusterView, FilterPlugin, NodeInfo, PodInfo
+from scheduler.framework.types import ClusterView, FilterPlugin, NodeInfo, PodInfo, Unresolvable
 
 RECOUNTED_PLUGINS: Final = frozenset({"InterPodAffinity", "PodTopologySpread"})
 """Pre-filters whose filter holds per-domain pod counts taken over the whole cluster:
@@ -230,3 +244,133 @@ class Recounted:
         finally:
             for tally in tallies:
                 tally.restore(node.name)
+
+
+@dataclass(frozen=True, slots=True)
+class DryRunView(NodesView):
+    """The cluster as a dry run has it, for the pre-scores: ``node_list`` holds the copies
+    in place of their nodes; namespaces, Services, controllers and images are the
+    cluster's."""
+
+    cluster: ClusterView
+
+    def namespace_labels(self, name: str) -> Mapping[str, str] | None:
+        return self.cluster.namespace_labels(name)
+
+    def namespaces(self) -> Mapping[str, Mapping[str, str]]:
+        return self.cluster.namespaces()
+
+    def service_selectors(self, namespace: str) -> Collection[Mapping[str, str]]:
+        return self.cluster.service_selectors(namespace)
+
+    def controller_selector(self, kind: str, namespace: str, name: str) -> Selector | None:
+        return self.cluster.controller_selector(kind, namespace, name)
+
+    def image_spread(self, image: str) -> float:
+        return self.cluster.image_spread(image)
+
+
+@dataclass(slots=True)
+class _Judged:
+    """A pod's pre-filter verdict over the cluster, with its tallies and how far into the
+    log of changes they are counted."""
+
+    checks: list[Check] | Unresolvable
+    tallies: list[Tally]
+    synced: int
+
+
+class DryRun:
+    """Copies of some of the cluster's nodes for a dry run to change (``add``, ``remove``),
+    and the filters a pod is judged by on them (``pre_filters``): the pre-filters' over the
+    cluster, InterPodAffinity's and PodTopologySpread's counts moved by every copy's
+    difference from its node. ``view`` is the cluster as the dry run has it, for the
+    pre-scores. ``verdicts``, if given, keeps the pre-filters' verdicts over the cluster
+    per pod for other dry runs over the same cluster."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        cluster: ClusterView,
+        nodes: Iterable[NodeInfo],
+        verdicts: dict[str, list[FilterPlugin] | Unresolvable] | None = None,
+    ) -> None:
+        self.profile = profile
+        self.cluster = cluster
+        self.originals = {n.name: n for n in nodes}
+        self.copies = {name: copy_node_info(n) for name, n in self.originals.items()}
+        self.view = DryRunView([self.copies.get(n.name, n) for n in cluster.nodes()], cluster)
+        self._verdicts = verdicts if verdicts is not None else {}
+        self._judged: dict[str, _Judged] = {}
+        self._changed: set[str] = set()
+        """Every node changed so far: a pod judged from now on recounts them all."""
+        self._log: list[str] = []
+        """Nodes changed, in order, once some pod has tallies to bring up to date."""
+        self._tracking = False
+        self._placed_anti_affinity = False
+        """A pod with required anti-affinity was placed where the cluster does not have it."""
+        self._affinity_pre_filter = any(p.name == AffinityFilter.name for p in profile.pre_filters)
+
+    def add(self, name: str, pod: PodInfo) -> None:
+        add_pod(self.copies[name], pod)
+        terms = pod.pod_affinity
+        if (
+            not self._placed_anti_affinity
+            and terms is not None
+            and terms.required_anti_affinity
+            and pod.uid not in self.originals[name].pods
+        ):
+            self._placed_anti_affinity = True
+            self._judged.clear()  # a pod InterPodAffinity skipped is judged by it now
+        self._note(name)
+
+    def remove(self, name: str, uid: str) -> None:
+        if remove_pod(self.copies[name], uid):
+            self._note(name)
+
+    def _note(self, name: str) -> None:
+        self._changed.add(name)
+        if self._tracking:
+            self._log.append(name)
+
+    def pre_filters(self, pod: PodInfo) -> list[FilterPlugin] | Unresolvable:
+        """The filters the pre-filters add for ``pod`` on the nodes as the dry run has
+        them (``run_pre_filters``'s answer over the changed cluster)."""
+        judged = self._judged.get(pod.uid)
+        if judged is None:
+            judged = self._judge(pod)
+        if isinstance(judged.checks, Unresolvable):
+            return judged.checks
+        if judged.tallies and judged.synced < len(self._log):
+            self._recount(judged.tallies, dict.fromkeys(self._log[judged.synced :]))
+        judged.synced = len(self._log)
+        return _current(judged.checks)
+
+    def _judge(self, pod: PodInfo) -> _Judged:
+        verdict = self._verdicts.get(pod.uid)
+        if verdict is None:
+            verdict = run_pre_filters(self.profile, pod, self.cluster)
+            self._verdicts[pod.uid] = verdict
+        if isinstance(verdict, Unresolvable):
+            judged = _Judged(verdict, [], len(self._log))
+        else:
+            checks = [tallied(f, pod, self.cluster) for f in verdict]
+            if (
+                self._placed_anti_affinity
+                and self._affinity_pre_filter
+                and not any(isinstance(c, AffinityTally) for c in checks)
+            ):
+                empty = AffinityFilter((), (), {}, {}, {})
+                checks.append(AffinityTally(empty, pod, self.cluster))
+            tallies = [c for c in checks if isinstance(c, Tally)]
+            self._recount(tallies, self._changed)
+            self._tracking = self._tracking or bool(tallies)
+            judged = _Judged(checks, tallies, len(self._log))
+        self._judged[pod.uid] = judged
+        return judged
+
+    def _recount(self, tallies: Sequence[Tally], names: Iterable[str]) -> None:
+        for name in names:
+            before, after = self.originals[name], self.copies[name]
+            for tally in tallies:
+                tally.recount(name, before, after)
