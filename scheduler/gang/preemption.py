@@ -298,6 +298,15 @@ def find_gang_victims(
         found = _plan_in_domain(search, trial, lower)
         if found is None:
             continue
+        if not found.units:
+            # The gang cycle did not place the gang, yet the dry run does without evicting
+            # anything (a tie broken otherwise, a filter it cannot see across nodes):
+            # evicting pods is not what the gang waits for, so none are.
+            at = f" in {topology_key}={trial.name}" if topology_key else ""
+            return NoVictims(
+                f"preemption's dry run places {need} pods{at} without evicting any pod; "
+                "nothing is preempted"
+            )
         if len(found.pods) > max_victim_pods:
             too_many = len(found.pods)
             continue

@@ -299,6 +299,19 @@ def test_nominated_room_of_another_preemptor_is_not_taken() -> None:
     assert isinstance(result, NoVictims)
 
 
+def test_room_without_victims_preempts_nothing_and_says_so() -> None:
+    # The gang cycle could not place the gang, but the dry run does without evicting
+    # anyone: no plan without victims (it used to fail on describing one).
+    cluster = nodes(2)
+    units = [running_gang("low", 10, cluster[:1], per_node=1)]
+    result = find_gang_victims(
+        PROFILE, members("high", 2, 100), 2, 100, cluster, units, [], random.Random(0)
+    )
+    assert result == NoVictims(
+        "preemption's dry run places 2 pods without evicting any pod; nothing is preempted"
+    )
+
+
 def test_cluster_is_left_untouched() -> None:
     cluster = nodes(2)
     units = [running_gang("low", 10, cluster, per_node=4)]
