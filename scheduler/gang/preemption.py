@@ -48,7 +48,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from scheduler.framework.cycle import NodesView, Profile, find_feasible, pick_node
+from scheduler.framework.cycle import NodesView, Profile, find_feasible, pick_node, run_pre_filters
 from scheduler.framework.preemption import Budget, priority, split_by_budget
 from scheduler.framework.recount import DryRun
 from scheduler.framework.types import ClusterView, FilterPlugin, NodeInfo, PodInfo, Unresolvable
@@ -153,22 +153,34 @@ def still_fits(run: DryRun, plan: Sequence[tuple[PodInfo, str]]) -> bool:
 
     The cheap check of the victim search: a plan that still fits proves the gang has
     room without placing it again over every node."""
+    return misfit(run, plan) is None
+
+
+def misfit(run: DryRun, plan: Sequence[tuple[PodInfo, str]], *, afresh: bool = False) -> str | None:
+    """The first member of ``plan`` that does not pass the filters on its planned node,
+    and why (``pod ns/m1 on node n3: Insufficient cpu``), or None when every member
+    passes (members placed in plan order on ``run``'s copies, which are restored).
+
+    ``afresh``: with the pre-filters run over the cluster as the dry run has it, instead of
+    the dry run's recounted ones: a pass over the cluster per member, which checks the
+    chosen plan once against what the dry run does not model (a pre-filter counting pods
+    across nodes other than InterPodAffinity and PodTopologySpread)."""
     profile = run.profile
     placed: list[tuple[PodInfo, str]] = []
     try:
         for pod, node_name in plan:
             node = run.copies.get(node_name)
             if node is None:
-                return False
-            filters = run.pre_filters(pod)
+                return f"pod {pod.key}: no node {node_name}"
+            filters = run_pre_filters(profile, pod, run.view) if afresh else run.pre_filters(pod)
             if isinstance(filters, Unresolvable):
-                return False
+                return f"pod {pod.key}: {filters.message}"
             fit = find_feasible(profile, pod, [node], None, [*profile.filters, *filters])
             if not fit.feasible:
-                return False
+                return f"pod {pod.key} on node {node_name}: {', '.join(fit.reasons[node_name])}"
             run.add(node_name, pod)
             placed.append((pod, node_name))
-        return True
+        return None
     finally:
         for pod, node_name in placed:
             run.remove(node_name, pod.uid)
@@ -198,7 +210,11 @@ class _Search:
     """The members' pre-filter verdicts over the cluster, for every trial."""
 
 
-def _plan_in_domain(search: _Search, domain: _Domain, units: Sequence[Unit]) -> GangVictims | None:
+def _plan_in_domain(
+    search: _Search, domain: _Domain, units: Sequence[Unit]
+) -> tuple[GangVictims, DryRun] | None:
+    """The victims in ``domain`` and the plan, with the dry run left in the state the plan
+    is for (the victims removed)."""
     members, need, rng = search.members, search.need, search.rng
     member_uids = {m.uid for m in members}
     names = {n.name for n in domain.nodes}
@@ -255,7 +271,7 @@ def _plan_in_domain(search: _Search, domain: _Domain, units: Sequence[Unit]) -> 
     # fitted still fits there if the greedy placement does not.
     plan = simulate(run, members, need, copies, rng) or plan
     victims.sort(key=unit_importance)
-    return GangVictims(victims, plan, domain.name, violations)
+    return GangVictims(victims, plan, domain.name, violations), run
 
 
 def find_gang_victims(
@@ -292,12 +308,13 @@ def find_gang_victims(
     ]
     cluster = profile.cluster or NodesView(nodes)
     search = _Search(profile, members, need, budgets, cluster, held, rng)
-    best: GangVictims | None = None
+    best: tuple[GangVictims, DryRun] | None = None
     too_many = 0
     for trial in trials:
-        found = _plan_in_domain(search, trial, lower)
-        if found is None:
+        planned = _plan_in_domain(search, trial, lower)
+        if planned is None:
             continue
+        found = planned[0]
         if not found.units:
             # The gang cycle did not place the gang, yet the dry run does without evicting
             # anything (a tie broken otherwise, a filter it cannot see across nodes):
@@ -310,10 +327,16 @@ def find_gang_victims(
         if len(found.pods) > max_victim_pods:
             too_many = len(found.pods)
             continue
-        if best is None or found.disruption() < best.disruption():
-            best = found
+        if best is None or found.disruption() < best[0].disruption():
+            best = planned
     if best is not None:
-        return best
+        found, run = best
+        wrong = misfit(run, found.plan, afresh=True)
+        if wrong is not None:  # never evict for a plan the gang cycle would refuse
+            return NoVictims(
+                f"preemption's plan fails the filters run afresh ({wrong}); nothing is preempted"
+            )
+        return found
     if too_many:
         return NoVictims(
             f"preemption would evict {too_many} pods, more than {max_victim_pods} at once"

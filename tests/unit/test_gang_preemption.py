@@ -41,6 +41,7 @@ from scheduler.gang.registry import GangRegistry
 from scheduler.model.objects import PriorityClass
 from scheduler.model.policy import PodDisruptionBudget
 from scheduler.model.refs import ObjectRef
+from tests.unit.volume_factories import claim, pvc_volume, store_of, volume
 
 PROFILE = Profile.default()
 
@@ -645,3 +646,25 @@ def test_gang_plans_are_placeable_with_the_victims_gone(seed: int) -> None:
     result = find(cache, gang, len(gang))
     if isinstance(result, GangVictims):
         assert placeable(cache, result), (seed, result.plan)
+
+
+def test_a_plan_the_filters_refuse_afresh_preempts_nothing() -> None:
+    # Two members share one ReadWriteOncePod claim: the gang can never run whole. The dry
+    # run does not count claims in use across nodes (VolumeRestrictions skips a claim no
+    # pod uses yet), so the chosen plan is checked once with the pre-filters run afresh.
+    store = store_of(
+        claim("data", namespace="default", modes=("ReadWriteOncePod",), volume="pv"),
+        volume("pv", claim_ref=("default", "data"), phase="Bound"),
+    )
+    cache = cache_of(("n0", "z", full("n0")), ("n1", "z", full("n1")))
+    gang = [labelled(f"m{i}", 100, volumes=[pvc_volume("data")]) for i in range(2)]
+    profile = Profile.default(cluster=cache, volumes=store)
+    result = find_gang_victims(
+        profile, gang, 2, 100, cache.nodes(), singles(cache), [], random.Random(0)
+    )
+    assert isinstance(result, NoVictims), result
+    assert result.message.startswith("preemption's plan fails the filters run afresh (pod ")
+    assert result.message.endswith(
+        ": node has pod using PersistentVolumeClaim with the same name and ReadWriteOncePod "
+        "access mode); nothing is preempted"
+    )
