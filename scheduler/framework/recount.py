@@ -4,8 +4,8 @@ InterPodAffinity's and PodTopologySpread's pre-filters count pods per topology d
 every node (upstream's preFilterState). A dry run removes victims and places pods on copies
 of nodes, so those counts must move with it, as upstream's ``AddPod``/``RemovePod``
 extensions move them pod by pod. Here a *tally* holds one pod's counts for one of those
-filters and moves them a node at a time: the node's contribution as the cluster has it is
-taken off and its contribution as the copy stands is put on, which gives the counts a
+filters and moves them by a node's change: the node's contribution as the cluster has it
+is taken off and its contribution as the copy stands is put on, which gives the counts a
 pre-filter over the changed cluster would give (unit tests check both users below against
 a pre-filter run afresh over the changed cluster).
 
@@ -13,10 +13,10 @@ a pre-filter run afresh over the changed cluster).
   victims removed, reprieved or nominated pods added), so each check moves the counts by
   that node alone and moves them back after.
 - ``DryRun``, gang preemption: victims leave many nodes and members are placed on many, so
-  a pod's counts are moved by every node changed so far. They are kept per pod and brought
-  up to date with the nodes changed since that pod was last judged: the pre-filters run
-  over the cluster once per pod, and a change costs a recount of the changed node, not a
-  pass over the cluster.
+  a pod's counts are moved by every node changed so far when it is first judged, and then,
+  kept per pod, by each pod added or removed since it was last judged: the pre-filters run
+  over the cluster once per pod, and a change costs one pod's contribution, not a pass over
+  the cluster.
 
 As upstream, a plugin that skipped the pod at PreFilter stays skipped in ``Recounted``'s
 dry run (only pods that were there come back). ``DryRun`` also places pods that were not
@@ -27,7 +27,7 @@ member in the cache before the next, would judge it.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final, Generic, TypeVar
 
@@ -59,48 +59,45 @@ P = TypeVar("P")
 
 
 class _Tally(Generic[P]):
-    """One pod's counts for one filter, moved a node at a time."""
+    """One pod's counts for one filter, moved as nodes change."""
 
-    __slots__ = ("_counted", "_current")
+    __slots__ = ("_current",)
 
     def __init__(self, base: FilterPlugin) -> None:
-        self._counted: dict[str, tuple[P, P]] = {}
-        """node name -> its contribution as the cluster has it, and as counted now."""
         self._current: FilterPlugin | None = base
 
     def of(self, node: NodeInfo | None) -> P:
         """What ``node``'s pods contribute (None: a node the cluster does not have)."""
         raise NotImplementedError
 
-    def _move(self, old: P, new: P) -> None:
+    def _add(self, part: P, sign: int) -> bool:
+        """Add (sign 1) or take off (-1) a contribution; whether any count moved."""
         raise NotImplementedError
 
     def _build(self) -> FilterPlugin:
         raise NotImplementedError
 
-    def recount(self, name: str, before: NodeInfo | None, after: NodeInfo) -> None:
-        """Count node ``name`` as ``after`` has it; until its first recount it is counted
-        as ``before``, the cluster's node, has it."""
-        counted = self._counted.get(name)
-        if counted is None:
-            original = current = self.of(before)
-        else:
-            original, current = counted
-        now = self.of(after)
-        if now != current:
-            self._move(current, now)
+    def move(self, old: P, new: P) -> None:
+        """Count a node's pods as contributing ``new`` where they contributed ``old``."""
+        if old != new:
+            self._add(old, -1)
+            self._add(new, 1)
             self._current = None
-        self._counted[name] = (original, now)
 
-    def restore(self, name: str) -> None:
-        """Count node ``name`` as the cluster has it again."""
-        counted = self._counted.pop(name, None)
-        if counted is not None and counted[0] != counted[1]:
-            self._move(counted[1], counted[0])
+    def recount(self, before: NodeInfo | None, after: NodeInfo) -> Callable[[], None]:
+        """Count a node's pods as ``after`` holds them where they were counted as
+        ``before`` holds them; returns what counts them back."""
+        old, new = self.of(before), self.of(after)
+        self.move(old, new)
+        return lambda: self.move(new, old)
+
+    def count(self, node: NodeInfo, sign: int) -> None:
+        """Add (sign 1) or take off (-1) what ``node``'s pods contribute."""
+        if self._add(self.of(node), sign):
             self._current = None
 
     def current(self) -> FilterPlugin:
-        """The filter over the counts as they stand (valid until the next recount)."""
+        """The filter over the counts as they stand (valid until they move again)."""
         if self._current is None:
             self._current = self._build()
         return self._current
@@ -109,7 +106,7 @@ class _Tally(Generic[P]):
 _AffinityPart = tuple[Counts, Counts, Counts]
 
 
-def _add(counts: Counts, other: Counts, sign: int) -> None:
+def _add_counts(counts: Counts, other: Counts, sign: int) -> None:
     for pair, n in other.items():
         left = counts.get(pair, 0) + sign * n
         if left:
@@ -139,10 +136,13 @@ class AffinityTally(_Tally[_AffinityPart]):
         existing = existing_anti_affinity_counts(self.pod, self.namespace_labels, [node])
         return affinity, anti, existing
 
-    def _move(self, old: _AffinityPart, new: _AffinityPart) -> None:
-        for counts, minus, plus in zip(self.counts, old, new, strict=True):
-            _add(counts, minus, -1)
-            _add(counts, plus, 1)
+    def _add(self, part: _AffinityPart, sign: int) -> bool:
+        moved = False
+        for counts, other in zip(self.counts, part, strict=True):
+            if other:
+                _add_counts(counts, other, sign)
+                moved = True
+        return moved
 
     def _build(self) -> AffinityFilter:
         return AffinityFilter(self.affinity, self.anti_affinity, *self.counts)
@@ -178,13 +178,15 @@ class SpreadTally(_Tally[_SpreadPart]):
             if node_included(c, pod, obj, node_affinity)
         )
 
-    def _move(self, old: _SpreadPart, new: _SpreadPart) -> None:
-        # Domains at zero stay: they take part in the minimum.
+    def _add(self, part: _SpreadPart, sign: int) -> bool:
+        # Domains at zero stay (a node that counts brings its domain): they take part in
+        # the minimum.
         counts = self.counts
-        for i, domain, n in old:
-            counts[i][domain] = counts[i].get(domain, 0) - n
-        for i, domain, n in new:
-            counts[i][domain] = counts[i].get(domain, 0) + n
+        moved = False
+        for i, domain, n in part:
+            counts[i][domain] = counts[i].get(domain, 0) + sign * n
+            moved = moved or n != 0
+        return moved
 
     def _build(self) -> SpreadFilter:
         return SpreadFilter(self.pod, self.constraints, self.counts)
@@ -237,13 +239,12 @@ class Recounted:
             self._checks = (pod.uid, checks, [c for c in checks if isinstance(c, Tally)])
         _, checks, tallies = self._checks
         before = self._original(node.name)
-        for tally in tallies:
-            tally.recount(node.name, before, node)
+        undo = [tally.recount(before, node) for tally in tallies]
         try:
             return run_filters(_current(checks), pod, node)
         finally:
-            for tally in tallies:
-                tally.restore(node.name)
+            for back in undo:
+                back()
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,13 +281,29 @@ class _Judged:
     synced: int
 
 
+def _alone(node: NodeInfo, pod: PodInfo) -> NodeInfo:
+    """``node`` with ``pod`` on it and nothing else: what it contributes to a tally is what
+    the pod does there (every count adds up pod by pod)."""
+    alone = NodeInfo(node=node.node, allocatable=node.allocatable)
+    add_pod(alone, pod)
+    return alone
+
+
+_COMPACT_AT: Final = 4096
+"""Changes logged before the ones every pod has counted are dropped."""
+
+
 class DryRun:
     """Copies of some of the cluster's nodes for a dry run to change (``add``, ``remove``),
     and the filters a pod is judged by on them (``pre_filters``): the pre-filters' over the
     cluster, InterPodAffinity's and PodTopologySpread's counts moved by every copy's
     difference from its node. ``view`` is the cluster as the dry run has it, for the
     pre-scores. ``verdicts``, if given, keeps the pre-filters' verdicts over the cluster
-    per pod for other dry runs over the same cluster."""
+    per pod for other dry runs over the same cluster.
+
+    A pod's tallies are first moved by every node changed so far (the copy's
+    contribution for the node's), then by each pod added or removed since, one at a time
+    (upstream's ``AddPod``/``RemovePod``)."""
 
     def __init__(
         self,
@@ -304,14 +321,17 @@ class DryRun:
         self._judged: dict[str, _Judged] = {}
         self._changed: set[str] = set()
         """Every node changed so far: a pod judged from now on recounts them all."""
-        self._log: list[str] = []
-        """Nodes changed, in order, once some pod has tallies to bring up to date."""
+        self._log: list[tuple[str, PodInfo, int]] = []
+        """Pods added (1) or removed (-1), in order, while some pod has tallies to move."""
+        self._compact_at = _COMPACT_AT
         self._tracking = False
+        """Some pod has tallies: changes are logged."""
         self._placed_anti_affinity = False
         """A pod with required anti-affinity was placed where the cluster does not have it."""
         self._affinity_pre_filter = any(p.name == AffinityFilter.name for p in profile.pre_filters)
 
     def add(self, name: str, pod: PodInfo) -> None:
+        self.remove(name, pod.uid)  # a pod already there is replaced (as ``add_pod`` does)
         add_pod(self.copies[name], pod)
         terms = pod.pod_affinity
         if (
@@ -322,16 +342,28 @@ class DryRun:
         ):
             self._placed_anti_affinity = True
             self._judged.clear()  # a pod InterPodAffinity skipped is judged by it now
-        self._note(name)
+        self._note(name, pod, 1)
 
     def remove(self, name: str, uid: str) -> None:
-        if remove_pod(self.copies[name], uid):
-            self._note(name)
+        pod = self.copies[name].pods.get(uid)
+        if pod is not None:
+            remove_pod(self.copies[name], uid)
+            self._note(name, pod, -1)
 
-    def _note(self, name: str) -> None:
+    def _note(self, name: str, pod: PodInfo, sign: int) -> None:
         self._changed.add(name)
         if self._tracking:
-            self._log.append(name)
+            self._log.append((name, pod, sign))
+            if len(self._log) >= self._compact_at:
+                self._compact()
+
+    def _compact(self) -> None:
+        tracked = [judged.synced for judged in self._judged.values() if judged.tallies]
+        done = min(tracked, default=len(self._log))
+        del self._log[:done]
+        for judged in self._judged.values():
+            judged.synced = max(0, judged.synced - done)
+        self._compact_at = max(_COMPACT_AT, 2 * len(self._log))
 
     def pre_filters(self, pod: PodInfo) -> list[FilterPlugin] | Unresolvable:
         """The filters the pre-filters add for ``pod`` on the nodes as the dry run has
@@ -341,8 +373,11 @@ class DryRun:
             judged = self._judge(pod)
         if isinstance(judged.checks, Unresolvable):
             return judged.checks
-        if judged.tallies and judged.synced < len(self._log):
-            self._recount(judged.tallies, dict.fromkeys(self._log[judged.synced :]))
+        if judged.tallies:
+            for name, other, sign in self._log[judged.synced :]:
+                alone = _alone(self.copies[name], other)
+                for tally in judged.tallies:
+                    tally.count(alone, sign)
         judged.synced = len(self._log)
         return _current(judged.checks)
 
@@ -363,14 +398,11 @@ class DryRun:
                 empty = AffinityFilter((), (), {}, {}, {})
                 checks.append(AffinityTally(empty, pod, self.cluster))
             tallies = [c for c in checks if isinstance(c, Tally)]
-            self._recount(tallies, self._changed)
-            self._tracking = self._tracking or bool(tallies)
+            for name in self._changed:
+                before, after = self.originals[name], self.copies[name]
+                for tally in tallies:
+                    tally.recount(before, after)
             judged = _Judged(checks, tallies, len(self._log))
+            self._tracking = self._tracking or bool(tallies)
         self._judged[pod.uid] = judged
         return judged
-
-    def _recount(self, tallies: Sequence[Tally], names: Iterable[str]) -> None:
-        for name in names:
-            before, after = self.originals[name], self.copies[name]
-            for tally in tallies:
-                tally.recount(name, before, after)

@@ -14,6 +14,7 @@ from scheduler.api.sources.policies import podgroup_object, workload_object
 from scheduler.api.sources.shapes import PodGroup, Workload
 from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.cache.priority_classes import PriorityClasses
+from scheduler.framework import recount
 from scheduler.framework.cycle import NodesView, Profile, find_feasible, run_pre_filters
 from scheduler.framework.nodeinfo import add_pod, make_node_info
 from scheduler.framework.podinfo import make_pod_info
@@ -583,12 +584,16 @@ def _random_pod(rng: random.Random, name: str, priority: int, node: str = "") ->
     return labelled(name, priority, rng.choice(["x", "y", "gang", ""]), node=node, **spec)
 
 
+@pytest.mark.parametrize("compact_at", [4096, 3])
 @pytest.mark.parametrize("seed", range(30))
-def test_dry_run_filters_match_a_pre_filter_over_the_changed_cluster(seed: int) -> None:
+def test_dry_run_filters_match_a_pre_filter_over_the_changed_cluster(
+    seed: int, compact_at: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The oracle for ``DryRun``: after any changes to any nodes (pods removed, put back,
     new pods placed), the filters it gives a pod judge every node as InterPodAffinity's and
     PodTopologySpread's pre-filters run afresh over the changed cluster do, whenever the pod
-    was first judged."""
+    was first judged (also with the log of changes compacted every few changes)."""
+    monkeypatch.setattr(recount, "_COMPACT_AT", compact_at)
     rng = random.Random(seed)
     layout = []
     for i in range(6):
