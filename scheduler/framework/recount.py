@@ -373,13 +373,24 @@ class DryRun:
             judged = self._judge(pod)
         if isinstance(judged.checks, Unresolvable):
             return judged.checks
-        if judged.tallies:
-            for name, other, sign in self._log[judged.synced :]:
-                alone = _alone(self.copies[name], other)
-                for tally in judged.tallies:
-                    tally.count(alone, sign)
+        if judged.tallies and judged.synced < len(self._log):
+            self._count(judged.tallies, self._log[judged.synced :])
         judged.synced = len(self._log)
         return _current(judged.checks)
+
+    def _count(self, tallies: Sequence[Tally], changes: Sequence[tuple[str, PodInfo, int]]) -> None:
+        # What cancels out is not counted: most changes since a pod was last judged are
+        # members placed and taken off again (``still_fits``, ``simulate``).
+        net: dict[tuple[str, int], tuple[PodInfo, int]] = {}
+        for name, pod, sign in changes:
+            key = (name, id(pod))  # the same pod, as the log holds on to it
+            was = net.get(key)
+            net[key] = (pod, sign + was[1] if was is not None else sign)
+        for (name, _), (pod, sign) in net.items():
+            if sign:
+                alone = _alone(self.copies[name], pod)
+                for tally in tallies:
+                    tally.count(alone, sign)
 
     def _judge(self, pod: PodInfo) -> _Judged:
         verdict = self._verdicts.get(pod.uid)
