@@ -30,11 +30,9 @@ from scheduler.framework.cycle import Feasibility, NodesView, Profile, run_pre_f
 from scheduler.framework.preemption import (
     BEFORE_DYNAMIC_RESOURCES,
     DRA_STATE_MISSING,
-    RECOUNTED_PLUGINS,
     Budget,
     Eligible,
     Priority,
-    Recounted,
     filter_with_nominated,
     lower_priority_nominated,
     nominated_for,
@@ -43,6 +41,7 @@ from scheduler.framework.preemption import (
     priority,
     with_pods,
 )
+from scheduler.framework.recount import RECOUNTED_PLUGINS, Recounted
 from scheduler.framework.types import NodeInfo, PodInfo, Unresolvable
 from scheduler.metrics import Metrics
 from scheduler.model.objects import Pod

@@ -249,6 +249,9 @@ def pick_node(
     rng: random.Random,
     batch: SignatureCache | None = None,
     walk: NodeWalk | None = None,
+    *,
+    cluster: ClusterView | None = None,
+    pre_filtered: list[FilterPlugin] | Unresolvable | None = None,
 ) -> tuple[NodeInfo | None, Feasibility]:
     """The node this pod should go to (None if none fits) and the filter results.
 
@@ -258,9 +261,13 @@ def pick_node(
     results are reused across pods of the same signature and every node is considered (a
     best node is found in O(log n)); otherwise ``walk`` samples large clusters as
     kube-scheduler does.
+
+    ``cluster`` stands for the profile's in the pre-filters and pre-scores, and
+    ``pre_filtered`` for the pre-filters' answer: a preemption dry run keeps both as it
+    changes copies of nodes (``scheduler.framework.recount.DryRun``).
     """
-    cluster = profile.cluster or NodesView(nodes)
-    filters = run_pre_filters(profile, pod, cluster)
+    cluster = cluster or profile.cluster or NodesView(nodes)
+    filters = pre_filtered if pre_filtered is not None else run_pre_filters(profile, pod, cluster)
     if isinstance(filters, Unresolvable):
         return None, Feasibility(unresolvable=filters)
     if (

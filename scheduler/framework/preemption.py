@@ -35,9 +35,9 @@ victims and keeps the nominator (``scheduler.core.preemption``). Departures from
 upstream: candidate nodes are tried one after another, not in parallel (the result
 is the same for the same starting offset), and InterPodAffinity's and
 PodTopologySpread's per-domain counts are not updated in place as victims are removed
-(upstream's ``AddPod``/``RemovePod`` extensions, pod by pod): ``Recounted`` moves them
-by the node's difference between the cluster and its dry-run state, which gives the
-same counts.
+(upstream's ``AddPod``/``RemovePod`` extensions, pod by pod):
+``scheduler.framework.recount.Recounted`` moves them by the node's difference between the
+cluster and its dry-run state, which gives the same counts.
 """
 
 from __future__ import annotations
@@ -45,35 +45,13 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Final
+from typing import Final
 
 from scheduler.framework.diagnosis import unschedulable_message
 from scheduler.framework.nodeinfo import add_pod, copy_node_info, remove_pod
-from scheduler.framework.plugins.inter_pod_affinity import (
-    AFFINITY_REASON,
-    AffinityFilter,
-    Counts,
-    existing_anti_affinity_counts,
-    incoming_counts,
-)
-from scheduler.framework.plugins.pod_topology_spread import (
-    MISSING_LABEL_REASON,
-    SpreadFilter,
-    count_matching,
-    has_keys,
-)
-from scheduler.framework.plugins.pod_topology_spread import (
-    node_included as spread_includes,
-)
-from scheduler.framework.plugins.pod_topology_spread import (
-    required_node_affinity as spread_node_affinity,
-)
-from scheduler.framework.types import (
-    ClusterView,
-    FilterPlugin,
-    NodeInfo,
-    PodInfo,
-)
+from scheduler.framework.plugins.inter_pod_affinity import AFFINITY_REASON
+from scheduler.framework.plugins.pod_topology_spread import MISSING_LABEL_REASON
+from scheduler.framework.types import FilterPlugin, NodeInfo, PodInfo
 from scheduler.model.policy import PdbSelector, PodDisruptionBudget
 
 UNRESOLVABLE_PLUGINS: Final = frozenset(
@@ -237,106 +215,6 @@ def split_by_budget(
                     violated = True
         (violating if violated else fine).append(pod)
     return violating, fine
-
-
-# -- plugins whose state counts pods across nodes ------------------------------------
-
-RECOUNTED_PLUGINS: Final = frozenset({"InterPodAffinity", "PodTopologySpread"})
-"""Pre-filters whose filter holds per-domain pod counts taken over the whole cluster:
-in the dry run they must see the node at hand with its victims removed."""
-
-
-def _shifted(base: Counts, minus: Counts, plus: Counts) -> Counts:
-    """``base - minus + plus``, domains left at zero dropped (as the counts keep them)."""
-    if not minus and not plus:
-        return base
-    out = dict(base)
-    for pair, n in minus.items():
-        out[pair] = out.get(pair, 0) - n
-    for pair, n in plus.items():
-        out[pair] = out.get(pair, 0) + n
-    return {pair: n for pair, n in out.items() if n > 0}
-
-
-class Recounted:
-    """InterPodAffinity's and PodTopologySpread's filters (``filters``, as their pre-filters
-    returned them over ``cluster``) with their per-domain counts moved to the node at hand
-    in the state given: the node's contribution as the cluster has it is taken off and its
-    contribution in the dry-run state (victims removed, reprieved or nominated pods added)
-    put on, so the counts are those a pre-filter over the changed cluster would give. This
-    is upstream's ``AddPod``/``RemovePod`` (per node, not per pod); the first failing
-    filter's reasons, in order."""
-
-    name: ClassVar[str] = "Recounted"
-    __slots__ = ("_by_name", "cluster", "filters")
-
-    def __init__(self, filters: Sequence[FilterPlugin], cluster: ClusterView) -> None:
-        self.filters = tuple(filters)
-        self.cluster = cluster
-        self._by_name: dict[str, NodeInfo] | None = None
-
-    def _original(self, name: str) -> NodeInfo | None:
-        if self._by_name is None:
-            self._by_name = {n.name: n for n in self.cluster.nodes()}
-        return self._by_name.get(name)
-
-    def filter(self, pod: PodInfo, node: NodeInfo) -> tuple[str, ...] | None:
-        before = self._original(node.name)
-        for plugin in self.filters:
-            if isinstance(plugin, AffinityFilter):
-                moved: FilterPlugin = self._affinity(plugin, pod, before, node)
-            elif isinstance(plugin, SpreadFilter):
-                moved = _spread(plugin, pod, before, node)
-            else:
-                moved = plugin
-            reasons = moved.filter(pod, node)
-            if reasons is not None:
-                return reasons
-        return None
-
-    def _affinity(
-        self, f: AffinityFilter, pod: PodInfo, before: NodeInfo | None, after: NodeInfo
-    ) -> AffinityFilter:
-        old = [before] if before is not None else []
-        aff_old, anti_old = incoming_counts(f.affinity, f.anti_affinity, old)
-        aff_new, anti_new = incoming_counts(f.affinity, f.anti_affinity, [after])
-        existing = f.existing
-        if (before is not None and before.pods_with_required_anti_affinity) or (
-            after.pods_with_required_anti_affinity
-        ):
-            labels = self.cluster.namespace_labels(pod.pod.metadata.namespace)
-            existing = _shifted(
-                existing,
-                existing_anti_affinity_counts(pod.pod, labels, old),
-                existing_anti_affinity_counts(pod.pod, labels, [after]),
-            )
-        return AffinityFilter(
-            f.affinity,
-            f.anti_affinity,
-            _shifted(f.affinity_counts, aff_old, aff_new),
-            _shifted(f.anti_counts, anti_old, anti_new),
-            existing,
-        )
-
-
-def _spread(
-    f: SpreadFilter, pod: PodInfo, before: NodeInfo | None, after: NodeInfo
-) -> SpreadFilter:
-    obj = after.node
-    if not has_keys(obj, f.constraints):
-        return f
-    labels = obj.metadata.labels
-    namespace = pod.pod.metadata.namespace
-    counts = [dict(domains) for domains in f.counts]
-    for i, c in enumerate(f.constraints):
-        if not spread_includes(c, pod.pod, obj, spread_node_affinity(pod)):
-            continue
-        domain = labels[c.topology_key]
-        old = count_matching(before, c.selector, namespace) if before is not None else 0
-        counts[i][domain] = (
-            counts[i].get(domain, 0) - old + count_matching(after, c.selector, namespace)
-        )
-    return SpreadFilter(pod, f.constraints, counts)
 
 
 # -- filtering with nominated pods ---------------------------------------------------

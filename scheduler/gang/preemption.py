@@ -28,6 +28,16 @@ of the cluster (``find_gang_victims``):
 Pods nominated elsewhere (of equal or higher priority, not the gang's own) are counted
 on their nodes throughout, so a gang never takes room another preemptor is waiting for.
 
+The dry run changes copies of the nodes (``scheduler.framework.recount.DryRun``): each
+member is judged on the cluster as the dry run has it, with the victims removed, the
+units put back and the members placed before it counted, also by InterPodAffinity and
+PodTopologySpread, whose pre-filters count pods across nodes: their counts are moved by
+every changed node (upstream's ``AddPod``/``RemovePod``), as the gang cycle, which assumes
+each member in the cache before placing the next, will see them. So members with
+anti-affinity to each other get a node (or domain) each, a victim whose anti-affinity
+keeps the members away (or whom theirs keeps away) counts as making room, and a spread
+gang is planned within its skew.
+
 Pure: the caller evicts, nominates and reports (``scheduler.core.gang_preemption``).
 """
 
@@ -38,16 +48,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from scheduler.framework.cycle import (
-    NodesView,
-    Profile,
-    find_feasible,
-    pick_node,
-    run_pre_filters,
-)
-from scheduler.framework.nodeinfo import add_pod, remove_pod
-from scheduler.framework.preemption import Budget, priority, split_by_budget, with_pods
-from scheduler.framework.types import NodeInfo, PodInfo, Unresolvable
+from scheduler.framework.cycle import NodesView, Profile, find_feasible, pick_node, run_pre_filters
+from scheduler.framework.preemption import Budget, priority, split_by_budget
+from scheduler.framework.recount import DryRun
+from scheduler.framework.types import ClusterView, FilterPlugin, NodeInfo, PodInfo, Unresolvable
 from scheduler.gang.placement import domains, largest_first
 
 MAX_VICTIM_PODS: Final = 256
@@ -119,57 +123,67 @@ class _Domain:
 
 
 def simulate(
-    profile: Profile,
+    run: DryRun,
     members: Sequence[PodInfo],
     need: int,
     nodes: Sequence[NodeInfo],
     rng: random.Random,
 ) -> list[tuple[PodInfo, str]] | None:
-    """Place members on ``nodes`` (copies, changed in place and restored) as the gang
-    cycle does; the plan when at least ``need`` fit, else None."""
+    """Place members on ``nodes`` (copies of ``run``'s, changed and restored) as the gang
+    cycle does, each judged with the members before it counted; the plan when at least
+    ``need`` fit, else None."""
     plan: list[tuple[PodInfo, str]] = []
-    by_name = {n.name: n for n in nodes}
+    profile = run.profile
     for pod in largest_first(members):
-        node, _ = pick_node(profile, pod, nodes, rng)
+        node, _ = pick_node(
+            profile, pod, nodes, rng, cluster=run.view, pre_filtered=run.pre_filters(pod)
+        )
         if node is None:
             continue
-        add_pod(by_name[node.name], pod)
+        run.add(node.name, pod)
         plan.append((pod, node.name))
     for pod, node_name in plan:
-        remove_pod(by_name[node_name], pod.uid)
+        run.remove(node_name, pod.uid)
     return plan if len(plan) >= need else None
 
 
-def still_fits(
-    profile: Profile,
-    plan: Sequence[tuple[PodInfo, str]],
-    nodes: Sequence[NodeInfo],
-) -> bool:
+def still_fits(run: DryRun, plan: Sequence[tuple[PodInfo, str]]) -> bool:
     """Whether every member of ``plan`` still passes the filters on its planned node
-    (members placed in plan order, ``nodes`` changed in place and restored).
+    (members placed in plan order on ``run``'s copies, which are restored).
 
     The cheap check of the victim search: a plan that still fits proves the gang has
     room without placing it again over every node."""
-    by_name = {n.name: n for n in nodes}
-    cluster = profile.cluster or NodesView(nodes)
-    placed: list[tuple[PodInfo, NodeInfo]] = []
+    return misfit(run, plan) is None
+
+
+def misfit(run: DryRun, plan: Sequence[tuple[PodInfo, str]], *, afresh: bool = False) -> str | None:
+    """The first member of ``plan`` that does not pass the filters on its planned node,
+    and why (``pod ns/m1 on node n3: Insufficient cpu``), or None when every member
+    passes (members placed in plan order on ``run``'s copies, which are restored).
+
+    ``afresh``: with the pre-filters run over the cluster as the dry run has it, instead of
+    the dry run's recounted ones: a pass over the cluster per member, which checks the
+    chosen plan once against what the dry run does not model (a pre-filter counting pods
+    across nodes other than InterPodAffinity and PodTopologySpread)."""
+    profile = run.profile
+    placed: list[tuple[PodInfo, str]] = []
     try:
         for pod, node_name in plan:
-            node = by_name.get(node_name)
+            node = run.copies.get(node_name)
             if node is None:
-                return False
-            filters = run_pre_filters(profile, pod, cluster)
+                return f"pod {pod.key}: no node {node_name}"
+            filters = run_pre_filters(profile, pod, run.view) if afresh else run.pre_filters(pod)
             if isinstance(filters, Unresolvable):
-                return False
+                return f"pod {pod.key}: {filters.message}"
             fit = find_feasible(profile, pod, [node], None, [*profile.filters, *filters])
             if not fit.feasible:
-                return False
-            add_pod(node, pod)
-            placed.append((pod, node))
-        return True
+                return f"pod {pod.key} on node {node_name}: {', '.join(fit.reasons[node_name])}"
+            run.add(node_name, pod)
+            placed.append((pod, node_name))
+        return None
     finally:
-        for pod, node in placed:
-            remove_pod(node, pod.uid)
+        for pod, node_name in placed:
+            run.remove(node_name, pod.uid)
 
 
 def _violating_units(units: Sequence[Unit], budgets: Sequence[Budget]) -> set[int]:
@@ -180,22 +194,38 @@ def _violating_units(units: Sequence[Unit], budgets: Sequence[Budget]) -> set[in
     return {i for i, u in enumerate(units) if any(p.uid in bad for p in u.pods)}
 
 
+@dataclass(slots=True)
+class _Search:
+    """What every domain's trial shares."""
+
+    profile: Profile
+    members: Sequence[PodInfo]
+    need: int
+    budgets: Sequence[Budget]
+    cluster: ClusterView
+    held: list[tuple[NodeInfo, list[PodInfo]]]
+    """Nodes with pods nominated to them that the gang must leave room for, and those pods."""
+    rng: random.Random
+    verdicts: dict[str, list[FilterPlugin] | Unresolvable] = field(default_factory=dict)
+    """The members' pre-filter verdicts over the cluster, for every trial."""
+
+
 def _plan_in_domain(
-    profile: Profile,
-    members: Sequence[PodInfo],
-    need: int,
-    domain: _Domain,
-    units: Sequence[Unit],
-    budgets: Sequence[Budget],
-    nominated: Callable[[str], Sequence[PodInfo]],
-    rng: random.Random,
-) -> GangVictims | None:
+    search: _Search, domain: _Domain, units: Sequence[Unit]
+) -> tuple[GangVictims, DryRun] | None:
+    """The victims in ``domain`` and the plan, with the dry run left in the state the plan
+    is for (the victims removed)."""
+    members, need, rng = search.members, search.need, search.rng
     member_uids = {m.uid for m in members}
-    copies = []
-    for node in domain.nodes:
-        others = [p for p in nominated(node.name) if p.uid not in member_uids]
-        copies.append(with_pods(node, others))
-    by_name = {n.name: n for n in copies}
+    names = {n.name for n in domain.nodes}
+    # Pods nominated outside the domain are counted too, as the gang cycle holds them in
+    # the cache: spread and affinity count pods across domains.
+    outside = [n for n, _ in search.held if n.name not in names]
+    run = DryRun(search.profile, search.cluster, [*domain.nodes, *outside], search.verdicts)
+    for node, pods in search.held:
+        for p in pods:
+            run.add(node.name, p)
+    copies = [run.copies[n.name] for n in domain.nodes]
     located = {uid: node.name for node in copies for uid in node.pods if uid not in member_uids}
     candidates = [u for u in units if any(p.uid in located for p in u.pods)]
     if not candidates:
@@ -205,21 +235,21 @@ def _plan_in_domain(
         for p in unit.pods:
             name = located.get(p.uid)
             if name is not None:
-                remove_pod(by_name[name], p.uid)
+                run.remove(name, p.uid)
 
     def put(unit: Unit) -> None:
         for p in unit.pods:
             name = located.get(p.uid)
             if name is not None:
-                add_pod(by_name[name], p)
+                run.add(name, p)
 
     for unit in candidates:
         take(unit)
-    plan = simulate(profile, members, need, copies, rng)
+    plan = simulate(run, members, need, copies, rng)
     if plan is None:
         return None
     ordered = sorted(candidates, key=unit_importance)
-    bad = _violating_units(ordered, budgets)
+    bad = _violating_units(ordered, search.budgets)
     violating = [u for i, u in enumerate(ordered) if i in bad]
     fine = [u for i, u in enumerate(ordered) if i not in bad]
     victims: list[Unit] = []
@@ -228,9 +258,9 @@ def _plan_in_domain(
         put(unit)
         # Most units are nowhere near the plan: check the last plan on its own nodes
         # before placing the gang again over the whole domain.
-        if still_fits(profile, plan, copies):
+        if still_fits(run, plan):
             continue
-        again = simulate(profile, members, need, copies, rng)
+        again = simulate(run, members, need, copies, rng)
         if again is not None:
             plan = again
             continue
@@ -239,9 +269,9 @@ def _plan_in_domain(
         violations += any(unit is v for v in violating)
     # The placement the gang cycle would make on the final state; the last plan that
     # fitted still fits there if the greedy placement does not.
-    plan = simulate(profile, members, need, copies, rng) or plan
+    plan = simulate(run, members, need, copies, rng) or plan
     victims.sort(key=unit_importance)
-    return GangVictims(victims, plan, domain.name, violations)
+    return GangVictims(victims, plan, domain.name, violations), run
 
 
 def find_gang_victims(
@@ -270,19 +300,43 @@ def find_gang_victims(
         by_domain = domains(nodes, topology_key)
         names = [domain] if domain is not None else sorted(by_domain)
         trials = [_Domain(name, by_domain.get(name, [])) for name in names]
-    best: GangVictims | None = None
+    member_uids = {m.uid for m in members}
+    held = [
+        (node, pods)
+        for node in nodes
+        if (pods := [p for p in nominated(node.name) if p.uid not in member_uids])
+    ]
+    cluster = profile.cluster or NodesView(nodes)
+    search = _Search(profile, members, need, budgets, cluster, held, rng)
+    best: tuple[GangVictims, DryRun] | None = None
     too_many = 0
     for trial in trials:
-        found = _plan_in_domain(profile, members, need, trial, lower, budgets, nominated, rng)
-        if found is None:
+        planned = _plan_in_domain(search, trial, lower)
+        if planned is None:
             continue
+        found = planned[0]
+        if not found.units:
+            # The gang cycle did not place the gang, yet the dry run does without evicting
+            # anything (a tie broken otherwise, a filter it cannot see across nodes):
+            # evicting pods is not what the gang waits for, so none are.
+            at = f" in {topology_key}={trial.name}" if topology_key else ""
+            return NoVictims(
+                f"preemption's dry run places {need} pods{at} without evicting any pod; "
+                "nothing is preempted"
+            )
         if len(found.pods) > max_victim_pods:
             too_many = len(found.pods)
             continue
-        if best is None or found.disruption() < best.disruption():
-            best = found
+        if best is None or found.disruption() < best[0].disruption():
+            best = planned
     if best is not None:
-        return best
+        found, run = best
+        wrong = misfit(run, found.plan, afresh=True)
+        if wrong is not None:  # never evict for a plan the gang cycle would refuse
+            return NoVictims(
+                f"preemption's plan fails the filters run afresh ({wrong}); nothing is preempted"
+            )
+        return found
     if too_many:
         return NoVictims(
             f"preemption would evict {too_many} pods, more than {max_victim_pods} at once"

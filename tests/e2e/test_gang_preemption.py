@@ -195,3 +195,53 @@ def test_disruption_mode_single_evicts_pod_by_pod(gang: Any) -> None:
     wait_bound(gang, high, "high gang bound")
     settle()
     assert len(set(low["low0"]) - alive(gang)) == 2
+
+
+def test_members_with_anti_affinity_to_each_other_preempt_a_node_each(gang: Any) -> None:
+    """One worker per node (required anti-affinity among the members by hostname): the
+    dry run counts the members it places, so two whole low gangs, each filling one node,
+    are evicted at once and the members land on those two nodes. (Counting them over the
+    cache alone, it planned both on one node: one gang evicted, a plan the gang cycle
+    could not place, and no way out.)"""
+    priority_classes(gang)
+    host = "kubernetes.io/hostname"
+    for i in range(4):
+        gang.node(f"ga-{i}", cpu="4", memory="16Gi")
+    low: dict[str, list[str]] = {}
+    for i in range(4):  # each low gang fills one node
+        gang.mode.create_workload(gang.ns, f"low{i}", {"g": 4}, **whole(gang))
+        low[f"low{i}"] = submit(
+            gang,
+            f"low{i}",
+            "g",
+            4,
+            f"low{i}",
+            cpu="1",
+            node_selector={host: f"ga-{i}"},
+            extra_spec={"priorityClassName": LOW},
+        )
+    wait_bound(gang, [n for members in low.values() for n in members], "low gangs bound")
+    term = {"labelSelector": {"matchLabels": {"app": "worker"}}, "topologyKey": host}
+    gang.mode.create_workload(gang.ns, "high", {"g": 2})
+    high = submit(
+        gang,
+        "high",
+        "g",
+        2,
+        "high",
+        cpu="1",
+        labels={"app": "worker"},
+        affinity={"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}},
+        extra_spec={"priorityClassName": HIGH},
+    )
+    wait_bound(gang, high, "high gang bound, one member per node")
+    settle()
+    pods = pods_by_name(gang.core, gang.ns)
+    assert len({pods[n].spec.node_name for n in high}) == 2
+    left = set(pods)
+    evicted = {g for g, members in low.items() if not set(members) & left}
+    intact = {g for g, members in low.items() if set(members) <= left}
+    assert len(evicted) == 2 and len(intact) == 2, (evicted, intact)
+    assert {pods[n].spec.node_name for n in high} == {
+        f"ga-{g.removeprefix('low')}" for g in evicted
+    }

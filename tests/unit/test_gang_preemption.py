@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from typing import Any
 
 import msgspec
@@ -11,12 +12,15 @@ from factories import make_node, make_pod
 
 from scheduler.api.sources.policies import podgroup_object, workload_object
 from scheduler.api.sources.shapes import PodGroup, Workload
+from scheduler.cache.cluster_cache import ClusterCache
 from scheduler.cache.priority_classes import PriorityClasses
-from scheduler.framework.cycle import Profile
+from scheduler.framework import recount
+from scheduler.framework.cycle import NodesView, Profile, find_feasible, run_pre_filters
 from scheduler.framework.nodeinfo import add_pod, make_node_info
 from scheduler.framework.podinfo import make_pod_info
-from scheduler.framework.preemption import compile_budget
-from scheduler.framework.types import NodeInfo, PodInfo
+from scheduler.framework.preemption import compile_budget, run_filters
+from scheduler.framework.recount import RECOUNTED_PLUGINS, DryRun
+from scheduler.framework.types import NodeInfo, PodInfo, Unresolvable
 from scheduler.gang import priority as gang_priority
 from scheduler.gang.model import (
     CRD_WORKLOAD,
@@ -38,6 +42,7 @@ from scheduler.gang.registry import GangRegistry
 from scheduler.model.objects import PriorityClass
 from scheduler.model.policy import PodDisruptionBudget
 from scheduler.model.refs import ObjectRef
+from tests.unit.volume_factories import claim, pvc_volume, store_of, volume
 
 PROFILE = Profile.default()
 
@@ -168,15 +173,17 @@ def test_single_pod_disruption_evicts_only_what_is_needed() -> None:
 
 def test_still_fits_checks_the_plan_on_its_own_nodes() -> None:
     cluster = nodes(2, cpu="2")
+    run = DryRun(PROFILE, NodesView(cluster), cluster)
     high = members("high", 2, 100)
     plan = [(high[0], "n0"), (high[1], "n0")]
-    assert still_fits(PROFILE, plan, cluster)
-    assert not still_fits(PROFILE, [*plan, (pod("high-2", 100), "n0")], cluster)
-    add_pod(cluster[0], pod("low", 10))
-    assert not still_fits(PROFILE, plan, cluster)
-    assert still_fits(PROFILE, [(high[0], "n0"), (high[1], "n1")], cluster)
-    assert not still_fits(PROFILE, [(high[0], "gone")], cluster)
-    assert len(cluster[0].pods) == 1 and not cluster[1].pods  # restored
+    assert still_fits(run, plan)
+    assert not still_fits(run, [*plan, (pod("high-2", 100), "n0")])
+    run.add("n0", pod("low", 10))
+    assert not still_fits(run, plan)
+    assert still_fits(run, [(high[0], "n0"), (high[1], "n1")])
+    assert not still_fits(run, [(high[0], "gone")])
+    assert len(run.copies["n0"].pods) == 1 and not run.copies["n1"].pods  # restored
+    assert not cluster[0].pods  # the cluster's nodes are not the dry run's
 
 
 def test_many_single_units_place_the_gang_about_once_per_victim(
@@ -294,6 +301,19 @@ def test_nominated_room_of_another_preemptor_is_not_taken() -> None:
     assert isinstance(result, NoVictims)
 
 
+def test_room_without_victims_preempts_nothing_and_says_so() -> None:
+    # The gang cycle could not place the gang, but the dry run does without evicting
+    # anyone: no plan without victims (it used to fail on describing one).
+    cluster = nodes(2)
+    units = [running_gang("low", 10, cluster[:1], per_node=1)]
+    result = find_gang_victims(
+        PROFILE, members("high", 2, 100), 2, 100, cluster, units, [], random.Random(0)
+    )
+    assert result == NoVictims(
+        "preemption's dry run places 2 pods without evicting any pod; nothing is preempted"
+    )
+
+
 def test_cluster_is_left_untouched() -> None:
     cluster = nodes(2)
     units = [running_gang("low", 10, cluster, per_node=4)]
@@ -407,3 +427,249 @@ def test_a_new_priority_class_is_announced_once() -> None:
     classes.replace([pc("a", 1), pc("b", 2)])  # a relist with nothing new
     assert len(news) == 2
     assert (classes.value("a"), classes.value("b"), classes.value("c")) == (1, 2, None)
+
+
+# -- inter-pod affinity and topology spread in the dry run ---------------------------------
+
+HOST, ZONE = "kubernetes.io/hostname", "topology.kubernetes.io/zone"
+
+
+def anti_affinity(app: str, key: str = HOST) -> dict[str, Any]:
+    term = {"labelSelector": {"matchLabels": {"app": app}}, "topologyKey": key}
+    return {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+
+
+def zone_spread(app: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": ZONE,
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {"app": app}},
+        }
+    ]
+
+
+def labelled(name: str, priority: int, app: str = "", node: str = "", **spec: Any) -> PodInfo:
+    return make_pod_info(
+        make_pod(
+            name,
+            cpu="1",
+            memory="1Gi",
+            priority=priority,
+            labels={"app": app} if app else None,
+            node_name=node,
+            **spec,
+        )
+    )
+
+
+def cache_of(*layout: tuple[str, str, list[PodInfo]]) -> ClusterCache:
+    """A cache of 4-cpu nodes given as (name, zone, pods on it), with hostname and zone."""
+    cache = ClusterCache()
+    for name, zone, _ in layout:
+        cache.set_node(make_node(name, cpu="4", memory="64Gi", labels={HOST: name, ZONE: zone}))
+    for name, _, pods in layout:
+        for p in pods:
+            cache.set_assigned_pod(p, name)
+    return cache
+
+
+def singles(cache: ClusterCache) -> list[Unit]:
+    """Every running pod as its own unit, in node order."""
+    return [
+        Unit(p.key, (p,), p.pod.spec.priority, gang=False)
+        for node in cache.nodes()
+        for p in node.pods.values()
+    ]
+
+
+def full(node: str, count: int = 4, priority: int = 10) -> list[PodInfo]:
+    return [labelled(f"{node}-low{j}", priority, node=node) for j in range(count)]
+
+
+def find(cache: ClusterCache, gang: list[PodInfo], need: int) -> GangVictims | NoVictims:
+    profile = Profile.default(cluster=cache)
+    return find_gang_victims(
+        profile, gang, need, 100, cache.nodes(), singles(cache), [], random.Random(0)
+    )
+
+
+def placeable(cache: ClusterCache, victims: GangVictims) -> bool:
+    """The oracle: with the victims really removed from the cache, every member of the
+    plan passes the profile's pre-filters and filters over the cache on its planned node,
+    in plan order, each counted there before the next (as the gang cycle assumes them)."""
+    profile = Profile.default(cluster=cache)
+    for victim in victims.pods:
+        cache.remove_pod(victim.uid)
+    for member, node_name in victims.plan:
+        extra = run_pre_filters(profile, member, cache)
+        node = cache.node(node_name)
+        if isinstance(extra, Unresolvable) or node is None:
+            return False
+        if not find_feasible(profile, member, [node], None, [*profile.filters, *extra]).feasible:
+            return False
+        cache.assume(member, node_name)
+    return True
+
+
+def test_members_with_anti_affinity_to_each_other_get_one_node_each() -> None:
+    # One worker per node: four full nodes, a gang of two that must not share a node.
+    cache = cache_of(*((f"n{i}", "z", full(f"n{i}")) for i in range(4)))
+    gang = [labelled(f"w{i}", 100, "worker", affinity=anti_affinity("worker")) for i in range(2)]
+    result = find(cache, gang, 2)
+    assert isinstance(result, GangVictims), result
+    planned = [node for _, node in result.plan]
+    assert len(set(planned)) == 2  # one member per node
+    assert len(result.pods) == 2  # one victim on each of those nodes, nothing more
+    assert sorted(cache.node_of(v.uid) or "" for v in result.pods) == sorted(planned)
+    assert placeable(cache, result)
+
+
+@pytest.mark.parametrize("whose", ["victim's", "member's"])
+def test_removing_the_pod_anti_affinity_is_about_makes_room(whose: str) -> None:
+    # n0 has room but holds a low pod anti-affinity keeps the gang away from (its own
+    # anti-affinity against the members, or the members' against it); n1 is full of pods
+    # more important than it. Evicting that one pod is the least disruption.
+    if whose == "victim's":
+        guard = labelled("guard", 5, "web", node="n0", affinity=anti_affinity("gang"))
+        gang = [labelled(f"m{i}", 100, "gang") for i in range(2)]
+    else:
+        guard = labelled("guard", 5, "web", node="n0")
+        gang = [labelled(f"m{i}", 100, "gang", affinity=anti_affinity("web")) for i in range(2)]
+    cache = cache_of(("n0", "z", [guard]), ("n1", "z", full("n1")))
+    result = find(cache, gang, 2)
+    assert victims_of(result) == ["default/guard"]
+    assert isinstance(result, GangVictims)
+    assert [node for _, node in result.plan] == ["n0", "n0"]
+    assert placeable(cache, result)
+
+
+def test_spread_gang_is_planned_within_its_skew() -> None:
+    # maxSkew 1 over two zones: the gang of four needs two members in each, though the
+    # pods of zone b are the more important ones (reprieved first).
+    cache = cache_of(
+        ("a0", "a", full("a0", priority=5)),
+        ("a1", "a", full("a1", priority=5)),
+        ("b0", "b", full("b0")),
+        ("b1", "b", full("b1")),
+    )
+    gang = [
+        labelled(f"m{i}", 100, "gang", topologySpreadConstraints=zone_spread("gang"))
+        for i in range(4)
+    ]
+    result = find(cache, gang, 4)
+    assert isinstance(result, GangVictims), result
+    zones = Counter(node[0] for _, node in result.plan)  # a0 and a1 in zone a, b0 and b1 in b
+    assert zones == {"a": 2, "b": 2}
+    assert len(result.pods) == 4
+    assert placeable(cache, result)
+
+
+def _random_pod(rng: random.Random, name: str, priority: int, node: str = "") -> PodInfo:
+    """A pod with random labels, maybe required affinity or anti-affinity (to ``x``,
+    ``y`` or ``gang`` pods, by host or zone) and maybe a zone spread constraint."""
+    spec: dict[str, Any] = {}
+    if rng.random() < 0.4:
+        app, key = rng.choice(["x", "y", "gang"]), rng.choice([HOST, ZONE])
+        if rng.random() < 0.8:
+            spec["affinity"] = anti_affinity(app, key)
+        else:
+            term = {"labelSelector": {"matchLabels": {"app": app}}, "topologyKey": key}
+            spec["affinity"] = {
+                "podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
+            }
+    if rng.random() < 0.3:
+        spec["topologySpreadConstraints"] = zone_spread(rng.choice(["x", "gang"]))
+    return labelled(name, priority, rng.choice(["x", "y", "gang", ""]), node=node, **spec)
+
+
+@pytest.mark.parametrize("compact_at", [4096, 3])
+@pytest.mark.parametrize("seed", range(30))
+def test_dry_run_filters_match_a_pre_filter_over_the_changed_cluster(
+    seed: int, compact_at: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The oracle for ``DryRun``: after any changes to any nodes (pods removed, put back,
+    new pods placed), the filters it gives a pod judge every node as InterPodAffinity's and
+    PodTopologySpread's pre-filters run afresh over the changed cluster do, whenever the pod
+    was first judged (also with the log of changes compacted every few changes)."""
+    monkeypatch.setattr(recount, "_COMPACT_AT", compact_at)
+    rng = random.Random(seed)
+    layout = []
+    for i in range(6):
+        pods = [_random_pod(rng, f"p{i}-{j}", 10, f"n{i}") for j in range(rng.randrange(4))]
+        layout.append((f"n{i}", f"z{i % 3}", pods))
+    cache = cache_of(*layout)
+    profile = Profile.default(cluster=cache)
+    run = DryRun(profile, cache, cache.nodes())
+    judged: list[PodInfo] = []
+    for step in range(12):
+        name = f"n{rng.randrange(6)}"
+        copy = run.copies[name]
+        if copy.pods and rng.random() < 0.5:
+            run.remove(name, rng.choice(list(copy.pods)))
+        elif rng.random() < 0.5:
+            original = rng.choice([p for n in cache.nodes() for p in n.pods.values()])
+            run.add(cache.node_of(original.uid) or "", original)  # put back
+        else:
+            run.add(name, _random_pod(rng, f"new{step}", 100))
+        if rng.random() < 0.5:
+            judged.append(_random_pod(rng, f"judged{step}", 100))
+        for pod in judged:
+            got = run.pre_filters(pod)
+            fresh = run_pre_filters(profile, pod, run.view)
+            assert isinstance(got, list) and isinstance(fresh, list)
+            for node in run.copies.values():
+                expected = run_filters([f for f in fresh if f.name in RECOUNTED_PLUGINS], pod, node)
+                actual = run_filters([f for f in got if f.name in RECOUNTED_PLUGINS], pod, node)
+                assert actual == expected, (seed, step, pod.key, node.name)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_gang_plans_are_placeable_with_the_victims_gone(seed: int) -> None:
+    """The oracle for the whole search: whatever the members' and the running pods'
+    affinity, anti-affinity and spread, a plan found is one the cluster with its victims
+    really removed accepts, member by member."""
+    rng = random.Random(seed)
+    layout = []
+    for i in range(6):
+        pods = [_random_pod(rng, f"p{i}-{j}", rng.choice([5, 10]), f"n{i}") for j in range(4)]
+        layout.append((f"n{i}", f"z{i % 3}", pods))
+    cache = cache_of(*layout)
+    template = _random_pod(rng, "template", 100)
+    gang = [
+        make_pod_info(
+            msgspec.structs.replace(
+                template.pod,
+                metadata=msgspec.structs.replace(
+                    template.pod.metadata, name=f"m{i}", uid=f"uid-m{i}"
+                ),
+            )
+        )
+        for i in range(rng.randrange(2, 5))
+    ]
+    result = find(cache, gang, len(gang))
+    if isinstance(result, GangVictims):
+        assert placeable(cache, result), (seed, result.plan)
+
+
+def test_a_plan_the_filters_refuse_afresh_preempts_nothing() -> None:
+    # Two members share one ReadWriteOncePod claim: the gang can never run whole. The dry
+    # run does not count claims in use across nodes (VolumeRestrictions skips a claim no
+    # pod uses yet), so the chosen plan is checked once with the pre-filters run afresh.
+    store = store_of(
+        claim("data", namespace="default", modes=("ReadWriteOncePod",), volume="pv"),
+        volume("pv", claim_ref=("default", "data"), phase="Bound"),
+    )
+    cache = cache_of(("n0", "z", full("n0")), ("n1", "z", full("n1")))
+    gang = [labelled(f"m{i}", 100, volumes=[pvc_volume("data")]) for i in range(2)]
+    profile = Profile.default(cluster=cache, volumes=store)
+    result = find_gang_victims(
+        profile, gang, 2, 100, cache.nodes(), singles(cache), [], random.Random(0)
+    )
+    assert isinstance(result, NoVictims), result
+    assert result.message.startswith("preemption's plan fails the filters run afresh (pod ")
+    assert result.message.endswith(
+        ": node has pod using PersistentVolumeClaim with the same name and ReadWriteOncePod "
+        "access mode); nothing is preempted"
+    )

@@ -17,12 +17,10 @@ from scheduler.framework.plugins.inter_pod_affinity import ANTI_AFFINITY_REASON
 from scheduler.framework.podinfo import make_pod_info
 from scheduler.framework.preemption import (
     NO_VICTIMS,
-    RECOUNTED_PLUGINS,
     Budget,
     Candidate,
     NodeFailure,
     Outcome,
-    Recounted,
     Victims,
     compile_budget,
     dry_run,
@@ -35,6 +33,7 @@ from scheduler.framework.preemption import (
     select_victims_on_node,
     split_by_budget,
 )
+from scheduler.framework.recount import RECOUNTED_PLUGINS, Recounted
 from scheduler.framework.types import NodeInfo, PodInfo
 from scheduler.model.policy import PodDisruptionBudget
 from scheduler.queue.nominator import Nominator
