@@ -362,10 +362,14 @@ def _earliest_start_of_highest(victims: Sequence[PodInfo]) -> str:
 
 
 def pick_one_node(candidates: Sequence[Candidate]) -> Candidate | None:
-    """Upstream's ``pickOneNodeForPreemption``: each rule keeps the best-scored
+    """Upstream's ``pickOneNodeForPreemption``: a node that needs no victims at all (pods
+    ended since the filters ran) wins at once; otherwise each rule keeps the best-scored
     candidates, the next rule breaks their tie, the first one left wins."""
     if not candidates:
         return None
+    for candidate in candidates:
+        if not candidate.victims.pods:
+            return candidate
     rules: list[Callable[[Candidate], object]] = [
         lambda c: -c.victims.pdb_violations,
         lambda c: -priority(c.victims.pods[0]),

@@ -194,6 +194,12 @@ def cand(node_name: str, *victims: PodInfo, violations: int = 0) -> Candidate:
     return Candidate(node_name, Victims(list(victims), violations))
 
 
+def test_pick_a_node_without_victims_at_once() -> None:
+    """Upstream returns such a node before any rule (they read each node's first victim)."""
+    best = pick_one_node([cand("a", pod("x", 1)), cand("b"), cand("c")])
+    assert best is not None and best.node == "b"
+
+
 def test_pick_fewest_pdb_violations() -> None:
     best = pick_one_node([cand("a", pod("x", 1), violations=1), cand("b", pod("y", 50))])
     assert best is not None and best.node == "b"
