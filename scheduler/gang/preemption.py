@@ -118,8 +118,6 @@ class NoVictims:
 class _Domain:
     name: str | None
     nodes: list[NodeInfo]
-    where: dict[str, str] = field(default_factory=dict)
-    """pod uid -> node name, for the pods on these nodes."""
 
 
 def simulate(
