@@ -334,7 +334,20 @@ def test_local_volume_choice_matches_kube_scheduler(
         small = storage.volume(
             f"cmp-small-{scheduler}", class_name=klass, size="2Gi", node="vol-cmp-b"
         )
-        storage.volume(f"cmp-tiny-{scheduler}", class_name=klass, size="10Mi", node="vol-cmp-c")
+        tiny = storage.volume(
+            f"cmp-tiny-{scheduler}", class_name=klass, size="10Mi", node="vol-cmp-c"
+        )
+        # The volumes exist before the pod, as a user's would: the PV controller has seen
+        # them (phase Available), and so, with all but certainty, have both schedulers'
+        # watches (each watch is its own stream: a PV created a moment before the pod can
+        # still be on its way when the pod is judged, and a scheduler picks among those it
+        # has seen).
+        for volume in (big, small, tiny):
+            wait_until(
+                lambda v=volume: core_api.read_persistent_volume(v).status.phase == "Available",
+                timeout=30,
+                what=f"{volume} available",
+            )
         make_claim(core_api, namespace, f"data-{scheduler}", klass)
         manifest = claim_pod(scheduler, f"data-{scheduler}")
         manifest["spec"]["schedulerName"] = scheduler
